@@ -1,0 +1,3 @@
+from avatargan.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per ``avatargan`` subcommand; see :mod:`avatargan.cli` for the contract."""
