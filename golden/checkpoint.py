@@ -19,6 +19,7 @@ Everything is written atomically through :mod:`avatargan.fileio`.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -53,10 +54,16 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> Path:
             raise ValueError(f"checkpoint meta lacks {key!r}")
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     payload = {"meta": blob}
-    payload.update(arrays)
+    for key, a in arrays.items():
+        a = np.asarray(a)
+        if a.dtype.kind not in "fiub":
+            raise ValueError(f"checkpoint array {key!r} has dtype {a.dtype}; only numbers are stored")
+        payload[key] = a
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **payload)
+            np.savez(f, allow_pickle=False, **payload)
+            f.flush()
+            os.fsync(f.fileno())
     return Path(path)
 
 
