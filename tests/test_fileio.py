@@ -31,3 +31,12 @@ def test_unwritable_folder_is_a_user_error(tmp_path):
     f.write_text("x")
     with pytest.raises(UserError, match="cannot create folder"):
         ensure_dir(f / "sub")
+
+
+def test_result_has_ordinary_permissions(tmp_path):
+    import os
+    p = tmp_path / "a.txt"
+    atomic_write(p, "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
