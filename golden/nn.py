@@ -315,11 +315,12 @@ class ReLU(Layer):
     """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        self.y = np.maximum(x, x.dtype.type(0))
+        return self.y
 
     def backward(self, dout):
-        return dout * self.mask
+        y, self.y = self.y, None
+        return np.where(y > 0, dout, dout.dtype.type(0))
 
 
 class LeakyReLU(Layer):
@@ -330,11 +331,13 @@ class LeakyReLU(Layer):
         self.slope = slope
 
     def forward(self, x):
-        self.scale = np.where(x > 0, np.float32(1), np.float32(self.slope)).astype(x.dtype)
-        return x * self.scale
+        self.x = x
+        y = x * x.dtype.type(self.slope)
+        return np.maximum(x, y, out=y) if self.slope <= 1 else np.where(x > 0, x, y)
 
     def backward(self, dout):
-        return dout * self.scale
+        x, self.x = self.x, None
+        return np.where(x > 0, dout, dout * dout.dtype.type(self.slope))
 
 
 class Tanh(Layer):
