@@ -21,9 +21,52 @@ share the same two functions and no zeros are ever inserted between input pixels
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 DTYPE = np.float32
+
+#: Arrays with fewer elements than this are copied/scattered by one thread.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+_POOL = None
+
+
+def num_threads() -> int:
+    """Threads for the data movement around the matrix products (im2col, col2im, layout copies).
+
+    ``AVATARGAN_THREADS``, else ``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``, else all
+    cores — the same count BLAS uses, so ``avatargan bench train --threads N`` is fair.
+    """
+    for var in ("AVATARGAN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        try:
+            val = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if val >= 1:
+            return val
+    return os.cpu_count() or 1
+
+
+def parallel_blocks(fn, n: int, size: int) -> None:
+    """Call ``fn(n0, n1)`` on disjoint blocks of ``range(n)`` covering it, in threads when it pays.
+
+    NumPy releases the GIL inside large copies and additions, so blocks of samples that write
+    disjoint memory run concurrently. Results do not depend on the blocking (every element is
+    computed by the same operations in the same order), so training stays deterministic.
+    """
+    global _POOL
+    t = min(num_threads(), n)
+    if t <= 1 or size < PARALLEL_MIN_ELEMENTS:
+        fn(0, n)
+        return
+    if _POOL is None or _POOL._max_workers < t:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=t, thread_name_prefix="golden-nn")
+    bounds = [n * i // t for i in range(t + 1)]
+    for f in [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(t)]:
+        f.result()
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -52,11 +95,15 @@ def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
     # zero-padded copy in (C, N, Hp, Wp) order, then one strided copy per kernel tap: every
     # destination block col[:, i, j] is contiguous (faster than one 6-D transposing copy)
     xt = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
-    xt[:, :, p:p + h, p:p + w] = x.transpose(1, 0, 2, 3)
     col = np.empty((c, k, k, n, oh, ow), dtype=x.dtype)
-    for i in range(k):
-        for j in range(k):
-            col[:, i, j] = xt[:, :, i:i + s * oh:s, j:j + s * ow:s]
+
+    def part(n0, n1):  # samples n0..n1-1 (disjoint blocks, so blocks may run in parallel)
+        xt[:, n0:n1, p:p + h, p:p + w] = x[n0:n1].transpose(1, 0, 2, 3)
+        for i in range(k):
+            for j in range(k):
+                col[:, i, j, n0:n1] = xt[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s]
+
+    parallel_blocks(part, n, col.size)
     return col.reshape(c * k * k, n * oh * ow)
 
 
@@ -87,23 +134,32 @@ def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int, bias: np.ndarr
         # that phase cover at unit offsets; the first tap is copied (no zero fill, one read less).
         q = k // s
         img = np.empty((c, n, oh + q - 1, s, ow + q - 1, s), dtype=col.dtype)
-        for a in range(s):
-            for b in range(s):
-                sub = img[:, :, :, a, :, b]
-                sub[:, :, oh:] = 0
-                sub[:, :, :oh, ow:] = 0
-                sub[:, :, :oh, :ow] = col[:, a, b]
-                for di in range(q):
-                    for dj in range(q):
-                        if di or dj:
-                            sub[:, :, di:di + oh, dj:dj + ow] += col[:, a + s * di, b + s * dj]
+
+        def part(n0, n1):
+            for a in range(s):
+                for b in range(s):
+                    sub = img[:, n0:n1, :, a, :, b]
+                    cb = col[:, :, :, n0:n1]
+                    sub[:, :, oh:] = 0
+                    sub[:, :, :oh, ow:] = 0
+                    sub[:, :, :oh, :ow] = cb[:, a, b]
+                    for di in range(q):
+                        for dj in range(q):
+                            if di or dj:
+                                sub[:, :, di:di + oh, dj:dj + ow] += cb[:, a + s * di, b + s * dj]
+
+        parallel_blocks(part, n, col.size)
         img = img.reshape(c, n, hp, wp)
     else:
         # general case: one strided add per kernel tap into a (C, N, Hp, Wp) buffer
         img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
-        for i in range(k):
-            for j in range(k):
-                img[:, :, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j]
+
+        def part(n0, n1):
+            for i in range(k):
+                for j in range(k):
+                    img[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j, n0:n1]
+
+        parallel_blocks(part, n, col.size)
     return _to_nchw(img[:, :, p:p + h, p:p + w], bias)
 
 
@@ -112,10 +168,15 @@ def _to_nchw(img: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     c, n, h, w = img.shape
     out = np.empty((n, c, h, w), dtype=img.dtype)
     src = img.transpose(1, 0, 2, 3)
-    if bias is None:
-        np.copyto(out, src)
-    else:
-        np.add(src, bias.astype(img.dtype, copy=False)[None, :, None, None], out=out)
+    b = None if bias is None else bias.astype(img.dtype, copy=False)[None, :, None, None]
+
+    def part(n0, n1):
+        if b is None:
+            np.copyto(out[n0:n1], src[n0:n1])
+        else:
+            np.add(src[n0:n1], b, out=out[n0:n1])
+
+    parallel_blocks(part, n, out.size)
     return out
 
 
