@@ -28,7 +28,7 @@ from avatargan.errors import UserError
 from golden.qmodel import ACT_BITS, KERNEL, TANH_ENTRIES, TANH_INDEX, Z_FMT, QModel, code_range, q_float
 
 #: Avatars per internal chunk of :func:`fixed_rgb` (bounds memory to ~100 MB for the default model).
-CHUNK = 256
+CHUNK = 128
 
 
 # --------------------------------------------------------------------------- the rules
@@ -223,13 +223,27 @@ def convt_grouped(x: np.ndarray, w: np.ndarray, stride: int, pad: int, out_size:
     """Same result as :func:`convt_phase` (NHWC float64), one matmul per input region."""
     n, h, wd, ic = x.shape
     oc = w.shape[1]
-    out = np.zeros((n, out_size, out_size, oc), dtype=np.float64)
-    for (i0, i1, j0, j1), taps in region_groups(stride, pad, h, out_size, w.shape[2]):
+    out = np.empty((n, out_size, out_size, oc), dtype=np.float64)
+    started = set()  # output phases written at least once
+    groups = sorted(region_groups(stride, pad, h, out_size, w.shape[2]),
+                    key=lambda g: -(g[0][1] - g[0][0]) * (g[0][3] - g[0][2]))
+    for (i0, i1, j0, j1), taps in groups:
         region = x[:, i0:i1, j0:j1, :].reshape(-1, ic)
         wcat = np.concatenate([w[:, :, ky, kx] for (_, _, _, _, _, _, ky, kx) in taps], axis=1)
         y = (region @ wcat).reshape(n, i1 - i0, j1 - j0, len(taps), oc)
         for t, (py, px, m0, m1, n0, n1, _, _) in enumerate(taps):
-            out[:, py::stride, px::stride, :][:, m0:m1, n0:n1, :] += y[:, :, :, t, :]
+            phase = out[:, py::stride, px::stride, :]
+            if (py, px) not in started:
+                started.add((py, px))
+                if (m0, m1, n0, n1) == (0, phase.shape[1], 0, phase.shape[2]):
+                    phase[...] = y[:, :, :, t, :]   # first tap covers the whole phase: no zero fill
+                    continue
+                phase[...] = 0.0
+            phase[:, m0:m1, n0:n1, :] += y[:, :, :, t, :]
+    for py in range(stride):
+        for px in range(stride):
+            if (py, px) not in started:
+                out[:, py::stride, px::stride, :] = 0.0
     return out
 
 
