@@ -72,6 +72,18 @@ class GoldenPool:
         self.pool.join()
 
 
+def cpu_name() -> str:
+    """The CPU model name (Linux ``/proc/cpuinfo``), else the platform's machine string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def bench_golden(args) -> dict:
     """Measure and print RGB avatars/s of the integer model.
 
@@ -104,10 +116,12 @@ def bench_golden(args) -> dict:
             pool.rgb(zq)
             times.append(time.perf_counter() - t0)
     best = min(times)
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
-    res = {"what": "golden", "avatars_per_s": batch / best, "batch": batch, "seconds": best, "workers": workers,
+    machine = f"{cpu_name()}, {platform.machine()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    res = {"load_avg_1min": load, "what": "golden", "avatars_per_s": batch / best, "batch": batch, "seconds": best, "workers": workers,
            "cores": cores, "machine": machine, "model": model or "random default-size model"}
     print(f"golden: {res['avatars_per_s']:.0f} RGB avatars/s  (batch {batch}, best of {repeat}: {best:.3f} s; "
-          f"{workers} worker processes on {cores} usable cores, {machine}; model: {res['model']})")
+          f"{workers} worker processes on {cores} usable cores, {machine}, load average {load}; "
+          f"model: {res['model']})")
     sys.stdout.flush()
     return res

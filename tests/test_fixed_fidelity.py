@@ -72,3 +72,18 @@ def test_golden_pool_equals_fixed_rgb():
     z, _ = quantize_z(np.random.default_rng(1).standard_normal((9, 8)))
     with GoldenPool(qm, 2) as pool:
         assert np.array_equal(pool.rgb(z), fixed_rgb(qm, z))
+
+
+def test_bench_golden_command(tmp_path, capsys):
+    import json
+
+    from avatargan import cli
+    from golden.qmodel import save_qmodel
+    params, v = random_float_params([8, 8, 4, 4, 1], seed=0, std=0.3)
+    qm, _ = quantize_params(params, v, np.zeros((2, 8)))
+    m = save_qmodel(qm, tmp_path / "m.npz")
+    assert cli.main(["bench", "golden", "--model", str(m), "--batch", "8", "--repeat", "1", "--workers", "1",
+                     "--json", str(tmp_path / "b.json")]) == 0
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["batch"] == 8 and res["avatars_per_s"] > 0 and "RGB avatars/s" in capsys.readouterr().out
+    assert cli.main(["bench", "golden", "--batch", "0"]) == 2
