@@ -183,3 +183,11 @@ def test_comparison_catches_a_wrong_model(tiny):
     acc = lay[0]["acc"]
     trunc = np.clip(acc >> tiny.shift(1), 0, 65535)
     assert not np.array_equal(trunc, lay[0]["out"])
+
+
+def test_unit_scale_random_model_spans_pixels_and_equals_direct():
+    qm = random_qmodel((8, 16, 8, 8, 1), seed=3, unit_scale=True)
+    z, _ = quantize_z(np.random.default_rng(4).standard_normal((4, 8)))
+    rgb = fixed_rgb(qm, z)
+    assert rgb.min() < 40 and rgb.max() > 215
+    assert np.array_equal(rgb.astype(np.int64), direct_rgb(qm, z))
