@@ -283,7 +283,8 @@ def _forward_fast(qm: QModel, uq: np.ndarray) -> np.ndarray:
     """Pixels ``(M, 32, 32)`` of pass inputs ``uq``, all in float64 and exact.
 
     Besides the sums (exact as in the module docstring), the rules are evaluated in float64 on
-    integer-valued arrays: ``acc + b + 2^(s-1)`` is an integer below 2^36, scaling by ``2^-s``
+    integer-valued arrays: ``acc + b + 2^(s-1)`` is an integer below 2^53 (``|acc| < 2^39`` for
+    up to 4096 channels, ``|b| <= 2^31``, ``s <= 48`` by the reader's checks), scaling by ``2^-s``
     is exact (a change of exponent), and ``floor`` and ``clip`` of such values are exact, so
     ``floor((acc + 2^(s-1)) * 2^-s)`` equals ``rshift_rnd(acc, s)`` to the bit. Tested equal to the
     int64 path and to the direct definition.

@@ -48,8 +48,9 @@ TANH_ENTRIES = 2048
 PIXEL_BITS = 8
 #: Geometry of the four layers: (stride, pad, in_size, out_size).
 GEOMETRY = [(1, 0, 1, 4), (2, 1, 4, 8), (2, 1, 8, 16), (2, 1, 16, 32)]
-#: The largest shift the golden model accepts (int64 arithmetic stays exact far beyond it).
-MAX_SHIFT = 62
+#: The largest shift a model may declare: keeps ``acc + 2^(s-1)`` below 2^53 (acc < 2^39 for up
+#: to 4096 channels), so the float64 evaluation of rules 3-4 in :mod:`golden.fixed` stays exact.
+MAX_SHIFT = 48
 
 
 # --------------------------------------------------------------------------- format helpers
