@@ -129,8 +129,10 @@ def _weights_only_psnr(params, v, z, per_channel: bool, rule: str) -> float:
     return psnr(float_pixels(FloatGenerator(params, v), z), float_pixels(FloatGenerator(q, v), z))
 
 
-def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000) -> list[dict]:
+def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000, checkpoint=None) -> list[dict]:
     """The fidelity figures of docs/NUMERICS.md: two random Generators, weight-scale choices.
+
+    With ``checkpoint`` (a float checkpoint file) its Generator is measured too (first).
 
     Returns
     -------
@@ -143,8 +145,13 @@ def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000) -> list[dict]:
     gens = {"DCGAN init N(0,0.02)": random_float_params((100, 128, 64, 32, 1), seed=0, std=0.02),
             "scaled random (unit-scale signals)": scaled_random_params(seed=0)}
     z = np.random.default_rng(seed).standard_normal((n, 100))
-    for name, (params, v) in gens.items():
-        gen = FloatGenerator(params, v)
+    items = [(name, FloatGenerator(params, v), params, v) for name, (params, v) in gens.items()]
+    if checkpoint is not None:
+        from golden.checkpoint import load_generator
+
+        g = load_generator(checkpoint)
+        items.insert(0, (f"checkpoint {checkpoint}", g, {k: np.asarray(a) for k, a in g.params.items()}, g.v))
+    for name, gen, params, v in items:
         for rule in ("mse", "max"):
             qm, st = quantize_params(params, v, calibration_z(n_calib, 100), weight_rule=rule)
             fid = fidelity(gen, qm, n=n, seed=seed)
@@ -160,10 +167,10 @@ def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000) -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":  # python -m golden.fidelity [N]
+if __name__ == "__main__":  # python -m golden.fidelity [N [CHECKPOINT]]
     import sys
 
     n_z = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    for row in study(n=n_z):
+    for row in study(n=n_z, checkpoint=sys.argv[2] if len(sys.argv) > 2 else None):
         extra = "".join(f"  {k} {row[k]}" for k in ("psnr_min_db", "max_abs_diff", "w_saturated") if k in row)
         print(f"{row['generator']:36s} {row['variant']:58s} {row['psnr_db']:6.2f} dB{extra}")
