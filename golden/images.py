@@ -69,6 +69,7 @@ def grid_image(
     scale: int = 4,
     gutter: int = 2,
     row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
 ) -> Image.Image:
     """Lay out avatars on a grid, upscaled with NEAREST so every pixel stays a crisp square.
 
@@ -84,6 +85,8 @@ def grid_image(
         White gap in output pixels around and between avatars.
     row_labels : sequence of str, optional
         One label per grid row, written left of the row.
+    col_labels : sequence of str, optional
+        One label per grid column, written above the column.
 
     Returns
     -------
@@ -102,6 +105,8 @@ def grid_image(
     rows = math.ceil(n / cols)
     if row_labels is not None and len(row_labels) != rows:
         raise ValueError(f"{len(row_labels)} row labels for {rows} rows")
+    if col_labels is not None and len(col_labels) != cols:
+        raise ValueError(f"{len(col_labels)} column labels for {cols} columns")
     cell_h, cell_w = h * scale, w * scale
 
     font = _font(max(10, cell_h // 4))
@@ -110,18 +115,22 @@ def grid_image(
         probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
         label_w = max(int(probe.textlength(str(t), font=font)) for t in row_labels) + 2 * gutter + 4
 
+    label_h = int(font.size * 1.4) + gutter if col_labels else 0
+
     width = label_w + gutter + cols * (cell_w + gutter)
-    height = gutter + rows * (cell_h + gutter)
+    height = label_h + gutter + rows * (cell_h + gutter)
     canvas = Image.new("RGB", (width, height), GUTTER_RGB)
     for i in range(n):
         r, c = divmod(i, cols)
         tile = Image.fromarray(a[i], "RGB").resize((cell_w, cell_h), Image.NEAREST)
-        canvas.paste(tile, (label_w + gutter + c * (cell_w + gutter), gutter + r * (cell_h + gutter)))
-    if row_labels:
-        draw = ImageDraw.Draw(canvas)
-        for r, text in enumerate(row_labels):
-            y_mid = gutter + r * (cell_h + gutter) + cell_h // 2
-            draw.text((gutter + 2, y_mid), str(text), fill=(0, 0, 0), font=font, anchor="lm")
+        canvas.paste(tile, (label_w + gutter + c * (cell_w + gutter), label_h + gutter + r * (cell_h + gutter)))
+    draw = ImageDraw.Draw(canvas)
+    for r, text in enumerate(row_labels or []):
+        y_mid = label_h + gutter + r * (cell_h + gutter) + cell_h // 2
+        draw.text((gutter + 2, y_mid), str(text), fill=(0, 0, 0), font=font, anchor="lm")
+    for c, text in enumerate(col_labels or []):
+        x_mid = label_w + gutter + c * (cell_w + gutter) + cell_w // 2
+        draw.text((x_mid, label_h // 2 + 1), str(text), fill=(0, 0, 0), font=font, anchor="mm")
     return canvas
 
 

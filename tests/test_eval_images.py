@@ -65,3 +65,15 @@ def test_write_grid_atomic_png(tmp_path):
     with pytest.raises(UserError):
         write_grid(tmp_path / "g.jpg", x)
     assert os.listdir(tmp_path) == ["g.png"]
+
+
+def test_grid_column_labels():
+    x = np.full((4, 32, 32, 3), 100, np.uint8)
+    plain = np.asarray(grid_image(x, cols=2))
+    labelled = np.asarray(grid_image(x, cols=2, col_labels=["z1", "z2"]))
+    extra = labelled.shape[0] - plain.shape[0]
+    assert labelled.shape[1] == plain.shape[1] and extra > 0
+    assert (labelled[:extra].min(axis=2) < 128).any()
+    np.testing.assert_array_equal(labelled[extra:], plain)
+    with pytest.raises(ValueError):
+        grid_image(x, cols=2, col_labels=["a", "b", "c"])

@@ -60,7 +60,8 @@ def run(args) -> int:
     if fix:
         fix.report_saturation(NAME)
     labels = [f"{r + 1}" for r in range(rows)]
-    out = write_grid(args.out, rgb, cols=steps + 2, scale=scale, row_labels=labels)
+    heads = ["z1"] + [f"t={k}/{steps + 1}" for k in range(1, steps + 1)] + ["z2"]
+    out = write_grid(args.out, rgb, cols=steps + 2, scale=scale, row_labels=labels, col_labels=heads)
     print(f"wrote {out}: {rows} row(s) of z1, {steps} interpolated point(s) (t_k = k/{steps + 1}), z2 "
           f"from the {source.describe()}, seed {seed}")
     return 0
