@@ -6,9 +6,10 @@ avatar a seeded random choice of hair style (top type), hair colour, hat colour,
 eyebrows, mouth, facial hair and its colour, accessories, clothes, clothes colour and clothes
 graphic. Each avatar is rendered from SVG with cairosvg at its native 280×280 pixels,
 alpha-composited on white, cut to a fixed 224-pixel square around the head and shoulders
-(:data:`CROP`) and reduced to 32×32 RGB with Pillow's LANCZOS filter. The same seed gives the same files, byte for byte, on the same library versions.
+(:data:`CROP`) and reduced to 32×32 RGB with Pillow's LANCZOS filter. The same seed gives the
+same files, byte for byte, on the same library versions.
 
-:func:`import_folder` turns a folder of the user's own images (PNG, JPEG, GIF, BMP, WebP; RGBA,
+:func:`import_dataset` turns a folder of the user's own images (PNG, JPEG, GIF, BMP, WebP; RGBA,
 palette, greyscale, 16-bit; any size) into a dataset of the same form: alpha composited on white,
 centre-cropped to a square, LANCZOS to 32×32.
 
@@ -65,7 +66,7 @@ DEFAULT_COUNT = 275
 DEFAULT_SEED = 0
 #: Largest ``--count`` accepted (keeps file names at four digits and runs bounded).
 MAX_COUNT = 9999
-#: File name suffixes :func:`import_folder` tries to read (case-insensitive).
+#: File name suffixes :func:`import_images` tries to read (case-insensitive).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 
 NPZ_NAME = "avatars.npz"
@@ -389,7 +390,11 @@ def _is_dataset(folder: Path) -> bool:
 
 
 def _check_out(out: str | os.PathLike) -> Path:
-    """Refuse an output path that is a file, or a non-empty folder that is not a dataset."""
+    """Check the output folder before any work is done.
+
+    Refuses an output path that is a file, or a non-empty folder that is not a dataset, and makes
+    sure the parent folder exists and is writable (creating it if needed).
+    """
     out = Path(out)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
@@ -397,6 +402,7 @@ def _check_out(out: str | os.PathLike) -> Path:
         if any(out.iterdir()) and not _is_dataset(out):
             raise UserError(f"output folder {out} is not empty and holds no dataset; "
                             "refusing to replace it (choose a new or empty --out)")
+    ensure_dir(out.parent if str(out.parent) else ".")
     return out
 
 
@@ -437,7 +443,7 @@ def write_dataset(out: str | os.PathLike, images: np.ndarray, rows: list[dict], 
     an existing dataset in ``out`` is moved aside first and deleted only after the swap.
     """
     out = _check_out(out)
-    parent = ensure_dir(out.parent if str(out.parent) else ".")
+    parent = out.parent if str(out.parent) else Path(".")
     try:
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
     except OSError as e:
