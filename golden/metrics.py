@@ -302,12 +302,3 @@ def diversity_ratio(samples: np.ndarray, real: np.ndarray) -> float:
     """Collapse detector: mean pairwise distance of samples / that of real avatars (1.0 = as diverse)."""
     return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
 
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB between two uint8 image sets (inf if equal)."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"PSNR of different shapes {a.shape} vs {b.shape}")
-    mse = np.mean((a - b) ** 2)
-    return float("inf") if mse == 0 else float(10.0 * np.log10(peak * peak / mse))

@@ -116,13 +116,3 @@ def test_collapse_ratio(real):
     want = np.mean([np.linalg.norm(f[i] - f[j]) for i in range(7) for j in range(7) if i != j])
     assert M.mean_pairwise_distance(x, chunk=3) == pytest.approx(want, rel=1e-9)
 
-
-def test_psnr():
-    a = np.zeros((2, 3, 32, 32), np.uint8)
-    assert M.psnr(a, a) == float("inf")
-    assert M.psnr(a, a + 1) == pytest.approx(10 * np.log10(255.0**2), rel=1e-12)
-    b = a.copy()
-    b[0, 0, 0, :2] = 255  # two pixels off by 255 of 6144
-    assert M.psnr(a, b) == pytest.approx(10 * np.log10(6144 / 2), rel=1e-12)
-    with pytest.raises(ValueError):
-        M.psnr(a, a[:1])

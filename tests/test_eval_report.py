@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from avatargan import cli
-from avatargan.commands.evaluate import evaluate_images, fidelity, markdown
+from avatargan.commands.evaluate import evaluate_images, fixed_vs_float, markdown
 from eval_synth import blur, synthetic_avatars
 from golden.checkpoint import save_generator
 from golden.models import Generator
@@ -60,14 +60,14 @@ def test_metrics_accept_good_and_flag_bad_samples(real):
 def test_fidelity_checker_passes_equal_and_fails_wrong(real):
     flt = nchw(synthetic_avatars(40, seed=13))
     base = evaluate_images(flt, real, seed=0)["swd"]
-    same = fidelity(flt.copy(), flt, real, 0, base)
+    same = fixed_vs_float(flt.copy(), flt, real, 0, base)
     assert same["psnr_db"] == float("inf") and same["psnr_ok"]
     assert same["swd_rel_diff"] == 0.0 and same["swd_rel_ok"] and same["pixels_equal_share"] == 1.0
     off_by_one = np.clip(flt.astype(int) + np.random.default_rng(0).integers(-1, 2, flt.shape), 0, 255)
-    near = fidelity(off_by_one.astype(np.uint8), flt, real, 0, base)
+    near = fixed_vs_float(off_by_one.astype(np.uint8), flt, real, 0, base)
     assert near["psnr_ok"] and near["psnr_db"] > 48 and near["max_abs_pixel_diff"] == 1
     wrong = np.clip(flt.astype(int) + 40, 0, 255).astype(np.uint8)  # a broken fixed-point model
-    bad = fidelity(wrong, flt, real, 0, base)
+    bad = fixed_vs_float(wrong, flt, real, 0, base)
     assert not bad["psnr_ok"] and bad["psnr_db"] < 40
     assert not bad["swd_rel_ok"] and bad["swd_rel_diff"] > 0.02
 
