@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from golden.fixed import convt_phase, fixed_layers, fixed_plane, fixed_rgb, pass_inputs, phase_taps, quantize_z
+from golden.fixed import convt_grouped, convt_phase, fixed_layers, fixed_plane, fixed_rgb, pass_inputs, phase_taps, quantize_z
 from golden.fixed_direct import convt_direct, direct_plane, direct_rgb
 from golden.qmodel import acc_bits, build_header, make_qmodel, random_qmodel, tanh_table
 
@@ -89,7 +89,29 @@ def test_decomposition_equals_direct_definition(stride, pad, n_in, n_out):
     w = rng.integers(-128, 128, size=(ic, oc, 4, 4))
     x[0] = 2 ** 16 - 1   # extremes: max input with max-magnitude weights
     w[0, 0] = -128
-    assert np.array_equal(_phase_int(x, w, stride, pad, n_out), convt_direct(x, w, stride, pad, n_out))
+    direct = convt_direct(x, w, stride, pad, n_out)
+    assert np.array_equal(_phase_int(x, w, stride, pad, n_out), direct)
+    grouped = convt_grouped(x.astype(np.float64).transpose(0, 2, 3, 1), w.astype(np.float64), stride, pad, n_out)
+    assert np.array_equal(grouped.astype(np.int64).transpose(0, 3, 1, 2), direct)
+
+
+def test_region_groups_cover_each_valid_tap_once():
+    from golden.fixed import region_groups
+    for stride, pad, n_in, n_out in [(1, 0, 1, 4), (2, 1, 4, 8), (2, 1, 16, 32)]:
+        pairs = []
+        for (i0, i1, j0, j1), taps in region_groups(stride, pad, n_in, n_out):
+            for py, px, m0, m1, n0, n1, ky, kx in taps:
+                for m in range(m0, m1):
+                    for n in range(n0, n1):
+                        iy, ix = i0 + m - m0, j0 + n - n0
+                        oy, ox = stride * m + py, stride * n + px
+                        assert oy == iy * stride - pad + ky and ox == ix * stride - pad + kx
+                        pairs.append((iy, ix, ky, kx))
+        want = [(iy, ix, ky, kx) for iy in range(n_in) for ix in range(n_in) for ky in range(4) for kx in range(4)
+                if 0 <= iy * stride - pad + ky < n_out and 0 <= ix * stride - pad + kx < n_out]
+        assert sorted(pairs) == sorted(want)
+    # 4 -> 8: 14 valid taps per dimension, 196 in 2-D (NUMERICS.md)
+    assert sum(len(t) * (g[1] - g[0]) * (g[3] - g[2]) for g, t in region_groups(2, 1, 4, 8)) == 196
 
 
 def test_max_magnitude_accumulators_exact_and_within_width():
