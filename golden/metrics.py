@@ -100,18 +100,26 @@ def laplacian_pyramid(x: np.ndarray, min_res: int = 16) -> list[np.ndarray]:
 # Sliced Wasserstein distance
 
 
-def _descriptors(level: np.ndarray, rng_seed: tuple, patches: int) -> np.ndarray:
-    """Random 7×7 patches of one pyramid level (N, C, H, W) → (N·patches, C, 7, 7)."""
+def _descriptors(level: np.ndarray, rng_seed: tuple, patches: int, keep: int | None = None,
+                 keep_seed: tuple = ()) -> np.ndarray:
+    """Random 7×7 patches of one pyramid level (N, C, H, W) → (N·patches, C, 7, 7).
+
+    Patch positions depend only on ``rng_seed`` and the image index. With ``keep`` < N·patches a
+    seeded random subset of ``keep`` descriptors is cut out (only those are copied, so a large set
+    compared with a small one costs little memory).
+    """
     n, c, h, w = level.shape
     if h < PATCH or w < PATCH:
         raise ValueError(f"pyramid level {h}×{w} is smaller than a {PATCH}×{PATCH} patch")
     rng = np.random.default_rng(rng_seed)
-    ys = rng.integers(0, h - PATCH + 1, size=(n, patches))
-    xs = rng.integers(0, w - PATCH + 1, size=(n, patches))
-    win = sliding_window_view(level, (PATCH, PATCH), axis=(2, 3))  # (N, C, h-6, w-6, 7, 7)
-    idx = np.arange(n)[:, None]
-    d = win[idx, :, ys, xs]  # advanced indices first: (N, patches, C, 7, 7)
-    return d.reshape(n * patches, c, PATCH, PATCH)
+    ys = rng.integers(0, h - PATCH + 1, size=(n, patches)).ravel()
+    xs = rng.integers(0, w - PATCH + 1, size=(n, patches)).ravel()
+    img = np.repeat(np.arange(n), patches)
+    if keep is not None and keep < len(img):
+        pick = np.sort(np.random.default_rng(keep_seed).choice(len(img), keep, replace=False))
+        img, ys, xs = img[pick], ys[pick], xs[pick]
+    win = sliding_window_view(level, (PATCH, PATCH), axis=(2, 3))  # (N, C, h-6, w-6, 7, 7), a view
+    return win[img, :, ys, xs]  # advanced indices first: (M, C, 7, 7)
 
 
 def _normalise(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,14 +197,9 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0, min_res: int 
     pa, pb = laplacian_pyramid(xa, min_res), laplacian_pyramid(xb, min_res)
     res, out = [], []
     for lev, (la, lb) in enumerate(zip(pa, pb)):
-        da = _descriptors(la, (seed, lev, 1), patches)
-        db = _descriptors(lb, (seed, lev, 1), patches)  # same positions for the same image index
-        m = min(len(da), len(db))
-        sub = np.random.default_rng((seed, lev, 2))
-        if len(da) > m:
-            da = da[np.sort(sub.choice(len(da), m, replace=False))]
-        if len(db) > m:
-            db = db[np.sort(sub.choice(len(db), m, replace=False))]
+        m = min(len(la), len(lb)) * patches  # equal descriptor counts: subsample the larger set
+        da = _descriptors(la, (seed, lev, 1), patches, keep=m, keep_seed=(seed, lev, 2))
+        db = _descriptors(lb, (seed, lev, 1), patches, keep=m, keep_seed=(seed, lev, 2))
         na, nb = _normalise(da, db)
         out.append(1e3 * sliced_wasserstein(na, nb, directions, (seed, lev, 3)))
         res.append(la.shape[-1])

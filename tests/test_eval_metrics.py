@@ -37,6 +37,9 @@ def test_patches_are_the_image_pixels():
         img = x[i // 5]
         hits = [(y, xx) for y in range(10) for xx in range(10) if np.array_equal(img[:, y:y + 7, xx:xx + 7], desc)]
         assert hits
+    sub = M._descriptors(x, (0, 0, 1), 5, keep=4, keep_seed=(9,))
+    assert sub.shape == (4, 3, 7, 7)
+    assert all(any(np.array_equal(s, f) for f in d) for s in sub)  # a subset of the same patches
 
 
 def test_swd_of_a_set_with_itself_is_zero(real):

@@ -204,7 +204,7 @@ def run(args) -> int:
     from golden.dataset import load_images
     from golden.images import write_grid
 
-    count = int_arg(args.count, "--count", 2, 100_000)
+    count = int_arg(args.count, "--count", 2, 10_000)
     seed = seed_arg(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
