@@ -165,7 +165,7 @@ def calibration_maxima(gen, calib_z) -> list[float]:
     return maxima
 
 
-def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
+def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weight_rule: str = "mse"):
     """Quantize a float Generator into a validated :class:`golden.qmodel.QModel`.
 
     Parameters
@@ -183,6 +183,9 @@ def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
     gen : object, optional
         A float generator with ``layers(u)`` and ``v`` for calibration; default: a
         :class:`FloatGenerator` of ``params``.
+    weight_rule : {"mse", "max"}
+        ``"mse"`` (the rule): :func:`weight_frac_mse`; ``"max"``: :func:`weight_frac` (no weight
+        saturates; the rule of NUMERICS.md before the fidelity measurement, kept for comparison).
 
     Returns
     -------
@@ -222,7 +225,10 @@ def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
         gen = FloatGenerator(p64, v64)
     act_max = calibration_maxima(gen, calib_z)
 
-    w_frac = [weight_frac_mse(p64[f"w{l}"]) for l in range(1, 5)]
+    if weight_rule not in ("mse", "max"):
+        raise ValueError(f"weight_rule must be 'mse' or 'max', got {weight_rule!r}")
+    pick = weight_frac_mse if weight_rule == "mse" else weight_frac
+    w_frac = [pick(p64[f"w{l}"]) for l in range(1, 5)]
     a_frac = []
     f_in = Z_FMT["frac"]
     for l in range(1, 4):
@@ -236,6 +242,7 @@ def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
 
     header = build_header(channels, w_frac, a_frac, source=source,
                           extra={"calibration": {"n_z": int(calib_z.shape[0]), "margin": MARGIN,
+                                                 "weight_rule": weight_rule,
                                                  "act_max": act_max}, **(extra or {})})
     arrays = {}
     bias_sat, w_sat = [], []

@@ -55,3 +55,35 @@ def test_fidelity_high_for_own_model_low_for_a_wrong_one():
     wrong = dict(params, w4=-params["w4"])    # the comparison must notice a different network
     bad = fidelity(FloatGenerator(wrong, v), qm, n=40)
     assert bad["psnr_db"] < good["psnr_db"] - 10
+
+
+def test_scaled_random_generator_spans_the_pixel_range():
+    from golden.fidelity import scaled_random_params
+    params, v = scaled_random_params((8, 16, 8, 8, 1), seed=0)
+    pix = matched_avatars(FloatGenerator(params, v), quantize_params(params, v, np.zeros((2, 8)))[0],
+                          np.random.default_rng(0).standard_normal((8, 8)))[0]
+    assert pix.min() < 40 and pix.max() > 215
+
+
+def test_golden_pool_equals_fixed_rgb():
+    from golden.bench_golden import GoldenPool
+    params, v = random_float_params([8, 8, 4, 4, 1], seed=0, std=0.3)
+    qm, _ = quantize_params(params, v, np.random.default_rng(0).standard_normal((8, 8)))
+    z, _ = quantize_z(np.random.default_rng(1).standard_normal((9, 8)))
+    with GoldenPool(qm, 2) as pool:
+        assert np.array_equal(pool.rgb(z), fixed_rgb(qm, z))
+
+
+def test_bench_golden_command(tmp_path, capsys):
+    import json
+
+    from avatargan import cli
+    from golden.qmodel import save_qmodel
+    params, v = random_float_params([8, 8, 4, 4, 1], seed=0, std=0.3)
+    qm, _ = quantize_params(params, v, np.zeros((2, 8)))
+    m = save_qmodel(qm, tmp_path / "m.npz")
+    assert cli.main(["bench", "golden", "--model", str(m), "--batch", "8", "--repeat", "1", "--workers", "1",
+                     "--json", str(tmp_path / "b.json")]) == 0
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["batch"] == 8 and res["avatars_per_s"] > 0 and "RGB avatars/s" in capsys.readouterr().out
+    assert cli.main(["bench", "golden", "--batch", "0"]) == 2

@@ -183,3 +183,26 @@ def test_comparison_catches_a_wrong_model(tiny):
     acc = lay[0]["acc"]
     trunc = np.clip(acc >> tiny.shift(1), 0, 65535)
     assert not np.array_equal(trunc, lay[0]["out"])
+
+
+def test_unit_scale_random_model_spans_pixels_and_equals_direct():
+    qm = random_qmodel((8, 16, 8, 8, 1), seed=3, unit_scale=True)
+    z, _ = quantize_z(np.random.default_rng(4).standard_normal((4, 8)))
+    rgb = fixed_rgb(qm, z)
+    assert rgb.min() < 40 and rgb.max() > 215
+    assert np.array_equal(rgb.astype(np.int64), direct_rgb(qm, z))
+
+
+def test_extreme_shifts_exact_in_the_fast_path():
+    # shift 48 (the largest a reader accepts) in layer 1, weight fraction 47 in layer 4: the
+    # float64 rules of fixed_rgb must still equal the int64 definition bit for bit
+    header = build_header([1, 1, 1, 1, 1], w_frac=[0, 0, 0, 47], a_frac=[12 - 48, -37, -38])
+    assert [r["shift"] for r in header["layers"]] == [48, 1, 1, 1]
+    for b1 in (2 ** 31 - 1, -(2 ** 31), 2 ** 30):
+        arrays = {f"w{l}": np.full((1, 1, 4, 4), 127 if l < 4 else -128, dtype=np.int8) for l in range(1, 5)}
+        arrays.update({f"b{l}": np.array([b], dtype=np.int64) for l, b in zip(range(1, 5), [b1, 5, -3, 2 ** 31 - 1])})
+        arrays["v"] = np.array([[32767], [-32768]], dtype=np.int16)
+        arrays["tanh_lut"] = tanh_table()
+        qm = make_qmodel(header, arrays)
+        z = np.array([[32767], [-32768], [0], [12345]])
+        assert np.array_equal(fixed_rgb(qm, z).astype(np.int64), direct_rgb(qm, z))
