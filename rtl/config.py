@@ -323,7 +323,7 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
     v = np.asarray(model.v).astype(np.int64)
     _check(v.shape == (2, nz), f"v has shape {v.shape}, expected (2, {nz})")
     icp0 = layers[0].icp
-    v_rom = [_pack(v[p, c * icp0:(c + 1) * icp0], ACT_BITS) for p in range(2) for c in range(layers[0].icg)]
+    v_rom = [pack_words(v[p, c * icp0:(c + 1) * icp0], ACT_BITS) for p in range(2) for c in range(layers[0].icg)]
     lut = [int(x) for x in np.asarray(model.tanh_lut).reshape(-1)]
     _check(len(lut) == 1 << TANH_BITS, "tanh_lut must have 2048 entries")
     bias = []
@@ -334,7 +334,7 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
     return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut)
 
 
-def _pack(values, bits: int) -> int:
+def pack_words(values, bits: int) -> int:
     """Pack integers (two's complement, ``bits`` each) into one word, element 0 in the low bits."""
     word, mask = 0, (1 << bits) - 1
     for i, x in enumerate(values):
@@ -354,5 +354,5 @@ def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int) -> list[int]:
                 for c in range(lp.icg):
                     blk = w[c * lp.icp:(c + 1) * lp.icp, g * lp.ocp:(g + 1) * lp.ocp, ky, kx]  # (icp, ocp)
                     lane_vals = blk.T.reshape(-1)  # o-major: j = o*icp + i
-                    out.append(_pack(lane_vals, W_BITS))
+                    out.append(pack_words(lane_vals, W_BITS))
     return out

@@ -25,7 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl.config import ACT_BITS, KERNEL, PROD_BITS, TANH_BITS, W_BITS, X_BITS, XY_BITS, EnginePlan, ceil_log2
-from rtl.mult import Multiplier
+from rtl.mult import Multiplier, check_mult_kind
 from rtl.passinput import PassInput
 from rtl.requant import Requantiser, TanhIndex
 
@@ -48,6 +48,16 @@ class Engine(wiring.Component):
         Multiplier implementation, ``"generic"`` (simulation, Verilator) or ``"ecp5"`` (MULT18X18D
         instances for synthesis); the timing is identical.
 
+    Attributes
+    ----------
+    weight_rom : Memory
+        ``P × 8``-bit words in :func:`rtl.config.plan_engine` order.
+    buffers : dict of int to Memory
+        Input buffer of layer ``l ≥ 1`` (0-based): word ``((iy·in_size + ix) << icg_bits) | c`` holds
+        channels ``c·icp .. c·icp + icp − 1``, 16 bits each.
+    tanh_rom : Memory
+        The 2048-entry Tanh table.
+
     Members
     -------
     en : In(1)
@@ -68,7 +78,14 @@ class Engine(wiring.Component):
         if not isinstance(plan, EnginePlan):
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, mult
-        Multiplier(X_BITS, W_BITS, mult)  # validates ``mult`` early
+        check_mult_kind(mult)
+        self.weight_rom = Memory(shape=unsigned(plan.lanes * W_BITS), depth=len(plan.weight_rom),
+                                 init=plan.weight_rom)
+        self.buffers = {}
+        for l in range(1, len(plan.layers)):
+            width, depth = plan.buffer_shape(l)
+            self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[])
+        self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
         super().__init__({
             "en": In(1, init=1),
             "start": In(1),
@@ -192,8 +209,7 @@ class Engine(wiring.Component):
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
         # ---------------------------------------------------------------- addresses (c0)
-        wrom = Memory(shape=unsigned(P * W_BITS), depth=len(plan.weight_rom), init=plan.weight_rom)
-        m.submodules.wrom = wrom
+        m.submodules.wrom = wrom = self.weight_rom
         wr = wrom.read_port()
         tapidx = Cat(kx, ky, g)
         with m.Switch(layer):
@@ -208,8 +224,7 @@ class Engine(wiring.Component):
         bufs = {}
         for l in range(1, L):
             lp = layers[l]
-            width, depth = plan.buffer_shape(l)
-            mem = Memory(shape=unsigned(width), depth=depth, init=[])
+            mem = self.buffers[l]
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
@@ -353,8 +368,7 @@ class Engine(wiring.Component):
                         m.d.comb += rq.acc.eq(d0_val[i])
                         m.d.sync += d1_q[i].eq(rq.out)
         m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift)
-        trom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
-        m.submodules.trom = trom
+        m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         m.d.comb += [tidx.acc.eq(d0_val[0]), tr.addr.eq(tidx.index)]
 
