@@ -21,6 +21,10 @@ def configure(parser) -> None:
     parser.add_argument("--sim-channels", default="8,8,4,4,1", help="channels of the simulated small model")
     parser.add_argument("--sim-lanes", type=int, default=16, help="P of the simulated small model")
     parser.add_argument("--sim-full", action="store_true", help="also simulate the benchmarked model (slow)")
+    parser.add_argument("--verilator", action="store_true",
+                        help="also build the benchmarked model's Verilog with Verilator (a few minutes) and "
+                             "measure cycles/avatar of the full design, bit-exact check included")
+    parser.add_argument("--work", default="build/bench_rtl", help="folder for --verilator (default build/bench_rtl)")
     parser.add_argument("--seed", type=int, default=0, help="seed of random models and z")
 
 
@@ -56,6 +60,38 @@ def _simulate(qm, lanes: int, seed: int) -> dict:
             "model_cycles": cycles_per_avatar(qm.header, lanes), "bit_exact": exact, "sim_wall_s": round(wall, 1)}
 
 
+def _verilator(qm, lanes: int, seed: int, work: str) -> dict:
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from avatargan.fileio import ensure_dir
+    from gen import vlbench
+    from gen.cycles import cycles_per_avatar
+    from gen.verilog import write_design
+    from golden.fixed import fixed_rgb
+
+    work = ensure_dir(work)
+    print("bench rtl: writing Verilog", file=sys.stderr)
+    write_design(qm, work, lanes=lanes, rtlil=False)
+    print("bench rtl: building with Verilator (minutes)", file=sys.stderr)
+    t = time.monotonic()
+    exe = vlbench.build(Path(work) / "generator.v", Path(work) / "vl")
+    build_s = time.monotonic() - t
+    rng = np.random.default_rng(seed)
+    zq = np.stack([rng.integers(-2 ** 15, 2 ** 15, qm.nz),
+                   np.where(np.arange(qm.nz) % 2, 2 ** 15 - 1, -2 ** 15)]).astype(np.int64)
+    ref = fixed_rgb(qm, zq).astype(np.int64)
+    rgb, cycles, order = vlbench.run(exe, zq)
+    rgb_bp, cycles_bp, order_bp = vlbench.run(exe, zq, ready_prob=0.3)
+    return {"simulated_cycles": cycles[0], "all_cycles": cycles, "model_cycles": cycles_per_avatar(qm.header, lanes),
+            "bit_exact": bool(np.array_equal(rgb, ref)), "in_order": bool(order and order_bp),
+            "cycles_backpressure": cycles_bp, "bit_exact_backpressure": bool(np.array_equal(rgb_bp, ref)),
+            "build_s": round(build_s, 1)}
+
+
 def run(args) -> dict:
     from avatargan.errors import UserError
     from gen.cycles import cycle_model
@@ -83,6 +119,8 @@ def run(args) -> dict:
             out["simulated_full"] = _simulate(qm, args.lanes, args.seed)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if args.verilator:
+        out["verilator_full"] = _verilator(qm, args.lanes, args.seed, args.work)
 
     print(f"P (lanes)                 {args.lanes}")
     print(f"channels                  {'-'.join(map(str, qm.channels))}")
@@ -100,4 +138,10 @@ def run(args) -> dict:
             s = out[key]
             print(f"amaranth.sim {'-'.join(map(str, s['channels']))} P={s['lanes']}: {s['simulated_cycles']} cycles "
                   f"(model {s['model_cycles']}), bit-exact {s['bit_exact']}, {s['sim_wall_s']} s")
+    if "verilator_full" in out:
+        s = out["verilator_full"]
+        print(f"Verilator {'-'.join(map(str, qm.channels))} P={args.lanes}: cycles {s['simulated_cycles']} "
+              f"(model {s['model_cycles']}), bit-exact {s['bit_exact']}, order {s['in_order']}; "
+              f"with ready p=0.3: {s['cycles_backpressure']} cycles, bit-exact {s['bit_exact_backpressure']} "
+              f"(build {s['build_s']} s)")
     return out
