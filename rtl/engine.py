@@ -19,7 +19,7 @@ the top for output backpressure.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -116,6 +116,16 @@ class Engine(wiring.Component):
         })
 
     # ----------------------------------------------------------------------------------- latencies
+    @property
+    def front_latency(self) -> int:
+        """Cycles from a step's issue to adder-tree level 0: ``FRONT = 1 (memory read) + 1 (x/w registers)
+        + Multiplier.latency (2) = 4``."""
+        return FRONT
+
+    def accumulate_latency(self, l: int) -> int:
+        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l)``."""
+        return FRONT + self.plan.layers[l].level
+
     @property
     def meta_depth(self) -> int:
         """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c4+log2 P)."""

@@ -1,6 +1,5 @@
 """The engine plan: lane split, schedule, ROM layout, validation, cycle model (no simulation)."""
 
-import numpy as np
 import pytest
 
 import gen.cycles
