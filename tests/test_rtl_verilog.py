@@ -72,3 +72,15 @@ def test_bad_model_and_bad_lanes_are_user_errors(tmp_path, built, capsys):
     assert main(["verilog", str(src), "-o", str(tmp_path / "o2"), "--lanes", "12"]) == 2
     assert "power of two" in capsys.readouterr().err
     assert not (tmp_path / "o2" / "generator.v").exists()
+
+
+def test_bench_rtl_reports_model_and_simulated_cycles(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "rtl", "--channels", "8,8,4,4,1", "--lanes", "16", "--fmax", "50",
+                 "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    s = r["simulated_small"]
+    assert s["bit_exact"] and s["simulated_cycles"] == s["model_cycles"] == r["cycles_per_avatar_model"]
+    assert r["avatars_per_s_fmax"] == pytest.approx(r["avatars_per_s_100mhz"] / 2)
+    text = capsys.readouterr().out
+    assert "MAC utilization" in text and "avatars/s at 100 MHz" in text
