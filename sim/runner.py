@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -110,7 +111,7 @@ class SimResult:
     sim_wall_s: float
     #: Run folder (``result.json``, ``pixels.npy``, waves if requested).
     run_dir: Path
-    #: The FST wave file, if waves were requested.
+    #: The wave file (FST, or VCD where liblz4-dev is missing), if waves were requested.
     waves: Path | None
     #: Everything else in ``result.json``.
     raw: dict = field(default_factory=dict)
@@ -152,11 +153,34 @@ def tool_environment():
                 os.environ[k] = v
 
 
+def fst_available() -> bool:
+    """True if the C++ compiler finds ``lz4.h`` (Verilator's FST writer needs liblz4-dev).
+
+    Without it, waves are written as VCD (``dump.vcd``) instead of FST.
+    """
+    cxx = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++")
+    if cxx is None:
+        return False
+    proc = subprocess.run([cxx, "-E", "-x", "c++", "-"], input=b"#include <lz4.h>\n",
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return proc.returncode == 0
+
+
+def wave_format(waves: bool) -> str | None:
+    """``"fst"``, ``"vcd"`` (FST impossible on this machine) or None (no waves)."""
+    if not waves:
+        return None
+    return "fst" if fst_available() else "vcd"
+
+
 def build_args(waves: bool = False) -> list[str]:
     """Verilator command-line options used for every build (see the module constants)."""
     args = ["-Wall", *WARNING_WAIVERS, *SPEED_FLAGS]
-    if waves:
-        args += ["--trace-fst", "--trace-structs"]
+    fmt = wave_format(waves)
+    if fmt == "fst":
+        args += ["--trace-fst"]
+    elif fmt == "vcd":
+        args += ["--trace-vcd"]
     return args
 
 
@@ -181,8 +205,10 @@ class Build:
     compiled: bool
     #: Seconds spent compiling (0 when reused).
     seconds: float
-    #: Whether the model was built with FST tracing.
+    #: Whether the model was built with tracing.
     waves: bool
+    #: ``"fst"`` or ``"vcd"`` when built with tracing.
+    wave_format: str | None = None
 
 
 def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | os.PathLike | None = None,
@@ -194,7 +220,7 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     verilog : path
         The generated ``generator.v``.
     waves : bool
-        Build with FST tracing (needed for :func:`run` with ``waves=True``).
+        Build with tracing, FST (VCD without liblz4-dev) (needed for :func:`run` with ``waves=True``).
     build_root : path, optional
         Parent of the per-configuration build folders (default ``build/sim``).
     force : bool
@@ -218,7 +244,7 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     stamp = build_dir / "build.ok"
     exe = build_dir / TOPLEVEL
     if not force and stamp.is_file() and exe.is_file():
-        return Build(build_dir, False, 0.0, waves)
+        return Build(build_dir, False, 0.0, waves, wave_format(waves))
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)
@@ -247,7 +273,7 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     (build_dir / "build.json").write_text(json.dumps(
         {"verilog": str(verilog), "args": build_args(waves), "seconds": seconds}, indent=2))
     stamp.write_text(f"{seconds:.3f}\n")
-    return Build(build_dir, True, seconds, waves)
+    return Build(build_dir, True, seconds, waves, wave_format(waves))
 
 
 def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = None,
@@ -264,7 +290,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
         Folder for ``scenario.json``, ``result.json``, ``pixels.npy``, ``results.xml`` and the
         waves. Default: a fresh ``run-<id>`` folder inside the build folder.
     waves : bool
-        Record an FST wave file (``dump.fst`` in the run folder).
+        Record a wave file (``dump.fst``, or ``dump.vcd`` without liblz4-dev, in the run folder).
     testcase : str
         The cocotb test of :mod:`sim.tb_generator` to run.
     seed : int, optional
@@ -296,7 +322,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
     cfg_path = run_dir / "scenario.json"
     cfg_path.write_text(json.dumps(cfg, indent=1))
     result_path = run_dir / "result.json"
-    wave_path = run_dir / "dump.fst" if waves else None
+    wave_path = run_dir / f"dump.{built.wave_format}" if waves else None
 
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
@@ -329,7 +355,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
     if not result_path.is_file():
         log = run_dir / "sim.log"
         tail = log.read_text(errors="replace")[-4000:] if log.is_file() else ""
-        where = f"; waves: {wave_path}" if wave_path else "; rerun with --waves for an FST trace"
+        where = f"; waves: {wave_path}" if wave_path else "; rerun with --waves for an FST/VCD trace"
         raise SimulationError(f"simulation wrote no verdict ({failure}); log: {log}{where}\n{tail}")
     res = json.loads(result_path.read_text())
     pix_path = run_dir / "pixels.npy"
@@ -337,7 +363,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
     message = res["message"]
     if not res["passed"]:
         message += f"\n  log: {run_dir / 'sim.log'}"
-        message += f"\n  waves: {wave_path}" if wave_path else "\n  waves: rerun with waves (--waves) to get an FST trace"
+        message += f"\n  waves: {wave_path}" if wave_path else "\n  waves: rerun with --waves (AVATARGAN_SIM_WAVES=1 under pytest) for an FST/VCD trace"
     return SimResult(
         passed=bool(res["passed"]) and failure is None,
         message=message,
