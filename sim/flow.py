@@ -17,6 +17,9 @@ import numpy as np
 from avatargan.errors import UserError
 from sim import runner
 
+#: Lanes when none are given (the default of ``avatargan verilog``).
+DEFAULT_LANES = 128
+
 #: Cached Verilog per (model, lanes, generator sources), under the build root.
 VERILOG_CACHE = runner.DEFAULT_BUILD_ROOT / "verilog"
 
@@ -43,8 +46,8 @@ def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
                      cache_root: str | os.PathLike | None = None) -> Path:
     """``generator.v`` of ``model`` on ``lanes`` multipliers, generated once and cached.
 
-    Runs ``avatargan verilog MODEL -o DIR [--lanes P]`` into a folder named by the hash of the
-    model file, the lane count and the sources of rtl/ and gen/.
+    Runs the generator behind ``avatargan verilog MODEL -o DIR --lanes P`` (``gen.verilog.write_design``)
+    into a folder named by the hash of the model file, the lane count and the sources of rtl/ and gen/.
     """
     model = Path(model)
     if not model.is_file():
@@ -55,12 +58,18 @@ def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
     v = out / "generator.v"
     if v.is_file():
         return v
-    from gen.verilog import write_verilog
+    from gen.verilog import write_design
+    from golden.qmodel import load_qmodel
 
     tmp = root / f".{key}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
-    write_verilog(model, tmp, lanes=lanes)
+    tmp.mkdir(parents=True)
+    try:
+        write_design(load_qmodel(model), tmp, lanes=DEFAULT_LANES if lanes is None else lanes,
+                     verilog=True, rtlil=False)
+    except ValueError as e:  # the generator refuses a lane count / model combination
+        raise UserError(f"{model}: {e}") from None
     if not (tmp / "generator.v").is_file():
         raise runner.SimulationError(f"the Verilog generator wrote no generator.v in {tmp}")
     if out.exists():
