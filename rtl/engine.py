@@ -25,6 +25,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl.config import ACT_BITS, KERNEL, PROD_BITS, TANH_BITS, W_BITS, X_BITS, XY_BITS, EnginePlan, ceil_log2
+from rtl.hdlutil import eq_const
 from rtl.mult import Multiplier, check_mult_kind
 from rtl.passinput import PassInput
 from rtl.requant import Requantiser, TanhIndex
@@ -159,7 +160,7 @@ class Engine(wiring.Component):
         out_last = sel([lp.out_size - 1 for lp in layers], XY_BITS + 1)
         in_size = sel([lp.in_size for lp in layers], XY_BITS + 1)
         nw = sel([lp.drain_words for lp in layers], range(max(2, max_gw + 1)))
-        dense = layer == 0
+        dense = eq_const(layer, 0)
 
         def taps(o, t):
             """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
@@ -179,7 +180,7 @@ class Engine(wiring.Component):
         last_c = c == icg_last
         last_tx = tx | ~vx1
         last_ty = ty | ~vy1
-        step_first = (c == 0) & ~tx & ~ty
+        step_first = eq_const(c, 0) & ~tx & ~ty
         step_last = last_c & last_tx & last_ty
 
         with m.If(running):
@@ -379,7 +380,7 @@ class Engine(wiring.Component):
             m.d.comb += [
                 wp.addr.eq(d1_addr[:len(wp.addr)]),
                 wp.data.eq(Cat(*d1_q[:nx.icp])),
-                wp.en.eq(d1_valid & (layer == l - 1)),
+                wp.en.eq(d1_valid & eq_const(layer, l - 1)),
             ]
         out_max = layers[-1].out_size - 1
         is_last = (pass_ == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
