@@ -27,6 +27,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -155,6 +156,8 @@ class SimResult:
     mismatches: int
     #: Wall-clock seconds spent in the simulation loop (excluding start-up and the golden model).
     sim_wall_s: float
+    #: CPU seconds of the simulator process over the same loop (load-independent speed measure).
+    sim_cpu_s: float
     #: Run folder (``result.json``, ``pixels.npy``, waves if requested).
     run_dir: Path
     #: The wave file (FST, or VCD where liblz4-dev is missing), if waves were requested.
@@ -297,12 +300,15 @@ class Build:
     build_dir: Path
     #: True if this call compiled it, False if an existing build was reused.
     compiled: bool
-    #: Seconds spent compiling (0 when reused).
+    #: Wall-clock seconds spent compiling (0 when reused).
     seconds: float
     #: Whether the model was built with tracing.
     waves: bool
     #: ``"fst"`` or ``"vcd"`` when built with tracing.
     wave_format: str | None = None
+    #: CPU seconds (user + system) of the compiler processes (0 when reused): on an idle machine
+    #: with 2 cores the wall time is about this divided by up to 2.
+    cpu_seconds: float = 0.0
 
 
 def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | os.PathLike | None = None,
@@ -351,6 +357,7 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     top.write_text(SIM_TOP_V)
     log = build_dir / "build.log"
     t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tool_environment(_runtime_cache(root, waves)):
         runner = get_runner("verilator")
         try:
@@ -368,10 +375,12 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
             tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
             raise SimulationError(f"Verilator build failed ({e}); log: {log}\n{tail}") from None
     seconds = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     (build_dir / "build.json").write_text(json.dumps(
-        {"verilog": str(verilog), "args": build_args(waves), "seconds": seconds}, indent=2))
+        {"verilog": str(verilog), "args": build_args(waves), "seconds": seconds, "cpu_seconds": cpu}, indent=2))
     stamp.write_text(f"{seconds:.3f}\n")
-    return Build(build_dir, True, seconds, waves, wave_format(waves))
+    return Build(build_dir, True, seconds, waves, wave_format(waves), cpu)
 
 
 def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = None,
@@ -471,6 +480,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
         dut_cycles=list(res.get("dut_cycles", [])),
         mismatches=int(res.get("mismatches", 0)),
         sim_wall_s=float(res.get("sim_wall_s", 0.0)),
+        sim_cpu_s=float(res.get("sim_cpu_s", 0.0)),
         run_dir=run_dir,
         waves=wave_path,
         raw=res,
