@@ -42,6 +42,30 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def model_digest(path: str | os.PathLike) -> str:
+    """Hash of a quantized model's content: its arrays and header, without the ``created`` time.
+
+    Two files of the same model written at different times share their cached Verilog.
+    """
+    import json
+
+    h = hashlib.sha256()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            for k in sorted(z.files):
+                a = z[k]
+                if k == "header":
+                    hd = json.loads(a.tobytes().decode("utf-8"))
+                    hd.pop("created", None)
+                    h.update(json.dumps(hd, sort_keys=True).encode())
+                else:
+                    h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
+                    h.update(np.ascontiguousarray(a).tobytes())
+    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+        return file_digest(path)       # not a readable model: the generator will say why
+    return h.hexdigest()
+
+
 def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
                      cache_root: str | os.PathLike | None = None) -> Path:
     """``generator.v`` of ``model`` on ``lanes`` multipliers, generated once and cached.
@@ -52,7 +76,7 @@ def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
     model = Path(model)
     if not model.is_file():
         raise UserError(f"model {model} does not exist")
-    key = hashlib.sha256(f"{file_digest(model)}|{lanes}|{_sources_digest()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{model_digest(model)}|{lanes}|{_sources_digest()}".encode()).hexdigest()[:16]
     root = Path(cache_root) if cache_root is not None else VERILOG_CACHE
     out = root / key
     v = out / "generator.v"
