@@ -105,13 +105,27 @@ WARNING_WAIVERS = (
     "-Wno-CASEINCOMPLETE",
 )
 
+#: The control file also makes the ports of ``sim_top`` (and nothing else) visible to VPI: inputs
+#: writable, outputs read-only. A public writable internal signal (even ``rst_q``) would force
+#: Verilator to re-evaluate all its fan-out on every eval, as for a top-level input.
+#:
 #: The narrow waiver of one WIDTHTRUNC message: a Verilator control file written into each build
 #: folder and passed as a source. Yosys writes "x == 0" on a multi-bit x as the logical negation
 #: "!x", which Verilator reports as the operand being truncated to 1 bit. This is the only
 #: WIDTHTRUNC message waived; any other truncation stays a build error.
 WAIVERS_VLT = """`verilator_config
 lint_off -rule WIDTHTRUNC -file "*" -match "Logical operator LOGNOT expects 1 bit*"
-public_flat_rw -module "sim_top" -var "*"
+public_flat_rw -module "sim_top" -var "clk"
+public_flat_rw -module "sim_top" -var "rst"
+public_flat_rw -module "sim_top" -var "z__payload"
+public_flat_rw -module "sim_top" -var "z__valid"
+public_flat_rw -module "sim_top" -var "pixel__ready"
+public_flat_rd -module "sim_top" -var "z__ready"
+public_flat_rd -module "sim_top" -var "pixel__payload"
+public_flat_rd -module "sim_top" -var "pixel__valid"
+public_flat_rd -module "sim_top" -var "busy"
+public_flat_rd -module "sim_top" -var "done"
+public_flat_rd -module "sim_top" -var "cycles"
 """
 
 #: Speed options. cocotb's runner passes ``--public-flat-rw`` (every internal signal visible to

@@ -107,6 +107,7 @@ def run(args) -> int:
                 messages.append(f"chunk {k} (avatars {k * CHUNK}..): {res.message}")
             if res.waves is not None:
                 print(f"waves: {res.waves}", file=sys.stderr)
+            bar.set_postfix(mismatching_pixels=mismatches, refresh=False)
             bar.update(len(chunk))
     total_wall = time.perf_counter() - t_all
     hw = np.concatenate(hw)
