@@ -98,6 +98,7 @@ def test_corrupted_rom_word_fails(tiny, tmp_path):
     assert res.mismatches > 0
     assert "first mismatch: avatar 0, plane" in res.message
     assert res.raw["first_mismatch"]["plane"] == 0
+    assert "log:" in res.message and "waves:" in res.message      # the failure says where to look
 
 
 def test_build_is_cached_and_warning_clean(tiny):
