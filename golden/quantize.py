@@ -1,0 +1,238 @@
+"""Float Generator -> quantized model (docs/NUMERICS.md, "Formats of every tensor").
+
+The quantizer core works on a plain parameter dict (``{"w1": (IC,OC,4,4), "b1": (OC,), ...}``)
+and ``v`` (2, nz), so it does not depend on the checkpoint reader. Choices it makes, and nothing
+else:
+
+* ``Fw_l``: the largest fraction with ``max|w_l| * 2^Fw_l <= 127`` (no weight saturates);
+  ``Fw_l = 7`` if all weights of the layer are zero;
+* ``Fa_l = min(Fc_l - 1, floor(log2((2^16 - 1) / (m_l * 1.25))))`` with ``m_l`` the largest
+  post-ReLU float activation of layer ``l`` over the calibration z (all three passes z, z+v1,
+  z+v2); ``Fa_l = Fc_l - 1`` if ``m_l = 0``.
+
+Everything else (bias scale, accumulator widths, shifts) is derived by the rules.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from avatargan.errors import UserError
+from golden.qmodel import (ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, TANH_INDEX, WEIGHT_BITS, Z_FMT, build_header,
+                           float_to_pixel, fmt, make_qmodel, q_float, saturate, tanh_table)
+
+#: Calibration headroom above the largest observed activation.
+MARGIN = 1.25
+#: Weight code bound: the quantizer uses [-127, 127] so nothing saturates.
+WMAX_CODE = (1 << (WEIGHT_BITS - 1)) - 1
+
+
+# --------------------------------------------------------------------------- the float Generator
+
+def random_float_params(channels, seed: int = 0, std: float = 0.02, bias_std: float = 0.0):
+    """A randomly initialised float Generator: weights N(0, std), biases N(0, bias_std), v N(0, 1).
+
+    Returns
+    -------
+    params : dict
+        float32 ``w1..w4`` ``(IC, OC, 4, 4)`` and ``b1..b4`` ``(OC,)``.
+    v : numpy.ndarray
+        float32 ``(2, nz)``.
+    """
+    channels = [int(c) for c in channels]
+    if len(channels) != 5 or channels[-1] != 1 or min(channels) < 1:
+        raise ValueError(f"channels must be (nz, c1, c2, c3, 1), got {channels}")
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, 5):
+        ic, oc = channels[l - 1], channels[l]
+        params[f"w{l}"] = (rng.standard_normal((ic, oc, KERNEL, KERNEL)) * std).astype(np.float32)
+        params[f"b{l}"] = (rng.standard_normal(oc) * bias_std).astype(np.float32)
+    v = rng.standard_normal((2, channels[0])).astype(np.float32)
+    return params, v
+
+
+def _convt_float(x, w, stride, pad, out_size):
+    from golden.fixed import convt_phase
+
+    return convt_phase(x, np.asarray(w, dtype=np.float64), stride, pad, out_size)
+
+
+class FloatGenerator:
+    """The float Generator in float64 NumPy, with the interface of ``golden.checkpoint`` generators.
+
+    Parameters
+    ----------
+    params : dict
+        ``w1..w4``, ``b1..b4`` (any float dtype).
+    v : numpy.ndarray
+        ``(2, nz)``.
+    """
+
+    def __init__(self, params, v):
+        self.params = {k: np.asarray(params[k], dtype=np.float64) for k in
+                       [f"{p}{l}" for l in range(1, 5) for p in "wb"]}
+        self.v = np.asarray(v, dtype=np.float64)
+        self.channels = [self.params["w1"].shape[0]] + [self.params[f"w{l}"].shape[1] for l in range(1, 5)]
+
+    def layers(self, u):
+        """The 4 pre-activation outputs (N, C, H, W) float64 of pass inputs ``u`` (N, nz)."""
+        u = np.asarray(u, dtype=np.float64)
+        x = u.reshape(u.shape[0], 1, 1, u.shape[1])
+        outs = []
+        for l in range(1, 5):
+            stride, pad, _, n_out = GEOMETRY[l - 1]
+            y = _convt_float(x, self.params[f"w{l}"], stride, pad, n_out) + self.params[f"b{l}"]
+            outs.append(y.transpose(0, 3, 1, 2))
+            x = np.maximum(y, 0.0)
+        return outs
+
+    def plane(self, u):
+        """Tanh output (N, 32, 32) in [-1, 1] of pass inputs ``u``."""
+        return np.tanh(self.layers(u)[-1][:, 0])
+
+    def rgb(self, z):
+        """(N, 3, 32, 32) planes of z, z+v1, z+v2."""
+        z = np.asarray(z, dtype=np.float64)
+        n = z.shape[0]
+        u = np.concatenate([z, z + self.v[0], z + self.v[1]])
+        return self.plane(u).reshape(3, n, 32, 32).transpose(1, 0, 2, 3)
+
+
+def float_rgb_pixels(gen, z) -> np.ndarray:
+    """uint8 (N, 3, 32, 32) pixels of a float generator by NUMERICS rule 5."""
+    return float_to_pixel(np.asarray(gen.rgb(np.asarray(z, dtype=np.float32)), dtype=np.float64))
+
+
+# --------------------------------------------------------------------------- the quantizer
+
+def weight_frac(w) -> int:
+    """Largest ``F`` with ``max|w| * 2^F <= 127`` (7 if ``w`` is all zero)."""
+    m = float(np.max(np.abs(np.asarray(w, dtype=np.float64)))) if np.size(w) else 0.0
+    if m == 0.0:
+        return WEIGHT_BITS - 1
+    f = math.floor(math.log2(WMAX_CODE / m))
+    while math.ldexp(m, f) > WMAX_CODE:
+        f -= 1
+    while math.ldexp(m, f + 1) <= WMAX_CODE:
+        f += 1
+    return f
+
+
+def act_frac(m: float, fc: int) -> int:
+    """``Fa = min(Fc - 1, floor(log2((2^16 - 1) / (m * MARGIN))))``; ``Fc - 1`` if ``m == 0``."""
+    if m <= 0.0:
+        return fc - 1
+    top = (1 << ACT_BITS) - 1
+    f = math.floor(math.log2(top / (m * MARGIN)))
+    while math.ldexp(m * MARGIN, f) > top:
+        f -= 1
+    while math.ldexp(m * MARGIN, f + 1) <= top:
+        f += 1
+    return min(fc - 1, f)
+
+
+def calibration_maxima(gen, calib_z) -> list[float]:
+    """Largest post-ReLU activation of layers 1..3 over all three passes of ``calib_z``."""
+    z = np.asarray(calib_z, dtype=np.float64)
+    v = np.asarray(gen.v, dtype=np.float64)
+    u = np.concatenate([z, z + v[0], z + v[1]])
+    maxima = [0.0, 0.0, 0.0]
+    for i in range(0, u.shape[0], 768):
+        outs = gen.layers(u[i:i + 768])
+        for l in range(3):
+            maxima[l] = max(maxima[l], float(np.max(outs[l])))
+    return maxima
+
+
+def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
+    """Quantize a float Generator into a validated :class:`golden.qmodel.QModel`.
+
+    Parameters
+    ----------
+    params : dict
+        Float ``w1..w4`` ``(IC, OC, 4, 4)``, ``b1..b4`` ``(OC,)``.
+    v : array_like
+        Float ``(2, nz)``.
+    calib_z : array_like
+        ``(N, nz)`` calibration z (all three passes are used).
+    source : dict, optional
+        ``{"sha256", "path"}`` of the float checkpoint.
+    extra : dict, optional
+        More header keys.
+    gen : object, optional
+        A float generator with ``layers(u)`` and ``v`` for calibration; default: a
+        :class:`FloatGenerator` of ``params``.
+
+    Returns
+    -------
+    qm : QModel
+    stats : dict
+        ``{"bias_saturated": [4 ints], "v_saturated": int, "act_max": [3 floats], "w_frac": [...],
+        "a_frac": [...]}``.
+
+    Raises
+    ------
+    UserError
+        Non-finite parameters, inconsistent shapes, or a model whose layer-4 accumulator has fewer
+        than 9 fraction bits (the Tanh index shift would be < 1).
+    """
+    keys = [f"{p}{l}" for l in range(1, 5) for p in "wb"]
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise UserError(f"float parameters lack {missing[0]!r}")
+    p64 = {k: np.asarray(params[k], dtype=np.float64) for k in keys}
+    v64 = np.asarray(v, dtype=np.float64)
+    for k, a in list(p64.items()) + [("v", v64)]:
+        if not np.all(np.isfinite(a)):
+            raise UserError(f"float parameter {k!r} has non-finite values")
+    channels = [p64["w1"].shape[0]] + [p64[f"w{l}"].shape[1] for l in range(1, 5)]
+    for l in range(1, 5):
+        if p64[f"w{l}"].shape != (channels[l - 1], channels[l], KERNEL, KERNEL) or p64[f"b{l}"].shape != (channels[l],):
+            raise UserError(f"float layer {l} has weight {p64[f'w{l}'].shape} / bias {p64[f'b{l}'].shape}, "
+                            f"inconsistent with channels {channels}")
+    if channels[-1] != 1 or v64.shape != (2, channels[0]):
+        raise UserError(f"float model must end in 1 channel and have v of shape (2, nz); got channels {channels}, "
+                        f"v {v64.shape}")
+    calib_z = np.asarray(calib_z, dtype=np.float64)
+    if calib_z.ndim != 2 or calib_z.shape[1] != channels[0] or calib_z.shape[0] < 1:
+        raise UserError(f"calibration z must have shape (N>=1, {channels[0]}), got {calib_z.shape}")
+
+    if gen is None:
+        gen = FloatGenerator(p64, v64)
+    act_max = calibration_maxima(gen, calib_z)
+
+    w_frac = [weight_frac(p64[f"w{l}"]) for l in range(1, 5)]
+    a_frac = []
+    f_in = Z_FMT["frac"]
+    for l in range(1, 4):
+        fc = f_in + w_frac[l - 1]
+        a_frac.append(act_frac(act_max[l - 1], fc))
+        f_in = a_frac[-1]
+    fc4 = f_in + w_frac[3]
+    if fc4 - TANH_INDEX["frac"] < 1:
+        raise UserError(f"cannot quantize: the layer-4 accumulator has {fc4} fraction bits (< "
+                        f"{TANH_INDEX['frac'] + 1} needed for the Tanh index); activations or weights are too large")
+
+    header = build_header(channels, w_frac, a_frac, source=source,
+                          extra={"calibration": {"n_z": int(calib_z.shape[0]), "margin": MARGIN,
+                                                 "act_max": act_max}, **(extra or {})})
+    arrays = {}
+    bias_sat = []
+    for l in range(1, 5):
+        rec = header["layers"][l - 1]
+        wq = q_float(p64[f"w{l}"], w_frac[l - 1])
+        assert wq.size == 0 or int(np.abs(wq).max()) <= WMAX_CODE, "weight_frac guarantees |code| <= 127"
+        arrays[f"w{l}"] = wq.astype(np.int8)
+        bq, nsat = saturate(q_float(p64[f"b{l}"], rec["bias"]["frac"]), fmt(True, BIAS_BITS, 0))
+        arrays[f"b{l}"] = bq.astype(np.int64)
+        bias_sat.append(nsat)
+    vq, v_sat = saturate(q_float(v64, Z_FMT["frac"]), Z_FMT)
+    arrays["v"] = vq.astype(np.int16)
+    arrays["tanh_lut"] = tanh_table()
+    qm = make_qmodel(header, arrays)
+    stats = {"bias_saturated": bias_sat, "v_saturated": v_sat, "act_max": act_max, "w_frac": w_frac,
+             "a_frac": a_frac}
+    return qm, stats
