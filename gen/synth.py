@@ -207,3 +207,114 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
     return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
                       nextpnr_report=report, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- the whole command
+
+def machine_description() -> str:
+    """A short description of this machine for reports (CPU model, cores, architecture)."""
+    import os
+    import platform
+
+    model = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()}-core {platform.machine()}" + (f" ({model})" if model else "")
+
+
+def default_lanes(device: Device) -> int:
+    """Multiply lanes that fit the device's MULT18X18D count: 128 on the 85F (156), 64 on the 45F (72)."""
+    return 128 if device.key == "85F" else 64
+
+
+def load_model_spec(spec: str):
+    """A quantized model from a file, or ``random:C0,C1,C2,C3,C4[:SEED]`` for a random one.
+
+    The random form (``golden.qmodel.random_qmodel``) is for flow tests and for measuring a model
+    size before a trained model exists; resources and timing do not depend on the weight values
+    except through ROM contents.
+    """
+    if spec.startswith("random:"):
+        from golden.qmodel import random_qmodel
+
+        parts = spec[len("random:"):].split(":")
+        try:
+            channels = tuple(int(c) for c in parts[0].split(","))
+            seed = int(parts[1]) if len(parts) > 1 else 0
+        except ValueError:
+            raise UserError(f"bad random model spec {spec!r}: expected random:C0,C1,C2,C3,C4[:SEED]") from None
+        if len(channels) != 5 or channels[-1] != 1 or min(channels) < 1:
+            raise UserError(f"bad random model spec {spec!r}: five channel counts ending in 1")
+        return random_qmodel(channels, seed=seed)
+    from golden.qmodel import load_qmodel
+
+    return load_qmodel(spec)
+
+
+def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
+                out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
+                seed: int = 1, progress: bool = True) -> dict:
+    """Elaborate the Generator (or the board top around it) for a model and run the flow.
+
+    Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
+    see :func:`run_flow`) and returns the report dict.
+    """
+    from amaranth.back import rtlil
+
+    from avatargan.fileio import atomic_write
+    from gen.hwreport import build_report, render_markdown
+
+    if top not in ("core", "board"):
+        raise UserError(f"--top must be core or board, not {top!r}")
+    if freq_mhz <= 0 or freq_mhz > 400:
+        raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
+    qm = load_model_spec(model_spec)
+    lanes = lanes or default_lanes(device)
+    name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
+        model_spec[len("random:"):].split(":")[0].split(","))
+    build = Path(out) if out else Path("build") / f"synth-{device.key}-{name}"
+    from rtl.top import Generator
+
+    t0 = time.monotonic()
+    try:
+        core = Generator.from_model(qm, lanes=lanes, mult=mult)
+    except ValueError as e:
+        raise UserError(f"the model does not fit the engine with {lanes} lanes: {e}") from None
+    if top == "core":
+        design, top_name, lpf = core, "generator", None
+    else:
+        from gen.pll import ecppll_config
+        from rtl.board import DEFAULT_BAUD, Board
+
+        pll = ecppll_config(25.0, freq_mhz)
+        try:
+            design = Board(core, qm.nz, pll=pll, baud=baud or DEFAULT_BAUD)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        top_name, lpf = "board", Path(__file__).resolve().parent.parent / "constraints" / "ulx3s.lpf"
+        freq_mhz = pll.clkout_mhz
+    if progress:
+        print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
+    text = rtlil.convert(design, name=top_name)
+    elab_s = time.monotonic() - t0
+    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, progress=progress)
+    cycles = None
+    try:
+        from gen.cycles import avatar_cycles
+
+        cycles = int(avatar_cycles(core.plan))
+    except ImportError:
+        pass
+    rep = build_report(yosys_stat=res.yosys_stat, nextpnr_report=res.nextpnr_report, device=device,
+                       top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
+                       cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
+                       dsp_mode=mult, model=model_spec, machine=machine_description())
+    atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
+    atomic_write(res.build_dir / "report.md", render_markdown(rep))
+    rep["build_dir"] = str(res.build_dir)
+    return rep
