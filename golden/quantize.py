@@ -236,3 +236,50 @@ def quantize_params(params, v, calib_z, source=None, extra=None, gen=None):
     stats = {"bias_saturated": bias_sat, "v_saturated": v_sat, "act_max": act_max, "w_frac": w_frac,
              "a_frac": a_frac}
     return qm, stats
+
+
+# --------------------------------------------------------------------------- checkpoint -> model
+
+#: Seed of the calibration z (the profiling report uses a different one: out-of-sample ranges).
+CALIB_SEED = 20240101
+
+
+def calibration_z(n: int, nz: int, seed: int = CALIB_SEED) -> np.ndarray:
+    """``n`` standard-normal calibration z (float64 ``(n, nz)``), reproducible from ``seed``."""
+    return np.random.default_rng(seed).standard_normal((n, nz))
+
+
+def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED):
+    """Load a float checkpoint and quantize its Generator.
+
+    Parameters
+    ----------
+    path : path-like
+        Float checkpoint (``avatargan train``), read with :func:`golden.checkpoint.load_generator`.
+    n_calib : int
+        Number of random z for calibration (each gives three passes).
+    seed : int
+        Seed of the calibration z.
+
+    Returns
+    -------
+    qm : QModel
+    stats : dict
+        As :func:`quantize_params`.
+    gen : object
+        The loaded float generator.
+    """
+    from golden.checkpoint import load_generator
+    from golden.qmodel import sha256_file
+
+    if n_calib < 1:
+        raise UserError(f"--calib must be >= 1, got {n_calib}")
+    gen = load_generator(path)
+    params = {k: np.asarray(a) for k, a in gen.params.items()}
+    z = calibration_z(n_calib, int(gen.channels[0]), seed)
+    source = {"sha256": sha256_file(path), "path": str(path)}
+    extra = {"float_source": {"iteration": getattr(gen, "meta", {}).get("iteration"),
+                              "preset": getattr(gen, "meta", {}).get("preset")},
+             "calibration_seed": int(seed)}
+    qm, stats = quantize_params(params, gen.v, z, source=source, extra=extra)
+    return qm, stats, gen

@@ -1,0 +1,54 @@
+"""``avatargan quantize CHECKPOINT -o MODEL [--calib N] [--report DIR]``."""
+
+from __future__ import annotations
+
+import sys
+
+NAME = "quantize"
+HELP = "float checkpoint -> quantized-model file (the contract of golden model and Verilog)"
+DESCRIPTION = (
+    "Quantize the Generator of a float checkpoint into the versioned quantized-model file of "
+    "docs/NUMERICS.md: 8-bit weights with one power-of-two scale per layer, 16-bit activations "
+    "calibrated on N random z (all three passes), derived accumulator widths, the Tanh table. "
+    "--report DIR also profiles every layer's ranges against its formats over N random z."
+)
+
+
+def configure(p):
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="float checkpoint (.npz) from avatargan train")
+    p.add_argument("-o", "--output", metavar="MODEL", required=True, help="quantized-model file to write (.npz)")
+    p.add_argument("--calib", metavar="N", type=int, default=1000,
+                   help="random z for calibration and for the report (default 1000)")
+    p.add_argument("--report", metavar="DIR", help="write a range profile (report.md, report.json, PNGs) here")
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from avatargan.errors import UserError
+    from golden.profile import profile, text_table, write_report
+    from golden.qmodel import fmt_name, save_qmodel
+    from golden.quantize import quantize_checkpoint
+
+    if args.calib < 1:
+        raise UserError(f"--calib must be >= 1, got {args.calib}")
+    qm, stats, _ = quantize_checkpoint(args.checkpoint, n_calib=args.calib)
+    save_qmodel(qm, args.output)
+    print(f"wrote {args.output} (format_version {qm.header['format_version']}, channels {qm.channels})")
+    for l, rec in enumerate(qm.layers, start=1):
+        print(f"  layer {l}: weight {fmt_name(rec['weight'])}  acc {fmt_name(rec['acc'])}  "
+              f"output {fmt_name(rec['output'])}  shift {rec['shift']}"
+              + (f"  calib max {stats['act_max'][l - 1]:.4g}" if l < 4 else ""))
+    if any(stats["bias_saturated"]) or stats["v_saturated"]:
+        print(f"warning: saturated while quantizing: biases per layer {stats['bias_saturated']}, "
+              f"v elements {stats['v_saturated']}", file=sys.stderr)
+    if args.report:
+        with tqdm(total=3 * args.calib, desc="profiling planes", unit="plane", file=sys.stderr) as bar:
+            prof = profile(qm, n=args.calib, progress=bar.update)
+        prof["model"] = str(args.output)
+        prof["source"] = qm.header["source"]
+        paths = write_report(prof, args.report, title=f"Range profile of {args.output}")
+        print(text_table(prof))
+        print(f"z saturated: {prof['z_saturated']}, z+v saturated: {prof['pass_saturated']}")
+        print(f"report: {paths[0]} (+ report.json, {len(paths) - 2} PNG)")
+    return 0

@@ -1,0 +1,463 @@
+"""Neural-network layers in pure NumPy, with forward and backward passes.
+
+Every layer works on float32 NCHW arrays (``(batch, channels, height, width)``) and follows
+PyTorch's semantics (weight shapes, padding, BatchNorm momentum and running variance, Adam's
+update rule), so that ``tests/test_nn_torch.py`` can compare them with PyTorch element by element.
+
+The style is that of a "deep learning from scratch" ``layers.py``: ``forward`` caches what
+``backward`` needs; ``backward(dout)`` stores the parameter gradients in ``self.grads`` (same
+keys as ``self.params``) and returns the gradient with respect to the input. A layer built with
+``need_dx=False`` skips computing the input gradient (the first layer of a network) and returns
+``None``.
+
+Convolutions use im2col/col2im: :func:`im2col` copies every receptive field into the columns of
+a matrix (a strided view made with :func:`numpy.lib.stride_tricks.sliding_window_view`, one
+copy), so a convolution is a single BLAS matrix product; :func:`col2im` scatters columns back
+with one strided add per kernel tap (16 adds for a 4×4 kernel, never a loop over pixels or
+samples). The column layout is ``(C, k, k, N, OH, OW)``, which makes every scatter slice
+contiguous. :class:`ConvTranspose2d`'s forward pass *is* the data gradient of a convolution
+(``col2im`` of ``Wᵀ x``), and its backward pass is a convolution (``im2col``), so both classes
+share the same two functions and no zeros are ever inserted between input pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+DTYPE = np.float32
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+
+def conv_out_size(n: int, k: int, s: int, p: int) -> int:
+    """Output length of a convolution over ``n`` samples (kernel ``k``, stride ``s``, pad ``p``)."""
+    return (n + 2 * p - k) // s + 1
+
+
+def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
+    """Receptive fields of ``x`` as the columns of a matrix.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    k, s, p : int
+        Kernel size, stride and zero padding.
+
+    Returns
+    -------
+    ndarray, shape (C * k * k, N * OH * OW)
+        Row ``(c, i, j)``, column ``(n, oh, ow)`` holds ``x_pad[n, c, s*oh + i, s*ow + j]``.
+    """
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+    win = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :oh, :ow]
+    # win: (N, C, OH, OW, k, k) -> (C, k, k, N, OH, OW), one copy
+    return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * k * k, n * oh * ow)
+
+
+def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add every column entry back to the pixel it came from.
+
+    Parameters
+    ----------
+    col : ndarray, shape (C * k * k, N * OH * OW)
+    shape : tuple
+        ``(N, C, H, W)`` of the image that :func:`im2col` read.
+    k, s, p : int
+        Kernel size, stride and zero padding.
+
+    Returns
+    -------
+    ndarray, shape (N, C, H, W), float32, C-contiguous
+    """
+    n, c, h, w = shape
+    oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
+    col = col.reshape(c, k, k, n, oh, ow)
+    hp, wp = h + 2 * p, w + 2 * p
+    # accumulate in (C, N, Hp, Wp) so that every col[:, i, j] slice is added contiguously
+    img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
+    for i in range(k):
+        for j in range(k):
+            img[:, :, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j]
+    return np.ascontiguousarray(img[:, :, p:p + h, p:p + w].transpose(1, 0, 2, 3))
+
+
+def _cn(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (C, N*H*W), one copy."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
+
+
+def _nc(y: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
+    """(C, N*H*W) -> (N, C, H, W), one copy."""
+    c = y.shape[0]
+    return np.ascontiguousarray(y.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+
+
+# --------------------------------------------------------------------------- layers
+
+class Layer:
+    """Base class: ``params`` and ``grads`` are dicts of float32 arrays with the same keys."""
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.train = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Conv2d(Layer):
+    """2-D convolution, PyTorch's ``nn.Conv2d`` (weight ``(OC, IC, k, k)``, optional bias).
+
+    Parameters
+    ----------
+    in_ch, out_ch, k, stride, pad : int
+    bias : bool
+    need_dx : bool
+        Compute the input gradient in :meth:`backward` (False for a network's first layer).
+    """
+
+    def __init__(self, in_ch, out_ch, k, stride=1, pad=0, bias=True, need_dx=True):
+        super().__init__()
+        self.k, self.s, self.p, self.need_dx = k, stride, pad, need_dx
+        self.params["w"] = np.zeros((out_ch, in_ch, k, k), DTYPE)
+        if bias:
+            self.params["b"] = np.zeros(out_ch, DTYPE)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        k, s, p = self.k, self.s, self.p
+        oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
+        self.x_shape = x.shape
+        self.col = im2col(x, k, s, p)                       # (C k k, N OH OW)
+        wm = self.params["w"].reshape(self.params["w"].shape[0], -1)
+        y = wm @ self.col                                   # (OC, N OH OW)
+        if "b" in self.params:
+            y += self.params["b"][:, None]
+        return _nc(y, n, oh, ow)
+
+    def backward(self, dout):
+        w = self.params["w"]
+        dy = _cn(dout)                                      # (OC, N OH OW)
+        self.grads["w"] = (dy @ self.col.T).reshape(w.shape)
+        if "b" in self.params:
+            self.grads["b"] = dy.sum(axis=1)
+        self.col = None
+        if not self.need_dx:
+            return None
+        dcol = w.reshape(w.shape[0], -1).T @ dy            # (C k k, N OH OW)
+        return col2im(dcol, self.x_shape, self.k, self.s, self.p)
+
+
+class ConvTranspose2d(Layer):
+    """Transposed 2-D convolution, PyTorch's ``nn.ConvTranspose2d`` (weight ``(IC, OC, k, k)``).
+
+    The output size is ``(H − 1)·stride − 2·pad + k``. Forward is the data gradient of the
+    convolution that has the same weight tensor (``col2im(Wᵀ x)``), backward is that
+    convolution (``im2col``), so no zeros are inserted.
+    """
+
+    def __init__(self, in_ch, out_ch, k, stride=1, pad=0, bias=True, need_dx=True):
+        super().__init__()
+        self.k, self.s, self.p, self.need_dx = k, stride, pad, need_dx
+        self.params["w"] = np.zeros((in_ch, out_ch, k, k), DTYPE)
+        if bias:
+            self.params["b"] = np.zeros(out_ch, DTYPE)
+
+    def forward(self, x):
+        n, ic, h, w = x.shape
+        k, s, p = self.k, self.s, self.p
+        oc = self.params["w"].shape[1]
+        oh, ow = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
+        self.out_shape = (n, oc, oh, ow)
+        self.x_shape = x.shape
+        self.xc = _cn(x)                                    # (IC, N H W)
+        col = self.params["w"].reshape(ic, -1).T @ self.xc  # (OC k k, N H W)
+        y = col2im(col, self.out_shape, k, s, p)
+        if "b" in self.params:
+            y += self.params["b"][None, :, None, None]
+        return y
+
+    def backward(self, dout):
+        w = self.params["w"]
+        ic = w.shape[0]
+        col = im2col(dout, self.k, self.s, self.p)          # (OC k k, N H W)
+        self.grads["w"] = (self.xc @ col.T).reshape(w.shape)
+        if "b" in self.params:
+            self.grads["b"] = dout.sum(axis=(0, 2, 3))
+        self.xc = None
+        if not self.need_dx:
+            return None
+        n, _, h, wd = self.x_shape
+        dx = w.reshape(ic, -1) @ col                        # (IC, N H W)
+        return _nc(dx, n, h, wd)
+
+
+class Linear(Layer):
+    """Fully connected layer, PyTorch's ``nn.Linear``: ``y = x Wᵀ + b`` with ``W`` (out, in).
+
+    Inputs with more than two dimensions are flattened per sample (C, H, W order).
+    """
+
+    def __init__(self, in_f, out_f, bias=True, need_dx=True):
+        super().__init__()
+        self.need_dx = need_dx
+        self.params["w"] = np.zeros((out_f, in_f), DTYPE)
+        if bias:
+            self.params["b"] = np.zeros(out_f, DTYPE)
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        y = self.x @ self.params["w"].T
+        if "b" in self.params:
+            y += self.params["b"]
+        return y
+
+    def backward(self, dout):
+        self.grads["w"] = dout.T @ self.x
+        if "b" in self.params:
+            self.grads["b"] = dout.sum(axis=0)
+        self.x = None
+        if not self.need_dx:
+            return None
+        return (dout @ self.params["w"]).reshape(self.x_shape)
+
+
+class BatchNorm2d(Layer):
+    """Batch normalisation over (N, H, W) per channel, PyTorch's ``nn.BatchNorm2d``.
+
+    Training mode normalises with the batch mean and biased variance and updates the running
+    statistics with ``momentum`` (running variance uses the unbiased batch variance, as PyTorch
+    does); evaluation mode (``train = False``) uses the running statistics.
+    """
+
+    def __init__(self, ch, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.params["gamma"] = np.ones(ch, DTYPE)
+        self.params["beta"] = np.zeros(ch, DTYPE)
+        self.running_mean = np.zeros(ch, DTYPE)
+        self.running_var = np.ones(ch, DTYPE)
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """State that is not trained by gradients but must be saved."""
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def forward(self, x):
+        dt = x.dtype
+        g = self.params["gamma"][None, :, None, None]
+        b = self.params["beta"][None, :, None, None]
+        if not self.train:
+            inv = (1.0 / np.sqrt(self.running_var + self.eps)).astype(dt)
+            xhat = (x - self.running_mean[None, :, None, None].astype(dt)) * inv[None, :, None, None]
+            self.xhat, self.inv, self.batch_stats = xhat, inv, False
+            return xhat * g + b
+        m = x.shape[0] * x.shape[2] * x.shape[3]
+        mu = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
+        xc = x - mu[None, :, None, None]
+        var = (xc * xc).mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
+        inv = (1.0 / np.sqrt(var + self.eps)).astype(dt)
+        xhat = xc * inv[None, :, None, None]
+        mom = self.momentum
+        rm, rv = self.running_mean, self.running_var
+        rm[...] = (1 - mom) * rm + mom * mu
+        rv[...] = (1 - mom) * rv + mom * var * (m / max(m - 1, 1))
+        self.xhat, self.inv, self.batch_stats = xhat, inv, True
+        return xhat * g + b
+
+    def backward(self, dout):
+        xhat, inv = self.xhat, self.inv
+        gamma = self.params["gamma"]
+        self.grads["beta"] = dout.sum(axis=(0, 2, 3))
+        self.grads["gamma"] = (dout * xhat).sum(axis=(0, 2, 3))
+        self.xhat = None
+        if not self.batch_stats:    # running statistics are constants
+            return dout * (gamma * inv)[None, :, None, None]
+        m = dout.shape[0] * dout.shape[2] * dout.shape[3]
+        mean_d = self.grads["beta"] / m
+        mean_dx = self.grads["gamma"] / m
+        return (dout - mean_d[None, :, None, None] - xhat * mean_dx[None, :, None, None]) \
+            * (gamma * inv)[None, :, None, None]
+
+
+class ReLU(Layer):
+    """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
+
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, dout):
+        return dout * self.mask
+
+
+class LeakyReLU(Layer):
+    """``x`` for ``x > 0``, ``slope·x`` otherwise (PyTorch's default slope is 0.01; DCGAN uses 0.2)."""
+
+    def __init__(self, slope=0.2):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x):
+        self.scale = np.where(x > 0, np.float32(1), np.float32(self.slope)).astype(x.dtype)
+        return x * self.scale
+
+    def backward(self, dout):
+        return dout * self.scale
+
+
+class Tanh(Layer):
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * (1 - self.y * self.y)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow for large ``|x|``."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+
+
+class Sigmoid(Layer):
+    def forward(self, x):
+        self.y = sigmoid(x)
+        return self.y
+
+    def backward(self, dout):
+        return dout * self.y * (1 - self.y)
+
+
+def bce_with_logits(logits: np.ndarray, target: float) -> tuple[float, np.ndarray]:
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against a constant label, stably.
+
+    ``BCE(σ(x), y) = max(x, 0) − x·y + log(1 + exp(−|x|))``, PyTorch's
+    ``BCEWithLogitsLoss`` with mean reduction.
+
+    Returns
+    -------
+    loss : float
+    dlogits : ndarray
+        ``(σ(x) − y) / numel``, the gradient of the loss.
+    """
+    x = logits
+    loss = np.maximum(x, 0) - x * target + np.log1p(np.exp(-np.abs(x)))
+    grad = (sigmoid(x) - np.asarray(target, x.dtype)) / x.size
+    return float(loss.mean(dtype=np.float64)), grad.astype(x.dtype)
+
+
+class Sequential(Layer):
+    """Layers applied in order; parameters are exposed as ``"<index>.<name>"``."""
+
+    def __init__(self, *layers):
+        super().__init__()
+        self.layers = list(layers)
+
+    def named_params(self):
+        """Yield ``(name, layer, key)`` for every trainable array."""
+        for i, layer in enumerate(self.layers):
+            for key in layer.params:
+                yield f"{i}.{key}", layer, key
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Parameters and BatchNorm buffers as a flat dict of arrays (shared, not copied)."""
+        out = {}
+        for i, layer in enumerate(self.layers):
+            for key, val in layer.params.items():
+                out[f"{i}.{key}"] = val
+            if isinstance(layer, BatchNorm2d):
+                for key, val in layer.buffers().items():
+                    out[f"{i}.{key}"] = val
+        return out
+
+    def set_train(self, flag: bool):
+        for layer in self.layers:
+            layer.train = flag
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def params_list(self):
+        return [layer.params[k] for _, layer, k in self.named_params()]
+
+    def grads_list(self):
+        return [layer.grads[k] for _, layer, k in self.named_params()]
+
+
+def dcgan_init(net: Sequential, rng: np.random.Generator) -> None:
+    """DCGAN initialisation: conv/linear weights N(0, 0.02), biases 0, BN gamma N(1, 0.02), beta 0."""
+    for layer in net.layers:
+        if isinstance(layer, BatchNorm2d):
+            layer.params["gamma"][...] = rng.normal(1.0, 0.02, layer.params["gamma"].shape)
+            layer.params["beta"][...] = 0
+        elif isinstance(layer, (Conv2d, ConvTranspose2d, Linear)):
+            layer.params["w"][...] = rng.normal(0.0, 0.02, layer.params["w"].shape)
+            if "b" in layer.params:
+                layer.params["b"][...] = 0
+
+
+# --------------------------------------------------------------------------- optimiser
+
+class Adam:
+    """Adam with PyTorch's update rule (``torch.optim.Adam``, no weight decay, no amsgrad).
+
+    ``m ← β1 m + (1−β1) g``; ``v ← β2 v + (1−β2) g²``;
+    ``p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)``. Parameters are updated in place.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        The arrays to update (float32, updated in place).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.5, 0.999), eps=1e-8):
+        self.params = params
+        self.lr, self.b1, self.b2, self.eps = lr, betas[0], betas[1], eps
+        self.t = 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads):
+        self.t += 1
+        b1, b2 = self.b1, self.b2
+        bc1 = 1 - b1 ** self.t
+        bc2_sqrt = np.sqrt(1 - b2 ** self.t)
+        step = np.float32(self.lr / bc1)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= np.float32(b1)
+            m += np.float32(1 - b1) * g
+            v *= np.float32(b2)
+            v += np.float32(1 - b2) * (g * g)
+            denom = np.sqrt(v) / np.float32(bc2_sqrt) + np.float32(self.eps)
+            p -= step * (m / denom)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Moments and step count as arrays (``m.i``, ``v.i``, ``t``)."""
+        out = {"t": np.array(self.t, np.int64)}
+        for i, (m, v) in enumerate(zip(self.m, self.v)):
+            out[f"m.{i}"] = m
+            out[f"v.{i}"] = v
+        return out
+
+    def load_state(self, st: dict[str, np.ndarray]) -> None:
+        self.t = int(st["t"])
+        for i in range(len(self.m)):
+            self.m[i][...] = st[f"m.{i}"]
+            self.v[i][...] = st[f"v.{i}"]

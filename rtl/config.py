@@ -1,0 +1,331 @@
+"""The engine's plan: how a quantized model is laid out on P multiply lanes (pure Python, no HDL).
+
+Everything the hardware needs is derived here from the quantized model (``golden.qmodel.QModel`` or
+anything with the same ``header``, ``w``, ``b``, ``v``, ``tanh_lut`` members) and one parameter, the
+number of lanes ``P``. The same plan drives the Amaranth design (:mod:`rtl.engine`), the ROM images,
+the analytic cycle model (:mod:`gen.cycles`) and the resource summary (:mod:`gen.verilog`).
+
+Lane split
+----------
+Each layer ``l`` uses ``OCP_l · ICP_l ≤ P`` lanes: every cycle, ``ICP_l`` input activations (one word of
+the layer's input buffer) are broadcast over ``OCP_l`` output channels and multiplied by ``P`` weights
+(one ROM word); an adder tree sums groups of ``ICP_l`` lanes (tree level ``k_l = log2(ICP_l)``) into
+``OCP_l`` accumulators.
+
+* ``OCP_l`` = the largest divisor of ``OC_l`` that is ≤ ``P``;
+* ``ICP_l`` = the largest power of two that divides ``IC_l``, is ≤ ``P // OCP_l`` and (for ``l ≥ 2``)
+  divides ``OCP_(l-1)`` (so that the previous layer's drain writes whole words).
+
+Schedule
+--------
+For each output pixel (raster order), each output-channel group ``g < OCG_l = OC_l / OCP_l``, each
+*valid* tap of that pixel (1 for the dense layer 1; 1, 2 or 4 for stride-2 layers, phase
+decomposition of NUMERICS.md) and each input-channel group ``c < ICG_l = IC_l / ICP_l``: one cycle.
+Taps outside the input are never visited, so no multiply is spent on padding or inserted zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KERNEL = 4
+#: Width of activations and z words (NUMERICS.md: S(16,12) and U(16, Fa)).
+ACT_BITS = 16
+#: Width of the multiplier's data input: U16 zero-extended or S16 sign-extended.
+X_BITS = ACT_BITS + 1
+#: Weight width, S(8, Fw).
+W_BITS = 8
+#: Product width: 17-bit signed × 8-bit signed.
+PROD_BITS = X_BITS + W_BITS
+#: Tanh-table index width S(11, 8) and number of entries.
+TANH_BITS = 11
+#: Pixel payload field widths (ARCHITECTURE.md).
+XY_BITS = 5
+
+
+def ceil_log2(n: int) -> int:
+    """Smallest ``b ≥ 0`` with ``2**b ≥ n``."""
+    return max(0, (int(n) - 1).bit_length())
+
+
+def _largest_divisor_le(n: int, limit: int) -> int:
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _largest_pow2_dividing(n: int, limit: int, also: int | None = None) -> int:
+    p = 1
+    while p * 2 <= limit and n % (p * 2) == 0 and (also is None or also % (p * 2) == 0):
+        p *= 2
+    return p
+
+
+def valid_taps(stride: int, pad: int, in_size: int, out_size: int, o: int) -> list[tuple[int, int]]:
+    """The ``(k, i)`` pairs (kernel index, input index) that reach output index ``o`` in one dimension.
+
+    Ordered as the engine visits them: for stride 2 the tap with input index ``m = o // 2`` first.
+    """
+    if stride == 1:
+        return [(o + pad, 0)] if in_size == 1 else [
+            (k, o + pad - k) for k in range(KERNEL) if 0 <= o + pad - k < in_size]
+    m, phase = divmod(o, 2)
+    if phase == 0:
+        cand = [(1, m), (3, m - 1)]
+    else:
+        cand = [(2, m), (0, m + 1)]
+    return [(k, i) for k, i in cand if 0 <= i < in_size]
+
+
+@dataclass
+class LayerPlan:
+    """How one layer runs on the lanes.
+
+    Members
+    -------
+    index : int
+        0-based layer index (layer ``index + 1`` of NUMERICS.md).
+    ic, oc, in_size, out_size, stride, pad : int
+        From the header.
+    dense : bool
+        Layer 1 kind: 1×1 input, every output pixel has exactly one tap.
+    ocp, icp : int
+        Output channels and input channels processed per cycle.
+    ocg, icg : int
+        ``oc // ocp`` and ``ic // icp`` groups.
+    level : int
+        Adder-tree level ``log2(icp)`` whose sums feed the accumulators.
+    taps : int
+        Valid taps summed over all output pixels (16, 196, 900, 3844 for the default sizes).
+    min_taps : int
+        Fewest valid taps of any output pixel.
+    steps : int
+        Engine cycles of the layer without overheads: ``taps · ocg · icg``.
+    drain_words : int
+        Words the drain writes per (pixel, group): ``ocp // icp_next`` (1 for the last layer).
+    shift : int
+        Requantisation (or Tanh-index) right shift.
+    acc_bits : int
+        Accumulator width from the header.
+    relu : bool
+        True for requantise + ReLU layers, False for the final Tanh layer.
+    weight_base : int
+        First weight-ROM word of the layer.
+    useful_macs : int
+        Products that reach a kept output: ``taps · ic · oc``.
+    """
+
+    index: int
+    ic: int
+    oc: int
+    in_size: int
+    out_size: int
+    stride: int
+    pad: int
+    dense: bool
+    ocp: int
+    icp: int
+    ocg: int
+    icg: int
+    level: int
+    taps: int
+    min_taps: int
+    steps: int
+    drain_words: int
+    shift: int
+    acc_bits: int
+    relu: bool
+    weight_base: int
+    useful_macs: int
+
+    @property
+    def icg_bits(self) -> int:
+        """Address bits given to the input-channel group in the input buffer (power-of-two padding)."""
+        return ceil_log2(self.icg)
+
+    @property
+    def in_bits(self) -> int:
+        """Address bits of one input coordinate (``in_size`` is a power of two)."""
+        return ceil_log2(self.in_size)
+
+    @property
+    def weight_words(self) -> int:
+        """Weight-ROM words of the layer: ``ocg · 16 · icg``."""
+        return self.ocg * KERNEL * KERNEL * self.icg
+
+
+@dataclass
+class EnginePlan:
+    """The whole engine's plan for one quantized model and ``lanes`` multipliers.
+
+    Members
+    -------
+    lanes : int
+        ``P``, a power of two.
+    nz : int
+        Length of z.
+    layers : list of LayerPlan
+    weight_rom : list of int
+        ROM words, ``P × 8`` bits each; lane ``j`` in bits ``[8j, 8j+8)``.
+    bias : list of numpy.ndarray
+        Per layer, int64 bias codes ``(OC,)``.
+    v_rom : list of int
+        v1 words then v2 words, ``icp_1 × 16`` bits each (two's complement lanes).
+    tanh_lut : list of int
+        2048 pixel values.
+    tree_levels : int
+        ``log2(P)``.
+    acc_bits : int
+        Width of the accumulators: the widest layer's ``acc_bits``.
+    """
+
+    lanes: int
+    nz: int
+    layers: list
+    weight_rom: list = field(repr=False)
+    bias: list = field(repr=False)
+    v_rom: list = field(repr=False)
+    tanh_lut: list = field(repr=False)
+
+    @property
+    def tree_levels(self) -> int:
+        return ceil_log2(self.lanes)
+
+    @property
+    def acc_bits(self) -> int:
+        return max(lp.acc_bits for lp in self.layers)
+
+    @property
+    def icp_max(self) -> int:
+        """Widest input word (activations per cycle) of any layer."""
+        return max(lp.icp for lp in self.layers)
+
+    @property
+    def ocp_max(self) -> int:
+        return max(lp.ocp for lp in self.layers)
+
+    @property
+    def useful_macs_per_plane(self) -> int:
+        return sum(lp.useful_macs for lp in self.layers)
+
+    @property
+    def steps_per_plane(self) -> int:
+        return sum(lp.steps for lp in self.layers)
+
+    def buffer_shape(self, l: int) -> tuple[int, int]:
+        """``(width_bits, depth)`` of the input buffer of layer ``l ≥ 1`` (0-based)."""
+        lp = self.layers[l]
+        return lp.icp * ACT_BITS, (lp.in_size * lp.in_size) << lp.icg_bits
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+def plan_engine(model, lanes: int = 128) -> EnginePlan:
+    """Build the :class:`EnginePlan` of ``model`` on ``lanes`` multipliers.
+
+    Parameters
+    ----------
+    model
+        A validated quantized model: ``header`` (dict), ``w`` and ``b`` (dicts keyed by layer 1..L),
+        ``v`` (int16 ``(2, nz)``), ``tanh_lut`` (uint8 ``(2048,)``).
+    lanes : int
+        ``P``: a power of two ≥ 1.
+
+    Raises
+    ------
+    ValueError
+        If the model does not fit the engine's assumptions (listed in the message).
+    """
+    _check(isinstance(lanes, int) and lanes >= 1 and lanes & (lanes - 1) == 0,
+           f"lanes must be a power of two >= 1, got {lanes!r}")
+    h = model.header
+    nz = int(h["nz"])
+    hl = h["layers"]
+    n = len(hl)
+    _check(n >= 2, "the engine needs at least two layers")
+    _check(int(h.get("kernel", KERNEL)) == KERNEL, "kernel must be 4")
+    for l, rec in enumerate(hl):
+        dense = l == 0
+        if dense:
+            _check(rec["in_size"] == 1 and rec["stride"] == 1 and rec["pad"] == 0 and rec["out_size"] == KERNEL,
+                   "layer 1 must be 1x1 -> 4x4, stride 1, pad 0")
+        else:
+            _check(rec["stride"] == 2 and rec["pad"] == 1 and rec["out_size"] == 2 * rec["in_size"],
+                   f"layer {l + 1} must be stride 2, pad 1, size doubling")
+            _check(rec["in_size"] & (rec["in_size"] - 1) == 0, f"layer {l + 1}: in_size must be a power of two")
+            _check(rec["input"]["bits"] == ACT_BITS and not rec["input"]["signed"],
+                   f"layer {l + 1}: input must be U(16, F)")
+        _check(rec["weight"]["bits"] == W_BITS, f"layer {l + 1}: weights must be 8 bits")
+        _check(int(rec["shift"]) >= 1, f"layer {l + 1}: shift must be >= 1")
+        if l < n - 1:
+            _check(rec["activation"] == "relu", f"layer {l + 1}: activation must be relu")
+        else:
+            _check(rec["activation"] == "tanh_lut" and rec["oc"] == 1, "last layer must be tanh_lut with 1 channel")
+            _check(rec["out_size"] <= 1 << XY_BITS, "output planes are at most 32x32")
+    _check(hl[0]["input"]["bits"] == ACT_BITS and hl[0]["input"]["signed"], "layer 1 input must be S(16, F)")
+    _check(hl[0]["ic"] == nz, "layer 1 ic must equal nz")
+
+    ocps = [_largest_divisor_le(int(r["oc"]), lanes) for r in hl]
+    icps = []
+    for l, r in enumerate(hl):
+        limit = lanes // ocps[l]
+        icps.append(_largest_pow2_dividing(int(r["ic"]), limit, None if l == 0 else ocps[l - 1]))
+
+    layers, words, base = [], [], 0
+    for l, r in enumerate(hl):
+        ic, oc, ins, outs = int(r["ic"]), int(r["oc"]), int(r["in_size"]), int(r["out_size"])
+        ocp, icp = ocps[l], icps[l]
+        ocg, icg = oc // ocp, ic // icp
+        per_dim = [len(valid_taps(r["stride"], r["pad"], ins, outs, o)) for o in range(outs)]
+        taps = sum(per_dim) ** 2
+        min_taps = min(per_dim) ** 2
+        drain_words = ocp // icps[l + 1] if l < n - 1 else 1
+        _check(drain_words <= min_taps * icg,
+               f"layer {l + 1}: the drain ({drain_words} words) is slower than the shortest pixel "
+               f"({min_taps * icg} cycles); use more lanes or other channel counts")
+        lp = LayerPlan(index=l, ic=ic, oc=oc, in_size=ins, out_size=outs, stride=int(r["stride"]),
+                       pad=int(r["pad"]), dense=l == 0, ocp=ocp, icp=icp, ocg=ocg, icg=icg,
+                       level=ceil_log2(icp), taps=taps, min_taps=min_taps, steps=taps * ocg * icg,
+                       drain_words=drain_words, shift=int(r["shift"]), acc_bits=int(r["acc"]["bits"]),
+                       relu=l < n - 1, weight_base=base, useful_macs=taps * ic * oc)
+        layers.append(lp)
+        w = np.asarray(model.w[l + 1]).astype(np.int64)
+        _check(w.shape == (ic, oc, KERNEL, KERNEL), f"w{l + 1} has shape {w.shape}")
+        words.extend(_weight_words(w, lp, lanes))
+        base += lp.weight_words
+
+    v = np.asarray(model.v).astype(np.int64)
+    _check(v.shape == (2, nz), f"v has shape {v.shape}, expected (2, {nz})")
+    icp0 = layers[0].icp
+    v_rom = [_pack(v[p, c * icp0:(c + 1) * icp0], ACT_BITS) for p in range(2) for c in range(layers[0].icg)]
+    lut = [int(x) for x in np.asarray(model.tanh_lut).reshape(-1)]
+    _check(len(lut) == 1 << TANH_BITS, "tanh_lut must have 2048 entries")
+    bias = [np.asarray(model.b[l + 1]).astype(np.int64) for l in range(n)]
+    return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut)
+
+
+def _pack(values, bits: int) -> int:
+    """Pack integers (two's complement, ``bits`` each) into one word, element 0 in the low bits."""
+    word, mask = 0, (1 << bits) - 1
+    for i, x in enumerate(values):
+        word |= (int(x) & mask) << (bits * i)
+    return word
+
+
+def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int) -> list[int]:
+    """ROM words of one layer in address order ``((g·4 + ky)·4 + kx)·icg + c``.
+
+    Lane ``j = o·icp + i`` holds ``w[c·icp + i, g·ocp + o, ky, kx]``; unused lanes hold 0.
+    """
+    out = []
+    for g in range(lp.ocg):
+        for ky in range(KERNEL):
+            for kx in range(KERNEL):
+                for c in range(lp.icg):
+                    blk = w[c * lp.icp:(c + 1) * lp.icp, g * lp.ocp:(g + 1) * lp.ocp, ky, kx]  # (icp, ocp)
+                    lane_vals = blk.T.reshape(-1)  # o-major: j = o*icp + i
+                    out.append(_pack(lane_vals, W_BITS))
+    return out

@@ -1,0 +1,391 @@
+"""The deconvolution engine: sequencer, weight ROM, activation buffers, P-lane MAC array, drain.
+
+Dataflow (one cycle per schedule step, see :mod:`rtl.config`)::
+
+    c0  sequencer registers -> addresses (weight ROM, input buffer or z RAM + v ROM)
+    c1  memory data -> x word (ICP activations, 17-bit) and w word (P weights) registers
+    c2  broadcast x over OCP output channels -> multiplier inputs (input registers)
+    c3  multiplier output registers
+    c4+j  adder-tree level j registered (j = 1 .. log2 P)
+    c4+k  accumulate tree level k = log2(ICP_l) (bias preloads on a pixel's first step);
+          on a pixel's last step the sums are captured into the hold bank
+    then  drain: OCP/ICP_next words, one a cycle: select (d0), requantise / Tanh ROM (d1), write
+          into the next layer's input buffer or emit a pixel
+
+A layer starts when the previous one has left the pipeline (see :attr:`Engine.layer_gap`).
+The whole engine (except the z RAM write side) stops while ``en`` is low: a global clock enable, used by
+the top for output backpressure.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import ACT_BITS, KERNEL, PROD_BITS, TANH_BITS, W_BITS, X_BITS, XY_BITS, EnginePlan, ceil_log2
+from rtl.mult import Multiplier
+from rtl.passinput import PassInput
+from rtl.requant import Requantiser, TanhIndex
+
+#: Pixel word: bits 0-7 pixel, 8-12 x, 13-17 y, 18-19 plane, 20 last (ARCHITECTURE.md).
+PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
+#: Passes per avatar (R, G, B).
+PASSES = 3
+#: Cycles from a step's issue (c0) to tree level 0 (c4): memory read, x/w registers, multiplier (2).
+FRONT = 4
+
+
+class Engine(wiring.Component):
+    """Runs the three passes of one avatar through all layers; emits pixels in NUMERICS.md order.
+
+    Parameters
+    ----------
+    plan : EnginePlan
+        From :func:`rtl.config.plan_engine`.
+    mult : str
+        Multiplier implementation, ``"generic"`` (simulation, Verilator) or ``"ecp5"`` (MULT18X18D
+        instances for synthesis); the timing is identical.
+
+    Members
+    -------
+    en : In(1)
+        Global clock enable (init 1). While low nothing in the engine changes (except z writes).
+    start : In(1)
+        Starts an avatar when the engine is idle (z must be complete).
+    z_en, z_index, z_data : In
+        Write element ``z_index`` of z (independent of ``en``).
+    busy : Out(1)
+        The engine is running an avatar.
+    pix_valid : Out(1)
+        A pixel word is offered; it is consumed on every cycle where ``en`` is high.
+    pix_data : Out(21)
+        The pixel word (ARCHITECTURE.md payload layout).
+    """
+
+    def __init__(self, plan: EnginePlan, mult: str = "generic"):
+        if not isinstance(plan, EnginePlan):
+            raise TypeError("plan must be an EnginePlan")
+        self.plan, self.mult = plan, mult
+        Multiplier(X_BITS, W_BITS, mult)  # validates ``mult`` early
+        super().__init__({
+            "en": In(1, init=1),
+            "start": In(1),
+            "z_en": In(1),
+            "z_index": In(range(plan.nz)),
+            "z_data": In(signed(ACT_BITS)),
+            "busy": Out(1),
+            "pix_valid": Out(1),
+            "pix_data": Out(PIXEL_BITS),
+        })
+
+    # ----------------------------------------------------------------------------------- latencies
+    @property
+    def meta_depth(self) -> int:
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c4+log2 P)."""
+        return FRONT + self.plan.tree_levels
+
+    def layer_gap(self, l: int) -> int:
+        """Cycles between a layer's last step and the next layer's first step.
+
+        ``1 + max(FRONT + log2 P + 1, FRONT + k_l + 3 + NW_l)``: the last step leaves the metadata
+        pipeline (``FRONT + log2 P`` stages) or its drain completes (capture at ``c4 + k_l``, ``NW_l``
+        drain words, select and requantise stages), whichever is later, plus one cycle to switch layers.
+        """
+        lp = self.plan.layers[l]
+        return 1 + max(self.meta_depth + 1, FRONT + lp.level + 3 + lp.drain_words)
+
+    # ----------------------------------------------------------------------------------- hardware
+    def elaborate(self, platform):
+        plan = self.plan
+        layers = plan.layers
+        L, P, K = len(layers), plan.lanes, plan.tree_levels
+        A = plan.acc_bits
+        outer = Module()
+        m = Module()
+
+        # z RAM, v ROM: written outside the clock enable (z arrives while the engine may be stalled).
+        outer.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
+        outer.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data),
+                         pin.r_en.eq(self.en)]
+        outer.submodules.core = EnableInserter({"sync": self.en})(m)
+
+        # ---------------------------------------------------------------- sequencer state
+        max_ocg = max(lp.ocg for lp in layers)
+        max_icg = max(lp.icg for lp in layers)
+        max_gw = max(lp.ocg * lp.drain_words for lp in layers)
+        running = Signal()
+        waiting = Signal()
+        pass_ = Signal(2)
+        layer = Signal(range(max(2, L)))
+        oy = Signal(XY_BITS + 1)
+        ox = Signal(XY_BITS + 1)
+        g = Signal(range(max(2, max_ocg)))
+        gw = Signal(range(max(2, max_gw)))
+        ty = Signal()
+        tx = Signal()
+        c = Signal(range(max(2, max_icg)))
+        m.d.comb += self.busy.eq(running | waiting)
+
+        def sel(values, shape):
+            """A combinational signal equal to ``values[layer]``."""
+            s = Signal(shape)
+            with m.Switch(layer):
+                for l, v in enumerate(values):
+                    with m.Case(l):
+                        m.d.comb += s.eq(v)
+            return s
+
+        icg_last = sel([lp.icg - 1 for lp in layers], range(max(2, max_icg)))
+        ocg_last = sel([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)))
+        out_last = sel([lp.out_size - 1 for lp in layers], XY_BITS + 1)
+        in_size = sel([lp.in_size for lp in layers], XY_BITS + 1)
+        nw = sel([lp.drain_words for lp in layers], range(max(2, max_gw + 1)))
+        dense = layer == 0
+
+        def taps(o, t):
+            """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
+            mo, ph = o >> 1, o[0]
+            k = Signal(2)
+            i = Signal(XY_BITS)
+            v1 = Signal()
+            m.d.comb += [
+                k.eq(Mux(dense, o[:2], Mux(ph, Mux(t, 0, 2), Mux(t, 3, 1)))),
+                i.eq(Mux(ph, mo + t, mo - t)),
+                v1.eq(~dense & Mux(ph, (mo + 1) < in_size, mo != 0)),
+            ]
+            return k, i, v1
+
+        ky, iy, vy1 = taps(oy, ty)
+        kx, ix, vx1 = taps(ox, tx)
+        last_c = c == icg_last
+        last_tx = tx | ~vx1
+        last_ty = ty | ~vy1
+        step_first = (c == 0) & ~tx & ~ty
+        step_last = last_c & last_tx & last_ty
+
+        with m.If(running):
+            with m.If(~last_c):
+                m.d.sync += c.eq(c + 1)
+            with m.Else():
+                m.d.sync += c.eq(0)
+                with m.If(~last_tx):
+                    m.d.sync += tx.eq(1)
+                with m.Else():
+                    m.d.sync += tx.eq(0)
+                    with m.If(~last_ty):
+                        m.d.sync += ty.eq(1)
+                    with m.Else():
+                        m.d.sync += ty.eq(0)
+                        with m.If(g != ocg_last):
+                            m.d.sync += [g.eq(g + 1), gw.eq(gw + nw)]
+                        with m.Else():
+                            m.d.sync += [g.eq(0), gw.eq(0)]
+                            with m.If(ox != out_last):
+                                m.d.sync += ox.eq(ox + 1)
+                            with m.Else():
+                                m.d.sync += ox.eq(0)
+                                with m.If(oy != out_last):
+                                    m.d.sync += oy.eq(oy + 1)
+                                with m.Else():
+                                    m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
+
+        # ---------------------------------------------------------------- addresses (c0)
+        wrom = Memory(shape=unsigned(P * W_BITS), depth=len(plan.weight_rom), init=plan.weight_rom)
+        m.submodules.wrom = wrom
+        wr = wrom.read_port()
+        tapidx = Cat(kx, ky, g)
+        with m.Switch(layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    with m.Switch(tapidx):
+                        for t in range(lp.ocg * KERNEL * KERNEL):
+                            with m.Case(t):
+                                m.d.comb += wr.addr.eq(lp.weight_base + t * lp.icg + c)
+        m.d.comb += [pin.r_addr.eq(c), pin.r_pass.eq(pass_)]
+
+        bufs = {}
+        for l in range(1, L):
+            lp = layers[l]
+            width, depth = plan.buffer_shape(l)
+            mem = Memory(shape=unsigned(width), depth=depth, init=[])
+            m.submodules[f"buf{l}"] = mem
+            rp = mem.read_port()
+            wp = mem.write_port()
+            m.d.comb += rp.addr.eq(Cat(c[:lp.icg_bits], ix[:lp.in_bits], iy[:lp.in_bits]))
+            bufs[l] = (rp, wp)
+
+        # ---------------------------------------------------------------- metadata pipeline
+        meta_layout = data.StructLayout({
+            "valid": 1, "first": 1, "last": 1,
+            "g": range(max(2, max_ocg)), "gw": range(max(2, max_gw)),
+            "oy": XY_BITS + 1, "ox": XY_BITS + 1,
+        })
+        meta = [Signal(meta_layout, name=f"meta{i}") for i in range(self.meta_depth + 1)]
+        m.d.comb += [meta[0].valid.eq(running), meta[0].first.eq(step_first), meta[0].last.eq(step_last),
+                     meta[0].g.eq(g), meta[0].gw.eq(gw), meta[0].oy.eq(oy), meta[0].ox.eq(ox)]
+        for i in range(1, len(meta)):
+            m.d.sync += meta[i].eq(meta[i - 1])
+
+        # ---------------------------------------------------------------- c1: x and w words
+        icp_max = plan.icp_max
+        x_r = [Signal(signed(X_BITS), name=f"x{i}") for i in range(icp_max)]
+        w_r = Signal(P * W_BITS)
+        m.d.sync += w_r.eq(wr.data)
+        with m.Switch(layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    src = pin.r_data if l == 0 else bufs[l][0].data
+                    for i in range(icp_max):
+                        if i < lp.icp:
+                            word = src[i * ACT_BITS:(i + 1) * ACT_BITS]
+                            m.d.sync += x_r[i].eq(word.as_signed() if l == 0 else word)
+                        else:
+                            m.d.sync += x_r[i].eq(0)
+
+        # ---------------------------------------------------------------- c2..c3: multipliers
+        prods = []
+        for j in range(P):
+            mul = Multiplier(X_BITS, W_BITS, self.mult)
+            m.submodules[f"mul{j}"] = mul
+            m.d.comb += [mul.b.eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed()), mul.en.eq(self.en)]
+            with m.Switch(layer):
+                for l, lp in enumerate(layers):
+                    with m.Case(l):
+                        if j < lp.ocp * lp.icp:
+                            m.d.comb += mul.a.eq(x_r[j % lp.icp])
+                        else:
+                            m.d.comb += mul.a.eq(0)
+            prods.append(mul.p)
+
+        # ---------------------------------------------------------------- c4..: adder tree
+        levels = [prods]
+        for j in range(1, K + 1):
+            prev = levels[-1]
+            cur = [Signal(signed(PROD_BITS + j), name=f"t{j}_{n}") for n in range(len(prev) // 2)]
+            for n, s in enumerate(cur):
+                m.d.sync += s.eq(prev[2 * n] + prev[2 * n + 1])
+            levels.append(cur)
+
+        # ---------------------------------------------------------------- accumulators, bias, hold
+        ocp_max = plan.ocp_max
+        ma = Signal(meta_layout)           # metadata aligned with the selected tree level
+        mb = Signal(meta_layout)           # one stage earlier: selects the bias
+        tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}") for o in range(ocp_max)]
+        with m.Switch(layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    m.d.comb += [ma.eq(meta[FRONT + lp.level]), mb.eq(meta[FRONT + lp.level - 1])]
+                    for o in range(ocp_max):
+                        m.d.comb += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
+        bias_r = [Signal(signed(A), name=f"bias{o}") for o in range(ocp_max)]
+        with m.Switch(layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    with m.Switch(mb.g):
+                        for gg in range(lp.ocg):
+                            with m.Case(gg):
+                                for o in range(ocp_max):
+                                    v = int(plan.bias[l][gg * lp.ocp + o]) if o < lp.ocp else 0
+                                    m.d.sync += bias_r[o].eq(v)
+        acc = [Signal(signed(A), name=f"acc{o}") for o in range(ocp_max)]
+        hold = [Signal(signed(A), name=f"hold{o}") for o in range(ocp_max)]
+        hmeta = Signal(meta_layout)
+        cap = Signal()
+        m.d.comb += cap.eq(ma.valid & ma.last)
+        for o in range(ocp_max):
+            s = Signal(signed(A), name=f"sum{o}")
+            m.d.comb += s.eq(Mux(ma.first, bias_r[o], acc[o]) + tsel[o])
+            with m.If(ma.valid):
+                m.d.sync += acc[o].eq(s)
+            with m.If(cap):
+                m.d.sync += hold[o].eq(s)
+        with m.If(cap):
+            m.d.sync += hmeta.eq(ma)
+
+        # ---------------------------------------------------------------- drain
+        d_active = Signal()
+        d_j = Signal(range(max(2, max(lp.drain_words for lp in layers))))
+        with m.If(cap):
+            m.d.sync += [d_active.eq(1), d_j.eq(0)]
+        with m.Elif(d_active):
+            with m.If(d_j == nw - 1):
+                m.d.sync += d_active.eq(0)
+            with m.Else():
+                m.d.sync += d_j.eq(d_j + 1)
+
+        icpn = [layers[l + 1].icp if l + 1 < L else 1 for l in range(L)]
+        lanes_out = max(icpn)
+        addr_w = max(ceil_log2(plan.buffer_shape(l)[1]) for l in range(1, L))
+        d0_valid = Signal()
+        d0_val = [Signal(signed(A), name=f"d0v{i}") for i in range(lanes_out)]
+        d0_addr = Signal(max(1, addr_w))
+        d0_oy = Signal(XY_BITS)
+        d0_ox = Signal(XY_BITS)
+        hold_arr = Array(hold)
+        m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
+        with m.Switch(layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    for i in range(lanes_out):
+                        if i < icpn[l]:
+                            m.d.sync += d0_val[i].eq(hold_arr[d_j * icpn[l] + i])
+                        else:
+                            m.d.sync += d0_val[i].eq(0)
+                    if l + 1 < L:
+                        nx = layers[l + 1]
+                        word = (hmeta.gw + d_j)[:nx.icg_bits]
+                        m.d.sync += d0_addr.eq(Cat(word, hmeta.ox[:nx.in_bits], hmeta.oy[:nx.in_bits]))
+
+        d1_valid = Signal()
+        d1_addr = Signal.like(d0_addr)
+        d1_oy = Signal(XY_BITS)
+        d1_ox = Signal(XY_BITS)
+        d1_q = [Signal(ACT_BITS, name=f"q{i}") for i in range(lanes_out)]
+        m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
+        with m.Switch(layer):
+            for l in range(L - 1):
+                with m.Case(l):
+                    for i in range(icpn[l]):
+                        rq = Requantiser(A, layers[l].shift)
+                        m.submodules[f"rq{l}_{i}"] = rq
+                        m.d.comb += rq.acc.eq(d0_val[i])
+                        m.d.sync += d1_q[i].eq(rq.out)
+        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift)
+        trom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
+        m.submodules.trom = trom
+        tr = trom.read_port()
+        m.d.comb += [tidx.acc.eq(d0_val[0]), tr.addr.eq(tidx.index)]
+
+        # ---------------------------------------------------------------- d1: write / emit
+        for l in range(1, L):
+            rp, wp = bufs[l]
+            nx = layers[l]
+            m.d.comb += [
+                wp.addr.eq(d1_addr[:len(wp.addr)]),
+                wp.data.eq(Cat(*d1_q[:nx.icp])),
+                wp.en.eq(d1_valid & (layer == l - 1)),
+            ]
+        out_max = layers[-1].out_size - 1
+        is_last = (pass_ == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
+        m.d.comb += [
+            self.pix_valid.eq(d1_valid & (layer == L - 1)),
+            self.pix_data.eq(Cat(tr.data, d1_ox, d1_oy, pass_, is_last)),
+        ]
+
+        # ---------------------------------------------------------------- layer / pass control
+        in_flight = Cat(*[mt.valid for mt in meta[1:]], d_active, d0_valid, d1_valid).any()
+        with m.If(waiting & ~in_flight):
+            m.d.sync += waiting.eq(0)
+            with m.If(layer == L - 1):
+                m.d.sync += layer.eq(0)
+                with m.If(pass_ == PASSES - 1):
+                    m.d.sync += pass_.eq(0)
+                with m.Else():
+                    m.d.sync += [pass_.eq(pass_ + 1), running.eq(1)]
+            with m.Else():
+                m.d.sync += [layer.eq(layer + 1), running.eq(1)]
+        with m.Elif(~running & ~waiting & self.start):
+            m.d.sync += [running.eq(1), layer.eq(0), pass_.eq(0)]
+        return outer

@@ -1,0 +1,100 @@
+"""Pass inputs u_p of NUMERICS.md rule 1: z RAM, v ROM and the saturating add."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import ACT_BITS, ceil_log2
+
+
+class PassInput(wiring.Component):
+    """Holds z and forms ``u_0 = z``, ``u_1 = sat_S16(z + v1)``, ``u_2 = sat_S16(z + v2)`` on the fly.
+
+    z is written one element at a time; it is read ``lanes`` elements (one word) at a time.
+
+    Parameters
+    ----------
+    nz : int
+        Length of z.
+    lanes : int
+        Elements per read word (``icp`` of layer 1); must divide ``nz``.
+    v_rom : list of int
+        ``2 · nz / lanes`` words (v1 words, then v2 words), ``lanes × 16`` bits, two's complement lanes.
+
+    Members
+    -------
+    w_en : In(1)
+        Write ``w_data`` into element ``w_index`` of z.
+    w_index : In(range(nz))
+    w_data : In(signed(16))
+    r_addr : In(range(nz // lanes))
+        Word to read.
+    r_pass : In(2)
+        Pass 0, 1 or 2 (sampled with ``r_addr``).
+    r_en : In(1)
+        Read enable (init 1); data holds while low.
+    r_data : Out(unsigned(lanes × 16))
+        ``u_p`` lanes (two's complement, element ``r_addr·lanes + i`` in bits ``[16i, 16i+16)``),
+        :attr:`latency` cycle after ``r_addr``.
+    """
+
+    def __init__(self, nz: int, lanes: int, v_rom: list):
+        if not isinstance(nz, int) or nz < 1:
+            raise ValueError(f"nz must be a positive integer, got {nz!r}")
+        if not isinstance(lanes, int) or lanes < 1 or nz % lanes:
+            raise ValueError(f"lanes must be a positive divisor of nz={nz}, got {lanes!r}")
+        if len(v_rom) != 2 * (nz // lanes):
+            raise ValueError(f"v_rom must have {2 * (nz // lanes)} words, got {len(v_rom)}")
+        self.nz, self.lanes, self.v_rom = nz, lanes, list(v_rom)
+        self.words = nz // lanes
+        super().__init__({
+            "w_en": In(1),
+            "w_index": In(range(nz)),
+            "w_data": In(signed(ACT_BITS)),
+            "r_addr": In(range(max(2, self.words))),
+            "r_pass": In(2),
+            "r_en": In(1, init=1),
+            "r_data": Out(unsigned(lanes * ACT_BITS)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """1 cycle from ``r_addr`` to ``r_data`` (synchronous RAM/ROM reads; the add is combinational)."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        L, W = self.lanes, ACT_BITS
+        m.submodules.zram = zram = Memory(shape=unsigned(L * W), depth=self.words, init=[])
+        m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=2 * self.words, init=self.v_rom)
+        wp = zram.write_port(granularity=W)
+        zr = zram.read_port()
+        vr = vrom.read_port()
+        lane_bits = ceil_log2(L)
+        if L > 1:
+            m.d.comb += wp.addr.eq(self.w_index >> lane_bits) if L & (L - 1) == 0 else wp.addr.eq(self.w_index // L)
+            sel = self.w_index[:lane_bits] if L & (L - 1) == 0 else self.w_index % L
+            for i in range(L):
+                m.d.comb += wp.en[i].eq(self.w_en & (sel == i))
+        else:
+            m.d.comb += [wp.addr.eq(self.w_index), wp.en.eq(self.w_en)]
+        m.d.comb += wp.data.eq(self.w_data.as_unsigned().replicate(L))
+
+        pass_r = Signal(2)
+        m.d.comb += [
+            zr.addr.eq(self.r_addr), zr.en.eq(self.r_en),
+            vr.addr.eq(Mux(self.r_pass == 2, self.words, 0) + self.r_addr), vr.en.eq(self.r_en),
+        ]
+        with m.If(self.r_en):
+            m.d.sync += pass_r.eq(self.r_pass)
+        lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
+        for i in range(L):
+            z = zr.data[i * W:(i + 1) * W].as_signed()
+            v = vr.data[i * W:(i + 1) * W].as_signed()
+            s = z + v
+            sat = Mux(s < lo, lo, Mux(s > hi, hi, s))
+            m.d.comb += self.r_data[i * W:(i + 1) * W].eq(Mux(pass_r == 0, z, sat))
+        return m

@@ -1,0 +1,111 @@
+"""The hardware top ``generator`` (ARCHITECTURE.md): z stream in, pixel stream out, status."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import ACT_BITS, EnginePlan, plan_engine
+from rtl.engine import PIXEL_BITS, Engine
+
+#: Depth of the output pixel FIFO.
+FIFO_DEPTH = 16
+
+
+class Generator(wiring.Component):
+    """The Generator core: 100 z words in, 3 × 1024 pixels out (R, G, B planes, raster order).
+
+    Parameters
+    ----------
+    plan : EnginePlan
+        From :func:`rtl.config.plan_engine` (or use :meth:`from_model`).
+    mult : str
+        ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
+        input and output registers, for yosys/nextpnr); the cycle timing is identical.
+    fifo_depth : int
+        Depth of the output FIFO (≥ 4).
+
+    Members
+    -------
+    z : In(stream.Signature(signed(16)))
+        z elements, ``S(16,12)``, element 0 first; accepted while no avatar is in progress.
+    pixel : Out(stream.Signature(21))
+        Pixel words: bits 0–7 pixel, 8–12 x, 13–17 y, 18–19 plane, 20 last.
+    busy : Out(1)
+        From the first z word taken to the last pixel taken.
+    done : Out(1)
+        One-cycle pulse after the last pixel of an avatar is taken.
+    cycles : Out(32)
+        Cycles of the last finished avatar, first z word taken to last pixel taken, inclusive.
+
+    Backpressure: the engine runs under a registered clock enable that is high only while the FIFO
+    holds fewer than ``fifo_depth - 2`` words; at most one pixel is written per cycle, so a write
+    always finds room and no pixel is ever dropped or repeated.
+    """
+
+    def __init__(self, plan: EnginePlan, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
+        if not isinstance(fifo_depth, int) or fifo_depth < 4:
+            raise ValueError(f"fifo_depth must be an integer >= 4, got {fifo_depth!r}")
+        self.plan, self.mult, self.fifo_depth = plan, mult, fifo_depth
+        self.engine = Engine(plan, mult)
+        super().__init__({
+            "z": In(stream.Signature(signed(ACT_BITS))),
+            "pixel": Out(stream.Signature(PIXEL_BITS)),
+            "busy": Out(1),
+            "done": Out(1),
+            "cycles": Out(32),
+        })
+
+    @classmethod
+    def from_model(cls, model, lanes: int = 128, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
+        """Build the top for a quantized model (``golden.qmodel.QModel``) on ``lanes`` multipliers."""
+        return cls(plan_engine(model, lanes), mult=mult, fifo_depth=fifo_depth)
+
+    def elaborate(self, platform):
+        m = Module()
+        nz = self.plan.nz
+        m.submodules.engine = eng = self.engine
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=PIXEL_BITS, depth=self.fifo_depth)
+
+        # Output side: registered clock enable from the FIFO level (see class docstring).
+        en = Signal(init=1)
+        m.d.sync += en.eq(fifo.w_level < self.fifo_depth - 2)
+        m.d.comb += [
+            eng.en.eq(en),
+            fifo.w_en.eq(eng.pix_valid & en),
+            fifo.w_data.eq(eng.pix_data),
+            self.pixel.valid.eq(fifo.r_rdy),
+            self.pixel.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.pixel.ready),
+        ]
+
+        # Input side: load nz words, then start the engine.
+        zcount = Signal(range(nz + 1))
+        go = Signal()
+        busy = Signal()
+        cnt = Signal(32)
+        m.d.comb += [
+            self.z.ready.eq(zcount != nz),
+            eng.z_en.eq(self.z.valid & self.z.ready),
+            eng.z_index.eq(zcount),
+            eng.z_data.eq(self.z.payload),
+            eng.start.eq(go),
+            self.busy.eq(busy),
+        ]
+        with m.If(self.z.valid & self.z.ready):
+            m.d.sync += zcount.eq(zcount + 1)
+            with m.If(zcount == 0):
+                m.d.sync += [busy.eq(1), cnt.eq(1)]
+            with m.If(zcount == nz - 1):
+                m.d.sync += go.eq(1)
+        with m.If(go & eng.busy):
+            m.d.sync += go.eq(0)
+        with m.If(busy & ~(self.z.valid & self.z.ready & (zcount == 0))):
+            m.d.sync += cnt.eq(cnt + 1)
+
+        m.d.sync += self.done.eq(0)
+        with m.If(self.pixel.valid & self.pixel.ready & self.pixel.payload[PIXEL_BITS - 1]):
+            m.d.sync += [self.done.eq(1), self.cycles.eq(cnt + 1), busy.eq(0), zcount.eq(0)]
+        return m
