@@ -223,33 +223,31 @@ def _check(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
-def plan_engine(model, lanes: int = 128) -> EnginePlan:
-    """Build the :class:`EnginePlan` of ``model`` on ``lanes`` multipliers.
+def plan_layers(header: dict, lanes: int = 128) -> list:
+    """The per-layer lane split and schedule (:class:`LayerPlan` list) of a quantized-model header.
 
     Parameters
     ----------
-    model
-        A validated quantized model: ``header`` (dict), ``w`` and ``b`` (dicts keyed by layer 1..L),
-        ``v`` (int16 ``(2, nz)``), ``tanh_lut`` (uint8 ``(2048,)``).
+    header : dict
+        The quantized model's header (NUMERICS.md).
     lanes : int
         ``P``: a power of two ≥ 1.
 
     Raises
     ------
     ValueError
-        If the model does not fit the engine's assumptions (listed in the message).
+        If the model does not fit the engine's assumptions (named in the message).
     """
-    _check(isinstance(lanes, int) and lanes >= 1 and lanes & (lanes - 1) == 0,
+    _check(isinstance(lanes, int) and not isinstance(lanes, bool) and lanes >= 1 and lanes & (lanes - 1) == 0,
            f"lanes must be a power of two >= 1, got {lanes!r}")
-    h = model.header
+    h = header
     nz = int(h["nz"])
     hl = h["layers"]
     n = len(hl)
     _check(n >= 2, "the engine needs at least two layers")
     _check(int(h.get("kernel", KERNEL)) == KERNEL, "kernel must be 4")
     for l, rec in enumerate(hl):
-        dense = l == 0
-        if dense:
+        if l == 0:
             _check(rec["in_size"] == 1 and rec["stride"] == 1 and rec["pad"] == 0 and rec["out_size"] == KERNEL,
                    "layer 1 must be 1x1 -> 4x4, stride 1, pad 0")
         else:
@@ -258,8 +256,11 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
             _check(rec["in_size"] & (rec["in_size"] - 1) == 0, f"layer {l + 1}: in_size must be a power of two")
             _check(rec["input"]["bits"] == ACT_BITS and not rec["input"]["signed"],
                    f"layer {l + 1}: input must be U(16, F)")
+            _check(rec["ic"] == hl[l - 1]["oc"] and rec["in_size"] == hl[l - 1]["out_size"],
+                   f"layer {l + 1} does not continue layer {l}")
         _check(rec["weight"]["bits"] == W_BITS, f"layer {l + 1}: weights must be 8 bits")
         _check(int(rec["shift"]) >= 1, f"layer {l + 1}: shift must be >= 1")
+        _check(int(rec["shift"]) < int(rec["acc"]["bits"]), f"layer {l + 1}: shift must be below the acc width")
         if l < n - 1:
             _check(rec["activation"] == "relu", f"layer {l + 1}: activation must be relu")
         else:
@@ -274,7 +275,7 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
         limit = lanes // ocps[l]
         icps.append(_largest_pow2_dividing(int(r["ic"]), limit, None if l == 0 else ocps[l - 1]))
 
-    layers, words, base = [], [], 0
+    layers, base = [], 0
     for l, r in enumerate(hl):
         ic, oc, ins, outs = int(r["ic"]), int(r["oc"]), int(r["in_size"]), int(r["out_size"])
         ocp, icp = ocps[l], icps[l]
@@ -292,22 +293,48 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
                        drain_words=drain_words, shift=int(r["shift"]), acc_bits=int(r["acc"]["bits"]),
                        relu=l < n - 1, weight_base=base, useful_macs=taps * ic * oc)
         layers.append(lp)
-        w = np.asarray(model.w[l + 1]).astype(np.int64)
-        _check(w.shape == (ic, oc, KERNEL, KERNEL), f"w{l + 1} has shape {w.shape}")
-        words.extend(_weight_words(w, lp, lanes))
         base += lp.weight_words
+    return layers
 
+
+def plan_engine(model, lanes: int = 128) -> EnginePlan:
+    """Build the :class:`EnginePlan` (schedule and ROM images) of ``model`` on ``lanes`` multipliers.
+
+    Parameters
+    ----------
+    model
+        A validated quantized model: ``header`` (dict), ``w`` and ``b`` (dicts keyed by layer 1..L),
+        ``v`` (int16 ``(2, nz)``), ``tanh_lut`` (uint8 ``(2048,)``).
+    lanes : int
+        ``P``: a power of two ≥ 1.
+
+    Raises
+    ------
+    ValueError
+        If the model does not fit the engine's assumptions (named in the message).
+    """
+    layers = plan_layers(model.header, lanes)
+    nz = int(model.header["nz"])
+    words = []
+    for lp in layers:
+        w = np.asarray(model.w[lp.index + 1]).astype(np.int64)
+        _check(w.shape == (lp.ic, lp.oc, KERNEL, KERNEL), f"w{lp.index + 1} has shape {w.shape}")
+        words.extend(_weight_words(w, lp, lanes))
     v = np.asarray(model.v).astype(np.int64)
     _check(v.shape == (2, nz), f"v has shape {v.shape}, expected (2, {nz})")
     icp0 = layers[0].icp
-    v_rom = [_pack(v[p, c * icp0:(c + 1) * icp0], ACT_BITS) for p in range(2) for c in range(layers[0].icg)]
+    v_rom = [pack_words(v[p, c * icp0:(c + 1) * icp0], ACT_BITS) for p in range(2) for c in range(layers[0].icg)]
     lut = [int(x) for x in np.asarray(model.tanh_lut).reshape(-1)]
     _check(len(lut) == 1 << TANH_BITS, "tanh_lut must have 2048 entries")
-    bias = [np.asarray(model.b[l + 1]).astype(np.int64) for l in range(n)]
+    bias = []
+    for lp in layers:
+        b = np.asarray(model.b[lp.index + 1]).astype(np.int64)
+        _check(b.shape == (lp.oc,), f"b{lp.index + 1} has shape {b.shape}")
+        bias.append(b)
     return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut)
 
 
-def _pack(values, bits: int) -> int:
+def pack_words(values, bits: int) -> int:
     """Pack integers (two's complement, ``bits`` each) into one word, element 0 in the low bits."""
     word, mask = 0, (1 << bits) - 1
     for i, x in enumerate(values):
@@ -327,5 +354,5 @@ def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int) -> list[int]:
                 for c in range(lp.icg):
                     blk = w[c * lp.icp:(c + 1) * lp.icp, g * lp.ocp:(g + 1) * lp.ocp, ky, kx]  # (icp, ocp)
                     lane_vals = blk.T.reshape(-1)  # o-major: j = o*icp + i
-                    out.append(_pack(lane_vals, W_BITS))
+                    out.append(pack_words(lane_vals, W_BITS))
     return out

@@ -25,7 +25,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from rtl.config import ACT_BITS, KERNEL, PROD_BITS, TANH_BITS, W_BITS, X_BITS, XY_BITS, EnginePlan, ceil_log2
-from rtl.mult import Multiplier
+from rtl.hdlutil import eq_const
+from rtl.mult import Multiplier, check_mult_kind
 from rtl.passinput import PassInput
 from rtl.requant import Requantiser, TanhIndex
 
@@ -48,6 +49,16 @@ class Engine(wiring.Component):
         Multiplier implementation, ``"generic"`` (simulation, Verilator) or ``"ecp5"`` (MULT18X18D
         instances for synthesis); the timing is identical.
 
+    Attributes
+    ----------
+    weight_rom : Memory
+        ``P × 8``-bit words in :func:`rtl.config.plan_engine` order.
+    buffers : dict of int to Memory
+        Input buffer of layer ``l ≥ 1`` (0-based): word ``((iy·in_size + ix) << icg_bits) | c`` holds
+        channels ``c·icp .. c·icp + icp − 1``, 16 bits each.
+    tanh_rom : Memory
+        The 2048-entry Tanh table.
+
     Members
     -------
     en : In(1)
@@ -68,7 +79,14 @@ class Engine(wiring.Component):
         if not isinstance(plan, EnginePlan):
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, mult
-        Multiplier(X_BITS, W_BITS, mult)  # validates ``mult`` early
+        check_mult_kind(mult)
+        self.weight_rom = Memory(shape=unsigned(plan.lanes * W_BITS), depth=len(plan.weight_rom),
+                                 init=plan.weight_rom)
+        self.buffers = {}
+        for l in range(1, len(plan.layers)):
+            width, depth = plan.buffer_shape(l)
+            self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[])
+        self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
         super().__init__({
             "en": In(1, init=1),
             "start": In(1),
@@ -142,7 +160,7 @@ class Engine(wiring.Component):
         out_last = sel([lp.out_size - 1 for lp in layers], XY_BITS + 1)
         in_size = sel([lp.in_size for lp in layers], XY_BITS + 1)
         nw = sel([lp.drain_words for lp in layers], range(max(2, max_gw + 1)))
-        dense = layer == 0
+        dense = eq_const(layer, 0)
 
         def taps(o, t):
             """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
@@ -162,7 +180,7 @@ class Engine(wiring.Component):
         last_c = c == icg_last
         last_tx = tx | ~vx1
         last_ty = ty | ~vy1
-        step_first = (c == 0) & ~tx & ~ty
+        step_first = eq_const(c, 0) & ~tx & ~ty
         step_last = last_c & last_tx & last_ty
 
         with m.If(running):
@@ -192,8 +210,7 @@ class Engine(wiring.Component):
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
         # ---------------------------------------------------------------- addresses (c0)
-        wrom = Memory(shape=unsigned(P * W_BITS), depth=len(plan.weight_rom), init=plan.weight_rom)
-        m.submodules.wrom = wrom
+        m.submodules.wrom = wrom = self.weight_rom
         wr = wrom.read_port()
         tapidx = Cat(kx, ky, g)
         with m.Switch(layer):
@@ -208,8 +225,7 @@ class Engine(wiring.Component):
         bufs = {}
         for l in range(1, L):
             lp = layers[l]
-            width, depth = plan.buffer_shape(l)
-            mem = Memory(shape=unsigned(width), depth=depth, init=[])
+            mem = self.buffers[l]
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
@@ -353,8 +369,7 @@ class Engine(wiring.Component):
                         m.d.comb += rq.acc.eq(d0_val[i])
                         m.d.sync += d1_q[i].eq(rq.out)
         m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift)
-        trom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
-        m.submodules.trom = trom
+        m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         m.d.comb += [tidx.acc.eq(d0_val[0]), tr.addr.eq(tidx.index)]
 
@@ -365,7 +380,7 @@ class Engine(wiring.Component):
             m.d.comb += [
                 wp.addr.eq(d1_addr[:len(wp.addr)]),
                 wp.data.eq(Cat(*d1_q[:nx.icp])),
-                wp.en.eq(d1_valid & (layer == l - 1)),
+                wp.en.eq(d1_valid & eq_const(layer, l - 1)),
             ]
         out_max = layers[-1].out_size - 1
         is_last = (pass_ == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)

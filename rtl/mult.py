@@ -10,6 +10,13 @@ from amaranth.lib.wiring import In, Out
 MULT_KINDS = ("generic", "ecp5")
 
 
+def check_mult_kind(kind: str) -> str:
+    """Return ``kind`` if it is one of :data:`MULT_KINDS`, else raise :class:`ValueError`."""
+    if kind not in MULT_KINDS:
+        raise ValueError(f"multiplier kind must be one of {MULT_KINDS}, got {kind!r}")
+    return kind
+
+
 class Multiplier(wiring.Component):
     """``p = a · b``, signed, registered twice: inputs, then product.
 
@@ -37,8 +44,7 @@ class Multiplier(wiring.Component):
     """
 
     def __init__(self, a_width: int, b_width: int, kind: str = "generic"):
-        if kind not in MULT_KINDS:
-            raise ValueError(f"multiplier kind must be one of {MULT_KINDS}, got {kind!r}")
+        check_mult_kind(kind)
         for name, w in (("a_width", a_width), ("b_width", b_width)):
             if not isinstance(w, int) or not 1 <= w <= 18:
                 raise ValueError(f"{name} must be an integer in 1..18, got {w!r}")

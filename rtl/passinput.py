@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl.hdlutil import eq_const
 from rtl.config import ACT_BITS, ceil_log2
 
 
@@ -96,5 +97,5 @@ class PassInput(wiring.Component):
             v = vr.data[i * W:(i + 1) * W].as_signed()
             s = z + v
             sat = Mux(s < lo, lo, Mux(s > hi, hi, s))
-            m.d.comb += self.r_data[i * W:(i + 1) * W].eq(Mux(pass_r == 0, z, sat))
+            m.d.comb += self.r_data[i * W:(i + 1) * W].eq(Mux(eq_const(pass_r, 0), z, sat))
         return m

@@ -39,7 +39,11 @@ class Requantiser(wiring.Component):
     """
 
     def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS):
-        _check(acc_width, shift)
+        try:
+            _check(acc_width, shift)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
         self.acc_width, self.shift, self.out_bits = acc_width, shift, out_bits
         super().__init__({"acc": In(signed(acc_width)), "out": Out(unsigned(out_bits))})
 
@@ -67,7 +71,11 @@ class TanhIndex(wiring.Component):
     """
 
     def __init__(self, acc_width: int, shift: int):
-        _check(acc_width, shift)
+        try:
+            _check(acc_width, shift)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
         self.acc_width, self.shift = acc_width, shift
         super().__init__({"acc": In(signed(acc_width)), "index": Out(unsigned(TANH_BITS))})
 

@@ -8,6 +8,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from rtl.config import ACT_BITS, EnginePlan, plan_engine
+from rtl.hdlutil import eq_const
 from rtl.engine import PIXEL_BITS, Engine
 
 #: Depth of the output pixel FIFO.
@@ -96,13 +97,13 @@ class Generator(wiring.Component):
         ]
         with m.If(self.z.valid & self.z.ready):
             m.d.sync += zcount.eq(zcount + 1)
-            with m.If(zcount == 0):
+            with m.If(eq_const(zcount, 0)):
                 m.d.sync += [busy.eq(1), cnt.eq(1)]
             with m.If(zcount == nz - 1):
                 m.d.sync += go.eq(1)
         with m.If(go & eng.busy):
             m.d.sync += go.eq(0)
-        with m.If(busy & ~(self.z.valid & self.z.ready & (zcount == 0))):
+        with m.If(busy & ~(self.z.valid & self.z.ready & eq_const(zcount, 0))):
             m.d.sync += cnt.eq(cnt + 1)
 
         m.d.sync += self.done.eq(0)

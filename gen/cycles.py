@@ -1,0 +1,81 @@
+"""Analytic cycle model of the Generator core (exact for an always-ready consumer and a z word every cycle).
+
+Schedule (see :mod:`rtl.config` and :mod:`rtl.engine`): an avatar runs ``PASSES`` passes, each pass runs the
+layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps, one per cycle, and the
+next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
+
+    gap_l = 2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)
+
+with ``FRONT = 4`` (memory read, x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
+the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
+word taken to the last pixel taken, inclusive:
+
+    cycles = nz                                   (z words)
+           + 1                                    (start of the engine)
+           + Σ_runs (S_r − 1 + gap_r) − gap_last  (all PASSES × L layer runs)
+           + FRONT + k_L + NW_L + 2               (last step -> last pixel written into the FIFO)
+           + FIFO_LATENCY + 1                     (FIFO -> pixel stream, inclusive count)
+"""
+
+from __future__ import annotations
+
+from rtl.config import plan_layers
+
+#: Cycles from a step's issue to adder-tree level 0 (rtl.engine.FRONT).
+FRONT = 4
+#: Passes per avatar (R, G, B).
+PASSES = 3
+#: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).
+FIFO_LATENCY = 2
+
+
+def layer_gap(lp, tree_levels: int) -> int:
+    """Cycles from a layer's last step to the next layer's first step (see module docstring)."""
+    return 2 + max(FRONT + tree_levels, FRONT + lp.level + lp.drain_words + 2)
+
+
+def cycle_model(header: dict, lanes: int = 128) -> dict:
+    """Per-layer and total cycle counts of one RGB avatar, and MAC utilization.
+
+    Parameters
+    ----------
+    header : dict
+        Quantized-model header.
+    lanes : int
+        ``P``.
+
+    Returns
+    -------
+    dict
+        ``lanes``, ``layers`` (list of dicts: ``steps``, ``gap``, ``ocp``, ``icp``, ``ocg``, ``icg``,
+        ``busy_lanes``), ``cycles_per_plane`` (steps + gaps of one pass), ``cycles_per_avatar``,
+        ``useful_macs_per_avatar``, ``mac_bound_cycles`` (useful MACs / P), ``utilization``.
+    """
+    layers = plan_layers(header, lanes)
+    tree = max(0, (lanes - 1).bit_length())
+    nz = int(header["nz"])
+    rows = []
+    for lp in layers:
+        rows.append({"layer": lp.index + 1, "ocp": lp.ocp, "icp": lp.icp, "ocg": lp.ocg, "icg": lp.icg,
+                     "busy_lanes": lp.ocp * lp.icp, "taps": lp.taps, "steps": lp.steps,
+                     "gap": layer_gap(lp, tree), "useful_macs": lp.useful_macs})
+    per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
+    last = layers[-1]
+    total = (nz + 1 + PASSES * per_plane - rows[-1]["gap"]
+             + FRONT + last.level + last.drain_words + 2 + FIFO_LATENCY + 1)
+    useful = PASSES * sum(lp.useful_macs for lp in layers)
+    return {
+        "lanes": lanes,
+        "layers": rows,
+        "steps_per_plane": sum(r["steps"] for r in rows),
+        "cycles_per_plane": per_plane,
+        "cycles_per_avatar": total,
+        "useful_macs_per_avatar": useful,
+        "mac_bound_cycles": -(-useful // lanes),
+        "utilization": useful / (lanes * total),
+    }
+
+
+def cycles_per_avatar(header: dict, lanes: int = 128) -> int:
+    """Cycles of one RGB avatar as the top's ``cycles`` port reports them (see :func:`cycle_model`)."""
+    return cycle_model(header, lanes)["cycles_per_avatar"]

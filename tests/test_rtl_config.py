@@ -1,0 +1,76 @@
+"""The engine plan: lane split, schedule, ROM layout, validation, cycle model (no simulation)."""
+
+import numpy as np
+import pytest
+
+import gen.cycles
+import rtl.engine
+from gen.cycles import cycle_model
+from golden.qmodel import random_qmodel
+from rtl.config import KERNEL, plan_engine, plan_layers, valid_taps
+
+
+@pytest.fixture(scope="module")
+def default_qm():
+    return random_qmodel((100, 128, 64, 32, 1), seed=0, n_calib=4)
+
+
+def test_default_plan_fills_128_lanes(default_qm):
+    layers = plan_layers(default_qm.header, 128)
+    assert [(lp.ocp, lp.icp) for lp in layers] == [(128, 1), (64, 2), (32, 4), (1, 32)]
+    assert [lp.taps for lp in layers] == [16, 196, 900, 3844]          # NUMERICS.md
+    assert sum(lp.useful_macs for lp in layers) == 3_776_640           # NUMERICS.md
+    assert sum(lp.steps for lp in layers) == 16 * 100 + 196 * 64 + 900 * 16 + 3844
+
+
+def test_default_utilization_goal(default_qm):
+    r = cycle_model(default_qm.header, 128)
+    assert r["useful_macs_per_avatar"] == 11_329_920
+    assert r["utilization"] >= 0.90
+    assert r["cycles_per_avatar"] >= r["mac_bound_cycles"]
+
+
+def test_valid_taps_match_the_definition():
+    """Every (k, i) pair with o = 2i - 1 + k, 0 <= i < H, and nothing else."""
+    for n in (4, 8, 16):
+        for o in range(2 * n):
+            want = {(k, i) for k in range(KERNEL) for i in range(n) if 2 * i - 1 + k == o}
+            got = valid_taps(2, 1, n, 2 * n, o)
+            assert set(got) == want and len(got) == len(want)
+
+
+def test_weight_rom_words_hold_the_weights():
+    qm = random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4)
+    plan = plan_engine(qm, 16)
+    for lp in plan.layers:
+        w = qm.w[lp.index + 1]
+        for g in range(lp.ocg):
+            for ky in range(KERNEL):
+                for kx in range(KERNEL):
+                    for c in range(lp.icg):
+                        word = plan.weight_rom[lp.weight_base + ((g * 4 + ky) * 4 + kx) * lp.icg + c]
+                        for j in range(plan.lanes):
+                            b = (word >> (8 * j)) & 0xFF
+                            b = b - 256 if b & 0x80 else b
+                            o, i = divmod(j, lp.icp)
+                            want = int(w[c * lp.icp + i, g * lp.ocp + o, ky, kx]) if o < lp.ocp else 0
+                            assert b == want
+
+
+def test_plan_rejects_bad_lanes_and_slow_drain():
+    qm = random_qmodel((8, 8, 4, 4, 1), seed=0, n_calib=4)
+    for bad in (0, 3, 12, -4, 2.0):
+        with pytest.raises(ValueError):
+            plan_layers(qm.header, bad)
+    with pytest.raises(ValueError, match="drain"):
+        plan_layers(random_qmodel((4, 16, 8, 4, 1), seed=0, n_calib=4).header, 8)
+
+
+def test_cycle_model_constants_match_the_engine():
+    assert gen.cycles.FRONT == rtl.engine.FRONT and gen.cycles.PASSES == rtl.engine.PASSES
+    qm = random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4)
+    plan = plan_engine(qm, 16)
+    eng = rtl.engine.Engine(plan)
+    rows = cycle_model(qm.header, 16)["layers"]
+    assert [r["gap"] for r in rows] == [eng.layer_gap(l) for l in range(len(plan.layers))]
+    eng._MustUse__silence = True
