@@ -90,7 +90,7 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
     clk = clocks(nextpnr_report)
     if not clk:
         raise ValueError("nextpnr reported no clock")
-    engine = [n for n, c in clk.items() if abs(c["constraint_mhz"] - freq_mhz) < 1e-3] or list(clk)
+    engine = [n for n, c in clk.items() if abs(c["constraint_mhz"] - freq_mhz) < 0.01 * freq_mhz] or list(clk)
     engine_clock = min(engine, key=lambda n: clk[n]["fmax_mhz"])
     fmax = clk[engine_clock]["fmax_mhz"]
     macs = 3 * useful_macs(channels)

@@ -218,10 +218,11 @@ def machine_description() -> str:
 
     model = ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return f"{os.cpu_count()}-core {platform.machine()}" + (f" ({model})" if model else "")
@@ -303,13 +304,9 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, progress=progress)
-    cycles = None
-    try:
-        from gen.cycles import avatar_cycles
+    from gen.cycles import cycles_per_avatar
 
-        cycles = int(avatar_cycles(core.plan))
-    except ImportError:
-        pass
+    cycles = int(cycles_per_avatar(qm.header, lanes))
     rep = build_report(yosys_stat=res.yosys_stat, nextpnr_report=res.nextpnr_report, device=device,
                        top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
