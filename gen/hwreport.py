@@ -107,7 +107,7 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
         "top": top, "model": model, "channels": list(channels), "dsp_mode": dsp_mode,
         "freq_constraint_mhz": freq_mhz, "resources": res, "clocks": clk, "performance": perf,
         "tool_seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_abc9": None,
+        "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_command": None,
     }
 
 
@@ -118,7 +118,7 @@ def render_markdown(rep: dict) -> str:
         f"# Hardware report: {d['part']} ({d['package']}, speed {d['speed']})", "",
         f"Model `{rep['model']}`, channels {' → '.join(map(str, rep['channels']))}, top `{rep['top']}`, "
         f"DSP mode `{rep['dsp_mode']}`, clock constraint {rep['freq_constraint_mhz']:g} MHz"
-        + ("" if rep.get("yosys_abc9") is None else f", yosys {'-abc9' if rep['yosys_abc9'] else 'classic ABC'}")
+        + (f", yosys `{rep['yosys_command']}`" if rep.get("yosys_command") else "")
         + ".", "",
         "## Resources (nextpnr, after place and route)", "",
         "| resource | used | available | % |", "|---|---:|---:|---:|",

@@ -69,9 +69,11 @@ DEVICES = {
     "45F": Device("45F", "LFE5U-45F-6BG381C", "--45k", "CABGA381", "6", (100, 64, 32, 16, 1)),
 }
 
-#: The yosys synthesis command. ``{abc9}`` is ``-abc9`` (timing-driven ABC9 mapping, the default)
-#: or empty (classic ABC); ``-json`` writes the netlist for nextpnr.
-YOSYS_SYNTH = "synth_ecp5 {abc9} -top {top} -json design.json"
+#: The yosys synthesis command. In yosys ≥ 0.5x ``synth_ecp5`` wraps ``synth_lattice``, which always
+#: maps logic with timing-driven ABC9 (``abc9 -W 300``; the old ``-abc9`` flag is a no-op there).
+#: ``{dff}`` is empty or ``-dff`` (ABC9 also sees the flip-flops; measured in docs/SYNTH.md).
+#: ``-json`` writes the netlist for nextpnr.
+YOSYS_SYNTH = "synth_ecp5 {dff} -top {top} -json design.json"
 
 
 @dataclass
@@ -135,7 +137,7 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
 
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
-             seed: int = 1, abc9: bool = True, progress: bool = True) -> FlowResult:
+             seed: int = 1, dff: bool = False, progress: bool = True) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -154,8 +156,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Pin constraints; ``None`` lets nextpnr place the I/O itself (core-only builds).
     seed : int
         nextpnr placement seed.
-    abc9 : bool
-        Map logic with ``synth_ecp5 -abc9`` (default) instead of classic ABC.
+    dff : bool
+        Pass ``-dff`` to ``synth_ecp5`` (ABC9 optimizes across flip-flops).
     progress : bool
         Show a tqdm bar with the stage and its elapsed time on stderr.
 
@@ -182,7 +184,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
             raise UserError(f"constraint file {lpf} not found")
         shutil.copyfile(lpf, build / "constraints.lpf")
         nextpnr_args += ["--lpf", "constraints.lpf"]
-    synth_cmd = YOSYS_SYNTH.format(top=top, abc9="-abc9" if abc9 else "")
+    synth_cmd = YOSYS_SYNTH.format(top=top, dff="-dff" if dff else "")
     script = (f"read_rtlil design.il; {synth_cmd}; "
               f"tee -q -o yosys_stat.json stat -json; tee -q -o yosys_stat.txt stat")
     stages = [
@@ -262,7 +264,7 @@ def load_model_spec(spec: str):
 
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
-                seed: int = 1, abc9: bool = True, progress: bool = True) -> dict:
+                seed: int = 1, dff: bool = False, progress: bool = True) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -306,7 +308,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
-    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, abc9=abc9, progress=progress)
+    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -314,7 +316,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
-    rep["yosys_abc9"] = abc9
+    rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
     atomic_write(res.build_dir / "report.md", render_markdown(rep))
     rep["build_dir"] = str(res.build_dir)
