@@ -76,11 +76,29 @@ def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int) -> np.ndarray:
     oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
     col = col.reshape(c, k, k, n, oh, ow)
     hp, wp = h + 2 * p, w + 2 * p
-    # accumulate in (C, N, Hp, Wp) so that every col[:, i, j] slice is added contiguously
-    img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
-    for i in range(k):
-        for j in range(k):
-            img[:, :, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j]
+    if k % s == 0 and (hp - k) % s == 0 and (wp - k) % s == 0:
+        # Phase split: padded row s*r + a only receives taps i = a + s*di (r = oh + di). Viewing
+        # the image as (C, N, R, s, S, s), each phase (a, b) is a dense grid that the q*q taps of
+        # that phase cover at unit offsets; the first tap is copied (no zero fill, one read less).
+        q = k // s
+        img = np.empty((c, n, oh + q - 1, s, ow + q - 1, s), dtype=col.dtype)
+        for a in range(s):
+            for b in range(s):
+                sub = img[:, :, :, a, :, b]
+                sub[:, :, oh:] = 0
+                sub[:, :, :oh, ow:] = 0
+                sub[:, :, :oh, :ow] = col[:, a, b]
+                for di in range(q):
+                    for dj in range(q):
+                        if di or dj:
+                            sub[:, :, di:di + oh, dj:dj + ow] += col[:, a + s * di, b + s * dj]
+        img = img.reshape(c, n, hp, wp)
+    else:
+        # general case: one strided add per kernel tap into a (C, N, Hp, Wp) buffer
+        img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
+        for i in range(k):
+            for j in range(k):
+                img[:, :, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j]
     return np.ascontiguousarray(img[:, :, p:p + h, p:p + w].transpose(1, 0, 2, 3))
 
 
@@ -105,6 +123,8 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.train = True
+        #: When True, ``backward`` skips the parameter gradients (only ``dx`` is needed).
+        self.frozen = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
@@ -146,9 +166,10 @@ class Conv2d(Layer):
     def backward(self, dout):
         w = self.params["w"]
         dy = _cn(dout)                                      # (OC, N OH OW)
-        self.grads["w"] = (dy @ self.col.T).reshape(w.shape)
-        if "b" in self.params:
-            self.grads["b"] = dy.sum(axis=1)
+        if not self.frozen:
+            self.grads["w"] = (dy @ self.col.T).reshape(w.shape)
+            if "b" in self.params:
+                self.grads["b"] = dy.sum(axis=1)
         self.col = None
         if not self.need_dx:
             return None
@@ -189,9 +210,10 @@ class ConvTranspose2d(Layer):
         w = self.params["w"]
         ic = w.shape[0]
         col = im2col(dout, self.k, self.s, self.p)          # (OC k k, N H W)
-        self.grads["w"] = (self.xc @ col.T).reshape(w.shape)
-        if "b" in self.params:
-            self.grads["b"] = dout.sum(axis=(0, 2, 3))
+        if not self.frozen:
+            self.grads["w"] = (self.xc @ col.T).reshape(w.shape)
+            if "b" in self.params:
+                self.grads["b"] = dout.sum(axis=(0, 2, 3))
         self.xc = None
         if not self.need_dx:
             return None
@@ -222,9 +244,10 @@ class Linear(Layer):
         return y
 
     def backward(self, dout):
-        self.grads["w"] = dout.T @ self.x
-        if "b" in self.params:
-            self.grads["b"] = dout.sum(axis=0)
+        if not self.frozen:
+            self.grads["w"] = dout.T @ self.x
+            if "b" in self.params:
+                self.grads["b"] = dout.sum(axis=0)
         self.x = None
         if not self.need_dx:
             return None
@@ -292,11 +315,12 @@ class ReLU(Layer):
     """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        self.y = np.maximum(x, x.dtype.type(0))
+        return self.y
 
     def backward(self, dout):
-        return dout * self.mask
+        y, self.y = self.y, None
+        return np.where(y > 0, dout, dout.dtype.type(0))
 
 
 class LeakyReLU(Layer):
@@ -307,11 +331,13 @@ class LeakyReLU(Layer):
         self.slope = slope
 
     def forward(self, x):
-        self.scale = np.where(x > 0, np.float32(1), np.float32(self.slope)).astype(x.dtype)
-        return x * self.scale
+        self.x = x
+        y = x * x.dtype.type(self.slope)
+        return np.maximum(x, y, out=y) if self.slope <= 1 else np.where(x > 0, x, y)
 
     def backward(self, dout):
-        return dout * self.scale
+        x, self.x = self.x, None
+        return np.where(x > 0, dout, dout * dout.dtype.type(self.slope))
 
 
 class Tanh(Layer):
@@ -383,6 +409,11 @@ class Sequential(Layer):
     def set_train(self, flag: bool):
         for layer in self.layers:
             layer.train = flag
+
+    def set_frozen(self, flag: bool):
+        """Skip (True) or compute (False) parameter gradients in every layer."""
+        for layer in self.layers:
+            layer.frozen = flag
 
     def forward(self, x):
         for layer in self.layers:

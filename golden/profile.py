@@ -160,7 +160,9 @@ def markdown(prof: dict, title: str, pngs: list[str]) -> str:
              f"Observed over {prof['n_z']} random z (standard normal, seed {prof['seed']}), three passes each "
              f"({3 * prof['n_z']} planes). Ranges in real units; codes saturated = values the rules clipped.", "",
              f"* z elements saturated by rule 6: {prof['z_saturated']}",
-             f"* z+v elements saturated by rule 1: {prof['pass_saturated']}", "",
+             f"* z+v elements saturated by rule 1: {prof['pass_saturated']}",
+             "* Tanh-index saturations (layer 4) are harmless: beyond the index range [-4, 4) the float "
+             "pixel of rule 5 is already 0 or 255, as are the table's end entries.", "",
              "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     for r in table(prof):
         lines.append("| " + " | ".join(r) + " |")

@@ -48,8 +48,9 @@ TANH_ENTRIES = 2048
 PIXEL_BITS = 8
 #: Geometry of the four layers: (stride, pad, in_size, out_size).
 GEOMETRY = [(1, 0, 1, 4), (2, 1, 4, 8), (2, 1, 8, 16), (2, 1, 16, 32)]
-#: The largest shift the golden model accepts (int64 arithmetic stays exact far beyond it).
-MAX_SHIFT = 62
+#: The largest shift a model may declare: keeps ``acc + 2^(s-1)`` below 2^53 (acc < 2^39 for up
+#: to 4096 channels), so the float64 evaluation of rules 3-4 in :mod:`golden.fixed` stays exact.
+MAX_SHIFT = 48
 
 
 # --------------------------------------------------------------------------- format helpers
@@ -450,7 +451,7 @@ def _load_bytes(data: bytes, path) -> QModel:
 # --------------------------------------------------------------------------- random models for tests
 
 def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0, std: float = 0.02, bias_std: float = 0.01,
-                  n_calib: int = 64) -> QModel:
+                  n_calib: int = 64, unit_scale: bool = False) -> QModel:
     """A valid quantized model of a randomly initialised float Generator, for tests of any size.
 
     The float weights are drawn from N(0, ``std``) (the DCGAN initialisation), biases from
@@ -468,6 +469,10 @@ def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0, std: float = 0.
         Standard deviations of the float weights and biases.
     n_calib : int
         Number of random z used for calibration.
+    unit_scale : bool
+        Instead of ``std``/``bias_std``: weights N(0, sqrt(2 / fan_in)) and biases N(0, 0.1)
+        (:func:`golden.fidelity.scaled_random_params`), so the planes span 0..255 and tests exercise
+        the whole Tanh table; the DCGAN initialisation gives nearly flat grey planes.
 
     Returns
     -------
@@ -475,7 +480,12 @@ def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0, std: float = 0.
     """
     from golden.quantize import quantize_params, random_float_params
 
-    params, v = random_float_params(channels, seed=seed, std=std, bias_std=bias_std)
+    if unit_scale:
+        from golden.fidelity import scaled_random_params
+
+        params, v = scaled_random_params(tuple(channels), seed=seed)
+    else:
+        params, v = random_float_params(channels, seed=seed, std=std, bias_std=bias_std)
     calib = np.random.default_rng(seed + 1).standard_normal((n_calib, channels[0]))
     qm, _ = quantize_params(params, v, calib, source={"sha256": None, "path": f"random seed {seed}"})
     return qm

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from golden.fixed import convt_phase, fixed_layers, fixed_plane, fixed_rgb, pass_inputs, phase_taps, quantize_z
+from golden.fixed import convt_grouped, convt_phase, fixed_layers, fixed_plane, fixed_rgb, pass_inputs, phase_taps, quantize_z
 from golden.fixed_direct import convt_direct, direct_plane, direct_rgb
 from golden.qmodel import acc_bits, build_header, make_qmodel, random_qmodel, tanh_table
 
@@ -89,7 +89,29 @@ def test_decomposition_equals_direct_definition(stride, pad, n_in, n_out):
     w = rng.integers(-128, 128, size=(ic, oc, 4, 4))
     x[0] = 2 ** 16 - 1   # extremes: max input with max-magnitude weights
     w[0, 0] = -128
-    assert np.array_equal(_phase_int(x, w, stride, pad, n_out), convt_direct(x, w, stride, pad, n_out))
+    direct = convt_direct(x, w, stride, pad, n_out)
+    assert np.array_equal(_phase_int(x, w, stride, pad, n_out), direct)
+    grouped = convt_grouped(x.astype(np.float64).transpose(0, 2, 3, 1), w.astype(np.float64), stride, pad, n_out)
+    assert np.array_equal(grouped.astype(np.int64).transpose(0, 3, 1, 2), direct)
+
+
+def test_region_groups_cover_each_valid_tap_once():
+    from golden.fixed import region_groups
+    for stride, pad, n_in, n_out in [(1, 0, 1, 4), (2, 1, 4, 8), (2, 1, 16, 32)]:
+        pairs = []
+        for (i0, i1, j0, j1), taps in region_groups(stride, pad, n_in, n_out):
+            for py, px, m0, m1, n0, n1, ky, kx in taps:
+                for m in range(m0, m1):
+                    for n in range(n0, n1):
+                        iy, ix = i0 + m - m0, j0 + n - n0
+                        oy, ox = stride * m + py, stride * n + px
+                        assert oy == iy * stride - pad + ky and ox == ix * stride - pad + kx
+                        pairs.append((iy, ix, ky, kx))
+        want = [(iy, ix, ky, kx) for iy in range(n_in) for ix in range(n_in) for ky in range(4) for kx in range(4)
+                if 0 <= iy * stride - pad + ky < n_out and 0 <= ix * stride - pad + kx < n_out]
+        assert sorted(pairs) == sorted(want)
+    # 4 -> 8: 14 valid taps per dimension, 196 in 2-D (NUMERICS.md)
+    assert sum(len(t) * (g[1] - g[0]) * (g[3] - g[2]) for g, t in region_groups(2, 1, 4, 8)) == 196
 
 
 def test_max_magnitude_accumulators_exact_and_within_width():
@@ -161,3 +183,26 @@ def test_comparison_catches_a_wrong_model(tiny):
     acc = lay[0]["acc"]
     trunc = np.clip(acc >> tiny.shift(1), 0, 65535)
     assert not np.array_equal(trunc, lay[0]["out"])
+
+
+def test_unit_scale_random_model_spans_pixels_and_equals_direct():
+    qm = random_qmodel((8, 16, 8, 8, 1), seed=3, unit_scale=True)
+    z, _ = quantize_z(np.random.default_rng(4).standard_normal((4, 8)))
+    rgb = fixed_rgb(qm, z)
+    assert rgb.min() < 40 and rgb.max() > 215
+    assert np.array_equal(rgb.astype(np.int64), direct_rgb(qm, z))
+
+
+def test_extreme_shifts_exact_in_the_fast_path():
+    # shift 48 (the largest a reader accepts) in layer 1, weight fraction 47 in layer 4: the
+    # float64 rules of fixed_rgb must still equal the int64 definition bit for bit
+    header = build_header([1, 1, 1, 1, 1], w_frac=[0, 0, 0, 47], a_frac=[12 - 48, -37, -38])
+    assert [r["shift"] for r in header["layers"]] == [48, 1, 1, 1]
+    for b1 in (2 ** 31 - 1, -(2 ** 31), 2 ** 30):
+        arrays = {f"w{l}": np.full((1, 1, 4, 4), 127 if l < 4 else -128, dtype=np.int8) for l in range(1, 5)}
+        arrays.update({f"b{l}": np.array([b], dtype=np.int64) for l, b in zip(range(1, 5), [b1, 5, -3, 2 ** 31 - 1])})
+        arrays["v"] = np.array([[32767], [-32768]], dtype=np.int16)
+        arrays["tanh_lut"] = tanh_table()
+        qm = make_qmodel(header, arrays)
+        z = np.array([[32767], [-32768], [0], [12345]])
+        assert np.array_equal(fixed_rgb(qm, z).astype(np.int64), direct_rgb(qm, z))

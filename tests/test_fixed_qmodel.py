@@ -168,3 +168,13 @@ def test_failed_save_leaves_existing_file(tiny, tmp_path):
         save_qmodel(broken, p)
     assert p.read_bytes() == before
     assert sorted(x.name for x in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_shift_above_48_refused(tiny, tmp_path):
+    h = build_header([1, 1, 1, 1, 1], w_frac=[0, 0, 0, 48], a_frac=[12 - 49, -38, -39])
+    assert h["layers"][0]["shift"] == 49
+    arrays = {f"w{l}": np.ones((1, 1, 4, 4), dtype=np.int8) for l in range(1, 5)}
+    arrays.update({f"b{l}": np.zeros(1, dtype=np.int64) for l in range(1, 5)})
+    arrays["v"] = np.zeros((2, 1), dtype=np.int16)
+    arrays["tanh_lut"] = tiny.tanh_lut
+    _refused(_write(tmp_path / "s49.npz", h, arrays), "shift 49 is outside 1..48")

@@ -11,7 +11,8 @@ from avatargan.errors import UserError
 from golden.checkpoint import generator_arrays, save_checkpoint
 from golden.models import Generator
 from golden.qmodel import load_qmodel, sha256_file
-from golden.quantize import FloatGenerator, act_frac, quantize_params, random_float_params, weight_frac
+from golden.quantize import (FloatGenerator, act_frac, quantize_params, random_float_params, weight_frac,
+                             weight_frac_mse)
 
 TINY = [8, 8, 4, 4, 1]
 
@@ -25,6 +26,24 @@ def test_weight_frac_rule():
     assert weight_frac(np.array([300.0])) == -2   # 300 / 4 = 75 <= 127, 300 / 2 = 150 > 127
 
 
+def test_weight_frac_mse_trades_an_outlier_for_a_bit():
+    # 10 000 N(0, 1) weights and one outlier 20: F0 = floor(log2(127 / 20)) = 2 (LSB 1/4, error
+    # sum ~ 10 000 / 16 / 12 = 52); F = 3 clips the outlier to 127/8 = 15.875 (error 4.125^2 = 17)
+    # but halves the LSB (~ 13 for the rest): 30 < 52; F = 4 clips it to 7.94 (error 144): F = 3.
+    w = np.concatenate([np.random.default_rng(0).standard_normal(10000), [20.0]])
+    assert weight_frac(w) == 2 and weight_frac_mse(w) == 3
+    # a lone weight is exact at F0 (code 64 for 1.0 at F0 = 6): no reason to saturate it
+    assert weight_frac_mse(np.array([1.0])) == weight_frac(np.array([1.0])) == 6
+    params, v = random_float_params(TINY, seed=0)
+    # 511 weights uniform in (-0.1, 0.1) and one at 0.13: F0 = 9 (0.13 * 512 = 66.6); F = 10 clips
+    # 0.13 to 127/1024 = 0.1240 (squared error 3.6e-5) and saves ~511 * 2^-20 * 3/12 = 1.2e-4
+    params["w2"] = np.random.default_rng(1).uniform(-0.1, 0.1, params["w2"].shape).astype(np.float32)
+    params["w2"].flat[0] = 0.13
+    qm, stats = quantize_params(params, v, np.zeros((2, 8)))
+    assert qm.layers[1]["weight"]["frac"] == 10
+    assert qm.w[2].flat[0] == 127 and stats["w_saturated"][1] == 1
+
+
 def test_act_frac_rule():
     # m = 1, margin 1.25: (2^16 - 1) / 1.25 = 52428 -> floor(log2) = 15
     assert act_frac(1.0, 40) == 15
@@ -32,15 +51,17 @@ def test_act_frac_rule():
     assert act_frac(0.0, 20) == 19         # dead layer
 
 
-def test_quantized_codes_never_saturate_weights():
+def test_weight_codes_are_rounded_and_saturated_weights():
     params, v = random_float_params(TINY, seed=0, std=0.5)
     qm, stats = quantize_params(params, v, np.random.default_rng(0).standard_normal((8, 8)))
     for l in range(1, 5):
         fw = qm.layers[l - 1]["weight"]["frac"]
-        assert np.abs(qm.w[l]).max() <= 127
-        # each code is the rounded float weight
-        want = np.floor(params[f"w{l}"].astype(np.float64) * 2.0 ** fw + 0.5)
+        assert fw == weight_frac_mse(params[f"w{l}"])
+        # each code is the float weight rounded half up, then saturated to [-127, 127]
+        want = np.clip(np.floor(params[f"w{l}"].astype(np.float64) * 2.0 ** fw + 0.5), -127, 127)
         assert np.array_equal(qm.w[l], want)
+        assert stats["w_saturated"][l - 1] == np.count_nonzero(
+            np.abs(np.floor(params[f"w{l}"].astype(np.float64) * 2.0 ** fw + 0.5)) > 127)
     assert stats["v_saturated"] == 0 and stats["bias_saturated"] == [0, 0, 0, 0]
 
 

@@ -39,12 +39,19 @@ def run(args) -> int:
         print(f"  layer {l}: weight {fmt_name(rec['weight'])}  acc {fmt_name(rec['acc'])}  "
               f"output {fmt_name(rec['output'])}  shift {rec['shift']}"
               + (f"  calib max {stats['act_max'][l - 1]:.4g}" if l < 4 else ""))
+    if any(stats["w_saturated"]):
+        print(f"  weights saturated to +-127 by the least-squared-error scale choice, per layer: "
+              f"{stats['w_saturated']}")
     if any(stats["bias_saturated"]) or stats["v_saturated"]:
         print(f"warning: saturated while quantizing: biases per layer {stats['bias_saturated']}, "
               f"v elements {stats['v_saturated']}", file=sys.stderr)
     if args.report:
         with tqdm(total=3 * args.calib, desc="profiling planes", unit="plane", file=sys.stderr) as bar:
             prof = profile(qm, n=args.calib, progress=bar.update)
+        for l in range(4):  # saturations made while quantizing (weights by choice, biases by range)
+            prof["layers"][l]["weight"]["saturated"] = stats["w_saturated"][l]
+            prof["layers"][l]["bias"]["saturated"] = stats["bias_saturated"][l]
+        prof["v_saturated"] = stats["v_saturated"]
         prof["model"] = str(args.output)
         prof["source"] = qm.header["source"]
         paths = write_report(prof, args.report, title=f"Range profile of {args.output}")

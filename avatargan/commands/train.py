@@ -1,0 +1,67 @@
+"""``avatargan train``: train the GAN in pure NumPy (see :mod:`golden.train`)."""
+
+from __future__ import annotations
+
+NAME = "train"
+HELP = "train the Generator and both discriminators (pure NumPy, Algorithm 1 of the seed)"
+DESCRIPTION = (
+    "Train the avatar GAN in pure NumPy. RUN_DIR receives checkpoint.npz (every "
+    "--checkpoint-every iterations and at the end, written atomically), generator.npz (the "
+    "Generator alone, at the end), losses.csv and losses.png. Ctrl-C saves and exits; "
+    "--resume continues bit-for-bit from RUN_DIR/checkpoint.npz. Presets: 'seed' (the paper's "
+    "settings) and 'default' (what ships: DiffAugment and balanced learning rates)."
+)
+
+
+def configure(parser) -> None:
+    parser.add_argument("--data", required=True, metavar="PATH",
+                        help="dataset .npz from `avatargan dataset` (images: uint8 N×32×32×3) or its folder")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints and curves")
+    parser.add_argument("--preset", help="'default' (shipped) or 'seed' (the paper's)")
+    parser.add_argument("--iterations", type=int, help="total iterations (preset: 10000)")
+    parser.add_argument("--batch", type=int, help="minibatch size (preset: 64)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint period (default 500)")
+    parser.add_argument("--channels", help="Generator widths nz,c1,c2,c3,1 (default 100,128,64,32,1)")
+    parser.add_argument("--d-channels", help="discriminator widths (default 32,64,128)")
+    parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _ints(text, what):
+    from avatargan.errors import UserError
+
+    if text is None:
+        return None
+    try:
+        vals = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise UserError(f"{what} must be comma-separated integers, got {text!r}") from None
+    return vals
+
+
+def run(args) -> int:
+    from avatargan.errors import UserError
+    from golden.train import make_config, train
+
+    channels = _ints(args.channels, "--channels")
+    if channels is not None and (len(channels) != 5 or channels[-1] != 1 or min(channels) < 1):
+        raise UserError("--channels must be nz,c1,c2,c3,1 with positive widths")
+    d_channels = _ints(args.d_channels, "--d-channels")
+    if d_channels is not None and (not 1 <= len(d_channels) <= 5 or min(d_channels) < 1):
+        raise UserError("--d-channels must be 1 to 5 positive widths")
+    if args.resume:
+        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every"):
+            if getattr(args, opt) is not None:
+                raise UserError(f"--{opt.replace('_', '-')} cannot change on --resume (it is in the checkpoint)")
+        cfg = make_config("default", iterations=args.iterations) if args.iterations else None
+    else:
+        cfg = make_config(args.preset or "default", iterations=args.iterations, batch=args.batch, seed=args.seed,
+                          checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels)
+    summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress)
+    if summary["status"] == "interrupted":
+        return 130
+    spi = summary["seconds_per_iteration"]
+    print(f"trained {summary['iteration']} iterations"
+          + (f" ({spi:.3f} s/iteration)" if spi else "") + f"; checkpoint {summary['checkpoint']}")
+    return 0
