@@ -177,18 +177,20 @@ def run(args) -> dict:
     """Measure; print a small table; return the figures."""
     from avatargan.errors import UserError
 
-    if args.iterations < 1 or args.batch < 2 or args.threads < 1:
-        raise UserError("--iterations and --threads must be ≥ 1, --batch ≥ 2")
+    if args.iterations < 1 or args.batch < 2 or args.threads < 1 or args.warmup < 0:
+        raise UserError("--iterations and --threads must be ≥ 1, --batch ≥ 2, --warmup ≥ 0")
     res = {
         "target": "train", "preset": args.preset, "batch": args.batch, "threads": args.threads,
         "iterations": args.iterations, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "cpu_count": os.cpu_count(),
     }
-    res["numpy_s_per_it"] = _child("numpy", args)["seconds"]
+    child = _child("numpy", args)
+    res["numpy_s_per_it"], res["numpy_version"] = child["seconds"], child["version"]
     print(f"numpy  : {res['numpy_s_per_it']:.4f} s/iteration ({args.preset}, batch {args.batch}, "
           f"{args.threads} threads)")
     if not args.no_torch and torch_available():
-        res["torch_s_per_it"] = _child("torch", args)["seconds"]
+        child = _child("torch", args)
+        res["torch_s_per_it"], res["torch_version"] = child["seconds"], child["version"]
         res["ratio_numpy_over_torch"] = res["numpy_s_per_it"] / res["torch_s_per_it"]
         print(f"pytorch: {res['torch_s_per_it']:.4f} s/iteration (CPU, {args.threads} threads)")
         print(f"ratio  : {res['ratio_numpy_over_torch']:.2f} x (goal <= 1.25)")
@@ -200,7 +202,12 @@ def run(args) -> dict:
 if __name__ == "__main__":
     _impl, _preset, _batch, _its, _warm, _threads = sys.argv[1:7]
     if _impl == "numpy":
-        secs = _numpy_seconds(_preset, int(_batch), int(_its), int(_warm))
+        import numpy
+
+        secs, version = _numpy_seconds(_preset, int(_batch), int(_its), int(_warm)), numpy.__version__
     else:
+        import torch
+
         secs = _torch_seconds(_preset, int(_batch), int(_its), int(_warm), int(_threads))
-    print(json.dumps({"seconds": secs}))
+        version = torch.__version__
+    print(json.dumps({"seconds": secs, "version": version}))

@@ -11,10 +11,9 @@ keys as ``self.params``) and returns the gradient with respect to the input. A l
 ``None``.
 
 Convolutions use im2col/col2im: :func:`im2col` copies every receptive field into the columns of
-a matrix (a strided view made with :func:`numpy.lib.stride_tricks.sliding_window_view`, one
-copy), so a convolution is a single BLAS matrix product; :func:`col2im` scatters columns back
-with one strided add per kernel tap (16 adds for a 4×4 kernel, never a loop over pixels or
-samples). The column layout is ``(C, k, k, N, OH, OW)``, which makes every scatter slice
+a matrix (one strided slice copy per kernel tap), so a convolution is a single BLAS matrix
+product; :func:`col2im` scatters columns back with one strided add per kernel tap (16 adds for
+a 4×4 kernel; never a loop over pixels or samples). The column layout is ``(C, k, k, N, OH, OW)``, which makes every scatter slice
 contiguous. :class:`ConvTranspose2d`'s forward pass *is* the data gradient of a convolution
 (``col2im`` of ``Wᵀ x``), and its backward pass is a convolution (``im2col``), so both classes
 share the same two functions and no zeros are ever inserted between input pixels.
@@ -22,10 +21,52 @@ share the same two functions and no zeros are ever inserted between input pixels
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 DTYPE = np.float32
+
+#: Arrays with fewer elements than this are copied/scattered by one thread.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+_POOL = None
+
+
+def num_threads() -> int:
+    """Threads for the data movement around the matrix products (im2col, col2im, layout copies).
+
+    ``AVATARGAN_THREADS``, else ``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``, else all
+    cores — the same count BLAS uses, so ``avatargan bench train --threads N`` is fair.
+    """
+    for var in ("AVATARGAN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        try:
+            val = int(os.environ.get(var, ""))
+        except ValueError:
+            continue
+        if val >= 1:
+            return val
+    return os.cpu_count() or 1
+
+
+def parallel_blocks(fn, n: int, size: int) -> None:
+    """Call ``fn(n0, n1)`` on disjoint blocks of ``range(n)`` covering it, in threads when it pays.
+
+    NumPy releases the GIL inside large copies and additions, so blocks of samples that write
+    disjoint memory run concurrently. Results do not depend on the blocking (every element is
+    computed by the same operations in the same order), so training stays deterministic.
+    """
+    global _POOL
+    t = min(num_threads(), n)
+    if t <= 1 or size < PARALLEL_MIN_ELEMENTS:
+        fn(0, n)
+        return
+    if _POOL is None or _POOL._max_workers < t:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=t, thread_name_prefix="golden-nn")
+    bounds = [n * i // t for i in range(t + 1)]
+    for f in [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(t)]:
+        f.result()
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -51,13 +92,22 @@ def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
     """
     n, c, h, w = x.shape
     oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-    win = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :oh, :ow]
-    # win: (N, C, OH, OW, k, k) -> (C, k, k, N, OH, OW), one copy
-    return np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3)).reshape(c * k * k, n * oh * ow)
+    # zero-padded copy in (C, N, Hp, Wp) order, then one strided copy per kernel tap: every
+    # destination block col[:, i, j] is contiguous (faster than one 6-D transposing copy)
+    xt = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
+    col = np.empty((c, k, k, n, oh, ow), dtype=x.dtype)
+
+    def part(n0, n1):  # samples n0..n1-1 (disjoint blocks, so blocks may run in parallel)
+        xt[:, n0:n1, p:p + h, p:p + w] = x[n0:n1].transpose(1, 0, 2, 3)
+        for i in range(k):
+            for j in range(k):
+                col[:, i, j, n0:n1] = xt[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s]
+
+    parallel_blocks(part, n, col.size)
+    return col.reshape(c * k * k, n * oh * ow)
 
 
-def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int) -> np.ndarray:
+def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int, bias: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of :func:`im2col`: add every column entry back to the pixel it came from.
 
     Parameters
@@ -67,6 +117,8 @@ def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int) -> np.ndarray:
         ``(N, C, H, W)`` of the image that :func:`im2col` read.
     k, s, p : int
         Kernel size, stride and zero padding.
+    bias : ndarray, shape (C,), optional
+        Added to every pixel of channel ``c`` (fused into the final copy).
 
     Returns
     -------
@@ -82,24 +134,50 @@ def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int) -> np.ndarray:
         # that phase cover at unit offsets; the first tap is copied (no zero fill, one read less).
         q = k // s
         img = np.empty((c, n, oh + q - 1, s, ow + q - 1, s), dtype=col.dtype)
-        for a in range(s):
-            for b in range(s):
-                sub = img[:, :, :, a, :, b]
-                sub[:, :, oh:] = 0
-                sub[:, :, :oh, ow:] = 0
-                sub[:, :, :oh, :ow] = col[:, a, b]
-                for di in range(q):
-                    for dj in range(q):
-                        if di or dj:
-                            sub[:, :, di:di + oh, dj:dj + ow] += col[:, a + s * di, b + s * dj]
+
+        def part(n0, n1):
+            for a in range(s):
+                for b in range(s):
+                    sub = img[:, n0:n1, :, a, :, b]
+                    cb = col[:, :, :, n0:n1]
+                    sub[:, :, oh:] = 0
+                    sub[:, :, :oh, ow:] = 0
+                    sub[:, :, :oh, :ow] = cb[:, a, b]
+                    for di in range(q):
+                        for dj in range(q):
+                            if di or dj:
+                                sub[:, :, di:di + oh, dj:dj + ow] += cb[:, a + s * di, b + s * dj]
+
+        parallel_blocks(part, n, col.size)
         img = img.reshape(c, n, hp, wp)
     else:
         # general case: one strided add per kernel tap into a (C, N, Hp, Wp) buffer
         img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
-        for i in range(k):
-            for j in range(k):
-                img[:, :, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j]
-    return np.ascontiguousarray(img[:, :, p:p + h, p:p + w].transpose(1, 0, 2, 3))
+
+        def part(n0, n1):
+            for i in range(k):
+                for j in range(k):
+                    img[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j, n0:n1]
+
+        parallel_blocks(part, n, col.size)
+    return _to_nchw(img[:, :, p:p + h, p:p + w], bias)
+
+
+def _to_nchw(img: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """(C, N, H, W) view -> C-contiguous (N, C, H, W), adding ``bias`` per channel in the same pass."""
+    c, n, h, w = img.shape
+    out = np.empty((n, c, h, w), dtype=img.dtype)
+    src = img.transpose(1, 0, 2, 3)
+    b = None if bias is None else bias.astype(img.dtype, copy=False)[None, :, None, None]
+
+    def part(n0, n1):
+        if b is None:
+            np.copyto(out[n0:n1], src[n0:n1])
+        else:
+            np.add(src[n0:n1], b, out=out[n0:n1])
+
+    parallel_blocks(part, n, out.size)
+    return out
 
 
 def _cn(x: np.ndarray) -> np.ndarray:
@@ -108,10 +186,9 @@ def _cn(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
 
 
-def _nc(y: np.ndarray, n: int, h: int, w: int) -> np.ndarray:
-    """(C, N*H*W) -> (N, C, H, W), one copy."""
-    c = y.shape[0]
-    return np.ascontiguousarray(y.reshape(c, n, h, w).transpose(1, 0, 2, 3))
+def _nc(y: np.ndarray, n: int, h: int, w: int, bias: np.ndarray | None = None) -> np.ndarray:
+    """(C, N*H*W) -> (N, C, H, W), one copy (plus an optional per-channel bias)."""
+    return _to_nchw(y.reshape(y.shape[0], n, h, w), bias)
 
 
 # --------------------------------------------------------------------------- layers
@@ -159,9 +236,7 @@ class Conv2d(Layer):
         self.col = im2col(x, k, s, p)                       # (C k k, N OH OW)
         wm = self.params["w"].reshape(self.params["w"].shape[0], -1)
         y = wm @ self.col                                   # (OC, N OH OW)
-        if "b" in self.params:
-            y += self.params["b"][:, None]
-        return _nc(y, n, oh, ow)
+        return _nc(y, n, oh, ow, self.params.get("b"))
 
     def backward(self, dout):
         w = self.params["w"]
@@ -201,10 +276,7 @@ class ConvTranspose2d(Layer):
         self.x_shape = x.shape
         self.xc = _cn(x)                                    # (IC, N H W)
         col = self.params["w"].reshape(ic, -1).T @ self.xc  # (OC k k, N H W)
-        y = col2im(col, self.out_shape, k, s, p)
-        if "b" in self.params:
-            y += self.params["b"][None, :, None, None]
-        return y
+        return col2im(col, self.out_shape, k, s, p, self.params.get("b"))
 
     def backward(self, dout):
         w = self.params["w"]

@@ -183,3 +183,21 @@ def test_checker_fails_on_wrong_gradients():
     errs = check_layer(layer, rng.standard_normal((2, 2, 3, 3)), rng)
     assert errs["w"] > 100 * BOUND
     assert errs["x"] < BOUND  # the untouched parts still pass
+
+
+@pytest.mark.parametrize("cls,k,s,p,hw", [(nn.Conv2d, 4, 2, 1, 8), (nn.ConvTranspose2d, 4, 2, 1, 4),
+                                           (nn.ConvTranspose2d, 3, 2, 1, 5), (nn.Conv2d, 3, 1, 1, 6)])
+def test_threaded_blocks_give_identical_results(monkeypatch, cls, k, s, p, hw):
+    """im2col/col2im split over sample blocks in threads must equal the one-thread result bit for bit."""
+    rng = np.random.default_rng(9)
+    layer = random_params(cls(3, 4, k, s, p), rng)
+    x = rng.standard_normal((7, 3, hw, hw)).astype(np.float32)
+    results = []
+    for threads, minimum in (("1", 1 << 30), ("3", 0)):
+        monkeypatch.setenv("AVATARGAN_THREADS", threads)
+        monkeypatch.setattr(nn, "PARALLEL_MIN_ELEMENTS", minimum)
+        y = layer.forward(x)
+        dx = layer.backward(np.ones_like(y) * y)
+        results.append((y, dx, layer.grads["w"].copy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

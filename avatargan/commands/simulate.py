@@ -1,0 +1,153 @@
+"""``avatargan simulate``: run the generated Verilog in Verilator (cocotb) and check it bit for bit."""
+
+from __future__ import annotations
+
+NAME = "simulate"
+HELP = "simulate the Generator's Verilog in Verilator and compare every pixel with the golden model"
+DESCRIPTION = (
+    "Generate the Verilog of MODEL (cached), build it with Verilator (cached), stream z through it "
+    "with cocotb and compare every pixel of the three planes with the integer golden model. Writes "
+    "hardware.png, golden.png, difference.png, simulate.json and simulate.md to --out and prints "
+    "bit-exact yes/no, cycles per avatar and simulated avatars per second. Exit status 1 on any mismatch."
+)
+
+#: Avatars per simulator run: long runs are split so that progress can be shown between chunks.
+CHUNK = 50
+#: Avatars shown in the PNG grids (the first ones).
+GRID_MAX = 64
+
+
+def configure(parser) -> None:
+    parser.add_argument("model", help="quantized model (.npz from `avatargan quantize`)")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--seed", type=int, default=0, help="seed of the random z, N(0, 1) (default 0)")
+    src.add_argument("--z", metavar="FILE",
+                     help=".npy of z: float (N, nz) values (quantized to S(16,12)) or integer S(16,12) codes")
+    parser.add_argument("--count", type=int, default=8, help="number of random avatars (default 8; ignored with --z)")
+    parser.add_argument("--lanes", type=int, default=None, help="multiply lanes P (default: the generator's default)")
+    parser.add_argument("--out", default="build/simulate", help="output folder (default build/simulate)")
+    parser.add_argument("--waves", action="store_true",
+                        help="record waves (FST; VCD where liblz4-dev is missing) in the run folder")
+
+
+def _load_z(args, qm):
+    import numpy as np
+
+    from avatargan.errors import UserError
+    from golden.fixed import check_zq, quantize_z
+
+    if args.z is None:
+        if args.count < 1:
+            raise UserError(f"--count must be at least 1, got {args.count}")
+        z = np.random.default_rng(args.seed).standard_normal((args.count, qm.nz))
+        zq, nsat = quantize_z(z, qm.nz)
+        return zq, nsat, f"{args.count} random z (N(0,1), seed {args.seed})"
+    try:
+        arr = np.load(args.z, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"z file {args.z} does not exist") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"z file {args.z} is not a readable .npy array ({e})") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if np.issubdtype(arr.dtype, np.integer):
+        return check_zq(qm, arr), 0, f"{len(arr)} z code vector(s) from {args.z}"
+    if np.issubdtype(arr.dtype, np.floating):
+        zq, nsat = quantize_z(arr, qm.nz)
+        return zq, nsat, f"{len(arr)} float z vector(s) from {args.z}"
+    raise UserError(f"z file {args.z} must hold floats or integer codes, got dtype {arr.dtype}")
+
+
+def run(args) -> int:
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from avatargan.errors import UserError
+    from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+    from golden.qmodel import load_qmodel
+    from sim import flow, images, runner
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise UserError(f"model {model} does not exist")
+    qm = load_qmodel(model)
+    zq, nsat, what = _load_z(args, qm)
+    if nsat:
+        print(f"note: {nsat} z value(s) outside [-8, 8) saturated", file=sys.stderr)
+    out = ensure_dir(args.out)
+
+    t_all = time.perf_counter()
+    t0 = time.perf_counter()
+    verilog = flow.generate_verilog(model, args.lanes)
+    t_verilog = time.perf_counter() - t0
+    built = runner.build(verilog, waves=args.waves)
+    if built.compiled:
+        print(f"Verilator build: {built.seconds:.1f} s ({built.build_dir})", file=sys.stderr)
+
+    hw, ref, cycles, dut_cycles = [], [], [], []
+    mismatches, sim_wall, messages, passed = 0, 0.0, [], True
+    chunks = [zq[i:i + CHUNK] for i in range(0, len(zq), CHUNK)]
+    with tqdm(total=len(zq), unit="avatar", desc="simulate", file=sys.stderr, disable=len(chunks) < 2) as bar:
+        for k, chunk in enumerate(chunks):
+            res = runner.run(built, {"model": str(model.resolve()), "z": chunk.tolist(), "seed": args.seed},
+                             waves=args.waves)
+            hw.append(res.pixels)
+            ref.append(res.expected)
+            cycles += res.cycles
+            dut_cycles += res.dut_cycles
+            mismatches += res.mismatches
+            sim_wall += res.sim_wall_s
+            if not res.passed:
+                passed = False
+                messages.append(f"chunk {k} (avatars {k * CHUNK}..): {res.message}")
+            if res.waves is not None:
+                print(f"waves: {res.waves}", file=sys.stderr)
+            bar.set_postfix(mismatching_pixels=mismatches, refresh=False)
+            bar.update(len(chunk))
+    total_wall = time.perf_counter() - t_all
+    hw = np.concatenate(hw)
+    ref = np.concatenate(ref)
+    exact = bool(passed and np.array_equal(hw, ref))
+
+    shown = slice(0, min(len(hw), GRID_MAX))
+    images.write_png(out / "hardware.png", images.grid(hw[shown]))
+    images.write_png(out / "golden.png", images.grid(ref[shown]))
+    images.write_png(out / "difference.png", images.grid(images.difference(hw[shown], ref[shown])))
+    with atomic_path(out / "hardware.npy") as tmp:
+        np.save(tmp, hw)
+
+    cyc = float(np.mean(cycles)) if cycles else float("nan")
+    rate = len(zq) / sim_wall if sim_wall > 0 else float("nan")
+    summary = {
+        "model": str(model), "z": what, "avatars": int(len(zq)), "lanes": args.lanes,
+        "bit_exact": exact, "mismatching_pixels": int(mismatches), "messages": messages,
+        "cycles_per_avatar": cyc, "cycles_min": min(cycles) if cycles else None,
+        "cycles_max": max(cycles) if cycles else None, "dut_cycles_port": sorted(set(dut_cycles)),
+        "simulated_avatars_per_s": rate, "simulation_loop_s": sim_wall, "total_wall_s": total_wall,
+        "verilog_s": t_verilog, "verilator_build_s": built.seconds, "verilator_build_reused": not built.compiled,
+        "verilog": str(verilog), "build_dir": str(built.build_dir),
+    }
+    atomic_write(out / "simulate.json", json.dumps(summary, indent=2) + "\n")
+    md = [
+        "# avatargan simulate", "",
+        f"- model: `{model}`", f"- z: {what}",
+        f"- bit-exact: **{'yes' if exact else 'NO'}** ({mismatches} mismatching pixels of {len(zq) * 3072})",
+        f"- cycles per avatar: {cyc:.0f} (first z word taken to last pixel taken)",
+        f"- simulated avatars/s (wall clock of the simulation loop): {rate:.2f}",
+        f"- total wall time: {total_wall:.1f} s", "",
+        "![hardware](hardware.png) ![golden](golden.png) ![difference](difference.png)", "",
+    ] + [f"- {m}" for m in messages]
+    atomic_write(out / "simulate.md", "\n".join(md) + "\n")
+
+    print(f"bit-exact: {'yes' if exact else 'NO'} ({len(zq)} avatars, {mismatches} mismatching pixels)")
+    for m in messages[:3]:
+        print(m)
+    print(f"cycles per avatar: {cyc:.0f}")
+    print(f"simulated avatars/s: {rate:.2f} (simulation loop {sim_wall:.2f} s; total {total_wall:.1f} s)")
+    print(f"images: {out / 'hardware.png'}, {out / 'golden.png'}, {out / 'difference.png'}")
+    return 0 if exact else 1
