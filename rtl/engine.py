@@ -19,7 +19,7 @@ the top for output backpressure.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -36,6 +36,23 @@ PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
 PASSES = 3
 #: Cycles from a step's issue (c0) to tree level 0 (c4): memory read, x/w registers, multiplier (2).
 FRONT = 4
+
+
+def meta_depth(plan: EnginePlan) -> int:
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c4+log2 P)."""
+    return FRONT + plan.tree_levels
+
+
+def layer_gap(plan: EnginePlan, l: int) -> int:
+    """Cycles between layer ``l``'s last step and the next layer's first step.
+
+    ``2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)``: the last step leaves the metadata pipeline
+    (``FRONT + log2 P`` stages), or its drain completes (capture at ``c4 + k_l``, ``NW_l`` drain words,
+    then the select and requantise stages), whichever is later; one cycle sees the pipeline empty and
+    one more starts the next layer.
+    """
+    lp = plan.layers[l]
+    return 2 + max(meta_depth(plan), FRONT + lp.level + lp.drain_words + 2)
 
 
 class Engine(wiring.Component):
@@ -100,19 +117,23 @@ class Engine(wiring.Component):
 
     # ----------------------------------------------------------------------------------- latencies
     @property
+    def front_latency(self) -> int:
+        """Cycles from a step's issue to adder-tree level 0: ``FRONT = 1 (memory read) + 1 (x/w registers)
+        + Multiplier.latency (2) = 4``."""
+        return FRONT
+
+    def accumulate_latency(self, l: int) -> int:
+        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l)``."""
+        return FRONT + self.plan.layers[l].level
+
+    @property
     def meta_depth(self) -> int:
         """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c4+log2 P)."""
-        return FRONT + self.plan.tree_levels
+        return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
-        """Cycles between a layer's last step and the next layer's first step.
-
-        ``1 + max(FRONT + log2 P + 1, FRONT + k_l + 3 + NW_l)``: the last step leaves the metadata
-        pipeline (``FRONT + log2 P`` stages) or its drain completes (capture at ``c4 + k_l``, ``NW_l``
-        drain words, select and requantise stages), whichever is later, plus one cycle to switch layers.
-        """
-        lp = self.plan.layers[l]
-        return 1 + max(self.meta_depth + 1, FRONT + lp.level + 3 + lp.drain_words)
+        """Cycles between layer ``l``'s last step and the next layer's first step (:func:`layer_gap`)."""
+        return layer_gap(self.plan, l)
 
     # ----------------------------------------------------------------------------------- hardware
     def elaborate(self, platform):
@@ -339,16 +360,17 @@ class Engine(wiring.Component):
         d0_addr = Signal(max(1, addr_w))
         d0_oy = Signal(XY_BITS)
         d0_ox = Signal(XY_BITS)
-        hold_arr = Array(hold)
         m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
         with m.Switch(layer):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    for i in range(lanes_out):
-                        if i < icpn[l]:
-                            m.d.sync += d0_val[i].eq(hold_arr[d_j * icpn[l] + i])
-                        else:
-                            m.d.sync += d0_val[i].eq(0)
+                    for i in range(icpn[l], lanes_out):
+                        m.d.sync += d0_val[i].eq(0)
+                    with m.Switch(d_j):
+                        for w in range(lp.drain_words):
+                            with m.Case(w):
+                                for i in range(icpn[l]):
+                                    m.d.sync += d0_val[i].eq(hold[w * icpn[l] + i])
                     if l + 1 < L:
                         nx = layers[l + 1]
                         word = (hmeta.gw + d_j)[:nx.icg_bits]
