@@ -127,6 +127,8 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
             stop.set()
             th.join()
     dt = time.monotonic() - t0
+    if rc < 0:
+        raise UserError(f"{name} was killed by signal {-rc} (log: {log})")
     if rc != 0:
         tail = log.with_suffix(".out").read_text(errors="replace")[-2000:]
         raise UserError(f"{name} failed (exit {rc}): {_first_error(log, tail)} (log: {log})")
