@@ -1,8 +1,9 @@
 """cocotb on Verilator, the full default Generator (100 -> 128 -> 64 -> 32 -> 1, P = 128).
 
 The Verilator build of the full model is the expensive step (about a minute); it happens once and
-is cached under build/sim/ for every later run. The model is ``AVATARGAN_SIM_MODEL`` if set (the
-shipped model), otherwise a random model with the default channels.
+is cached under build/sim/ for every later run. The model is the shipped one (models/default.npz,
+quantized as ``avatargan quantize`` and ``avatargan demo`` do, so the demo shares the cached build), or
+``AVATARGAN_SIM_MODEL`` (a quantized model) if set.
 """
 
 import os
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 
 from golden.fixed import quantize_z
-from golden.qmodel import load_qmodel, random_qmodel, save_qmodel
+from golden.qmodel import load_qmodel, save_qmodel
+from golden.quantize import quantize_checkpoint
 from sim import flow
 
 pytestmark = pytest.mark.slow
@@ -26,8 +28,12 @@ def full_model(tmp_path_factory):
     given = os.environ.get("AVATARGAN_SIM_MODEL")
     if given:
         return given
-    path = tmp_path_factory.mktemp("full") / "random_default.npz"
-    save_qmodel(random_qmodel(DEFAULT, seed=0, std=0.1), path)
+    from avatargan.commands.demo import SHIPPED_MODEL
+
+    path = tmp_path_factory.mktemp("full") / "default_q.npz"
+    qm, _, _ = quantize_checkpoint(SHIPPED_MODEL, n_calib=1000)
+    assert tuple(qm.channels) == DEFAULT
+    save_qmodel(qm, path)
     return path
 
 

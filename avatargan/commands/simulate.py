@@ -59,18 +59,11 @@ def _load_z(args, qm):
 
 
 def run(args) -> int:
-    import json
     import sys
-    import time
     from pathlib import Path
 
-    import numpy as np
-    from tqdm import tqdm
-
     from avatargan.errors import UserError
-    from avatargan.fileio import atomic_path, atomic_write, ensure_dir
     from golden.qmodel import load_qmodel
-    from sim import flow, images, runner
 
     model = Path(args.model)
     if not model.is_file():
@@ -79,13 +72,59 @@ def run(args) -> int:
     zq, nsat, what = _load_z(args, qm)
     if nsat:
         print(f"note: {nsat} z value(s) outside [-8, 8) saturated", file=sys.stderr)
-    out = ensure_dir(args.out)
+    summary = simulate_to_folder(model, zq, what, args.out, lanes=args.lanes, waves=args.waves, seed=args.seed)
+    return 0 if summary["bit_exact"] else 1
 
+
+def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, waves: bool = False,
+                       seed: int = 0, title: str = "avatargan simulate") -> dict:
+    """Simulate the avatars of ``zq`` on the Verilog of ``model`` and write the verdict to ``out``.
+
+    Writes hardware.png, golden.png, difference.png, hardware.npy, simulate.json and simulate.md
+    (each atomically) and prints the verdict. Used by ``avatargan simulate`` and ``avatargan demo``.
+
+    Parameters
+    ----------
+    model : path
+        Quantized model.
+    zq : int array (N, nz)
+        z codes S(16,12).
+    what : str
+        One line saying where the z came from (for the report).
+    out : path
+        Output folder (created).
+    lanes : int, optional
+        Multiply lanes (default: the generator's default).
+    waves : bool
+        Record waves.
+    seed : int
+        Seed recorded in the scenario.
+    title : str
+        Heading of simulate.md.
+
+    Returns
+    -------
+    dict
+        The content of simulate.json, plus ``hardware`` and ``golden`` pixel arrays (N, 3, 32, 32).
+    """
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+    from sim import flow, images, runner
+
+    model = Path(model)
+    out = ensure_dir(out)
     t_all = time.perf_counter()
     t0 = time.perf_counter()
-    verilog = flow.generate_verilog(model, args.lanes)
+    verilog = flow.generate_verilog(model, lanes)
     t_verilog = time.perf_counter() - t0
-    built = runner.build(verilog, waves=args.waves)
+    built = runner.build(verilog, waves=waves)
     if built.compiled:
         print(f"Verilator build: {built.seconds:.1f} s ({built.build_dir})", file=sys.stderr)
 
@@ -94,8 +133,8 @@ def run(args) -> int:
     chunks = [zq[i:i + CHUNK] for i in range(0, len(zq), CHUNK)]
     with tqdm(total=len(zq), unit="avatar", desc="simulate", file=sys.stderr, disable=len(chunks) < 2) as bar:
         for k, chunk in enumerate(chunks):
-            res = runner.run(built, {"model": str(model.resolve()), "z": chunk.tolist(), "seed": args.seed},
-                             waves=args.waves)
+            res = runner.run(built, {"model": str(model.resolve()), "z": chunk.tolist(), "seed": seed},
+                             waves=waves)
             hw.append(res.pixels)
             ref.append(res.expected)
             cycles += res.cycles
@@ -124,7 +163,7 @@ def run(args) -> int:
     cyc = float(np.mean(cycles)) if cycles else float("nan")
     rate = len(zq) / sim_wall if sim_wall > 0 else float("nan")
     summary = {
-        "model": str(model), "z": what, "avatars": int(len(zq)), "lanes": args.lanes,
+        "model": str(model), "z": what, "avatars": int(len(zq)), "lanes": lanes,
         "bit_exact": exact, "mismatching_pixels": int(mismatches), "messages": messages,
         "cycles_per_avatar": cyc, "cycles_min": min(cycles) if cycles else None,
         "cycles_max": max(cycles) if cycles else None, "dut_cycles_port": sorted(set(dut_cycles)),
@@ -134,7 +173,7 @@ def run(args) -> int:
     }
     atomic_write(out / "simulate.json", json.dumps(summary, indent=2) + "\n")
     md = [
-        "# avatargan simulate", "",
+        f"# {title}", "",
         f"- model: `{model}`", f"- z: {what}",
         f"- bit-exact: **{'yes' if exact else 'NO'}** ({mismatches} mismatching pixels of {len(zq) * 3072})",
         f"- cycles per avatar: {cyc:.0f} (first z word taken to last pixel taken)",
@@ -150,4 +189,4 @@ def run(args) -> int:
     print(f"cycles per avatar: {cyc:.0f}")
     print(f"simulated avatars/s: {rate:.2f} (simulation loop {sim_wall:.2f} s; total {total_wall:.1f} s)")
     print(f"images: {out / 'hardware.png'}, {out / 'golden.png'}, {out / 'difference.png'}")
-    return 0 if exact else 1
+    return dict(summary, hardware=hw, golden=ref)
