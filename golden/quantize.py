@@ -165,7 +165,7 @@ def calibration_maxima(gen, calib_z) -> list[float]:
     return maxima
 
 
-def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weight_rule: str = "mse"):
+def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weight_rule: str = "max"):
     """Quantize a float Generator into a validated :class:`golden.qmodel.QModel`.
 
     Parameters
@@ -183,9 +183,10 @@ def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weigh
     gen : object, optional
         A float generator with ``layers(u)`` and ``v`` for calibration; default: a
         :class:`FloatGenerator` of ``params``.
-    weight_rule : {"mse", "max"}
-        ``"mse"`` (the rule): :func:`weight_frac_mse`; ``"max"``: :func:`weight_frac` (no weight
-        saturates; the rule of NUMERICS.md before the fidelity measurement, kept for comparison).
+    weight_rule : {"max", "mse"}
+        ``"max"`` (the rule, docs/NUMERICS.md): :func:`weight_frac`, no weight saturates;
+        ``"mse"``: :func:`weight_frac_mse`, least squared weight error (may saturate outliers:
+        better PSNR on random stand-ins, worse SWD on the trained default model).
 
     Returns
     -------
@@ -275,7 +276,7 @@ def calibration_z(n: int, nz: int, seed: int = CALIB_SEED) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, nz))
 
 
-def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED):
+def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED, weight_rule: str = "max"):
     """Load a float checkpoint and quantize its Generator.
 
     Parameters
@@ -286,6 +287,8 @@ def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED):
         Number of random z for calibration (each gives three passes).
     seed : int
         Seed of the calibration z.
+    weight_rule : {"max", "mse"}
+        As :func:`quantize_params`.
 
     Returns
     -------
@@ -307,5 +310,5 @@ def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED):
     extra = {"float_source": {"iteration": getattr(gen, "meta", {}).get("iteration"),
                               "preset": getattr(gen, "meta", {}).get("preset")},
              "calibration_seed": int(seed)}
-    qm, stats = quantize_params(params, gen.v, z, source=source, extra=extra)
+    qm, stats = quantize_params(params, gen.v, z, source=source, extra=extra, weight_rule=weight_rule)
     return qm, stats, gen

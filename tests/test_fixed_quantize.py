@@ -39,9 +39,13 @@ def test_weight_frac_mse_trades_an_outlier_for_a_bit():
     # 0.13 to 127/1024 = 0.1240 (squared error 3.6e-5) and saves ~511 * 2^-20 * 3/12 = 1.2e-4
     params["w2"] = np.random.default_rng(1).uniform(-0.1, 0.1, params["w2"].shape).astype(np.float32)
     params["w2"].flat[0] = 0.13
-    qm, stats = quantize_params(params, v, np.zeros((2, 8)))
+    qm, stats = quantize_params(params, v, np.zeros((2, 8)), weight_rule="mse")
     assert qm.layers[1]["weight"]["frac"] == 10
     assert qm.w[2].flat[0] == 127 and stats["w_saturated"][1] == 1
+    # the default rule keeps the outlier: F0 = 9, nothing saturates
+    qm, stats = quantize_params(params, v, np.zeros((2, 8)))
+    assert qm.layers[1]["weight"]["frac"] == 9 and stats["w_saturated"] == [0, 0, 0, 0]
+    assert qm.header["calibration"]["weight_rule"] == "max"
 
 
 def test_act_frac_rule():
@@ -51,12 +55,13 @@ def test_act_frac_rule():
     assert act_frac(0.0, 20) == 19         # dead layer
 
 
-def test_weight_codes_are_rounded_and_saturated_weights():
+@pytest.mark.parametrize("rule, pick", [("max", weight_frac), ("mse", weight_frac_mse)])
+def test_weight_codes_are_rounded_and_saturated_weights(rule, pick):
     params, v = random_float_params(TINY, seed=0, std=0.5)
-    qm, stats = quantize_params(params, v, np.random.default_rng(0).standard_normal((8, 8)))
+    qm, stats = quantize_params(params, v, np.random.default_rng(0).standard_normal((8, 8)), weight_rule=rule)
     for l in range(1, 5):
         fw = qm.layers[l - 1]["weight"]["frac"]
-        assert fw == weight_frac_mse(params[f"w{l}"])
+        assert fw == pick(params[f"w{l}"])
         # each code is the float weight rounded half up, then saturated to [-127, 127]
         want = np.clip(np.floor(params[f"w{l}"].astype(np.float64) * 2.0 ** fw + 0.5), -127, 127)
         assert np.array_equal(qm.w[l], want)
@@ -114,6 +119,18 @@ def test_quantize_command_writes_valid_model_and_report(checkpoint, tmp_path, ca
     out2 = tmp_path / "q2.npz"
     assert cli.main(["quantize", str(checkpoint), "-o", str(out2), "--calib", "20"]) == 0
     assert all(np.array_equal(a, load_qmodel(out2).arrays()[k]) for k, a in qm.arrays().items())
+    assert qm.header["calibration"]["weight_rule"] == "max"
+
+
+def test_quantize_command_weight_rule_option(checkpoint, tmp_path):
+    out = tmp_path / "q.npz"
+    assert cli.main(["quantize", str(checkpoint), "-o", str(out), "--calib", "5", "--weight-rule", "mse"]) == 0
+    qm = load_qmodel(out)
+    assert qm.header["calibration"]["weight_rule"] == "mse"
+    g = Generator(TINY, rng=np.random.default_rng(0))
+    assert [r["weight"]["frac"] for r in qm.layers] == [weight_frac_mse(g.params[f"w{l}"]) for l in range(1, 5)]
+    with pytest.raises(SystemExit):
+        cli.main(["quantize", str(checkpoint), "-o", str(out), "--weight-rule", "median"])
 
 
 def test_report_counts_saturation(checkpoint, tmp_path):

@@ -19,6 +19,9 @@ def configure(p):
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="quantized-model file to write (.npz)")
     p.add_argument("--calib", metavar="N", type=int, default=1000,
                    help="random z for calibration and for the report (default 1000)")
+    p.add_argument("--weight-rule", choices=("max", "mse"), default="max",
+                   help="weight fraction bits: 'max' = largest with no weight saturating (default, the rule of "
+                        "docs/NUMERICS.md); 'mse' = least squared weight error among F0..F0+2 (may saturate outliers)")
     p.add_argument("--report", metavar="DIR", help="write a range profile (report.md, report.json, PNGs) here")
 
 
@@ -32,7 +35,7 @@ def run(args) -> int:
 
     if args.calib < 1:
         raise UserError(f"--calib must be >= 1, got {args.calib}")
-    qm, stats, _ = quantize_checkpoint(args.checkpoint, n_calib=args.calib)
+    qm, stats, _ = quantize_checkpoint(args.checkpoint, n_calib=args.calib, weight_rule=args.weight_rule)
     save_qmodel(qm, args.output)
     print(f"wrote {args.output} (format_version {qm.header['format_version']}, channels {qm.channels})")
     for l, rec in enumerate(qm.layers, start=1):
