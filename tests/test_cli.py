@@ -20,6 +20,23 @@ def test_every_subcommand_has_help(capsys):
         assert name in capsys.readouterr().out
 
 
+def test_all_subcommands_of_the_data_path_exist():
+    # the list plus the demo and the board host: all of them must be there, in ORDER
+    names = [m.NAME for m in cli._command_modules()]
+    assert names == cli.ORDER
+    for want in ("demo", "dataset", "train", "sample", "interpolate", "augment", "evaluate", "quantize",
+                 "verilog", "simulate", "synth", "bench"):
+        assert want in names
+
+
+def test_bench_targets_exist(capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["bench", "--help"])
+    out = capsys.readouterr().out
+    for target in ("train", "golden", "rtl", "sim"):
+        assert target in out
+
+
 def _fake(run):
     return types.SimpleNamespace(NAME="fake", HELP="a fake command", configure=lambda p: None, run=run)
 
