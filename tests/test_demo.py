@@ -40,7 +40,8 @@ def test_demo_on_the_shipped_model(tmp_path, capsys):
     zq, _ = quantize_z(np.random.default_rng(5).standard_normal((3, 100)), 100)
     assert np.array_equal(np.load(out / "hardware.npy"), fixed_rgb(qm, zq))
     for name in ("hardware.png", "golden.png", "difference.png", "float.png"):
-        assert Image.open(out / name).size[0] > 32
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and im.size[0] > 32
     assert "![hardware](hardware.png)" in (out / "demo.md").read_text()
 
 
