@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.runner import REPO_ROOT, SimulationError, tool_environment
+from sim.runner import REPO_ROOT, SimulationError, scenario_environment, tool_environment
 
 __all__ = ["TOPLEVEL", "board_verilog", "run_loopback"]
 
@@ -94,20 +94,14 @@ def run_loopback(logic, zq, expected, build_dir, *, max_cycles: int = 5_000_000)
         except (RuntimeError, SystemExit) as e:
             raise SimulationError(f"Verilator build of the board logic failed ({e}); "
                                   f"log: {build_dir / 'build.log'}") from None
-        saved = os.environ.get("AVATARGAN_SIM_SCENARIO")
-        os.environ["AVATARGAN_SIM_SCENARIO"] = str(cfg)
         failure = None
-        try:
-            runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
-                        build_dir=build_dir / "obj", test_dir=run_dir,
-                        results_xml=str(run_dir / "results.xml"), log_file=run_dir / "sim.log")
-        except (SystemExit, RuntimeError) as e:
-            failure = e
-        finally:
-            if saved is None:
-                os.environ.pop("AVATARGAN_SIM_SCENARIO", None)
-            else:
-                os.environ["AVATARGAN_SIM_SCENARIO"] = saved
+        with scenario_environment(cfg):
+            try:
+                runner.test(test_module=TB_MODULE, hdl_toplevel=TOPLEVEL, hdl_toplevel_lang="verilog",
+                            build_dir=build_dir / "obj", test_dir=run_dir,
+                            results_xml=str(run_dir / "results.xml"), log_file=run_dir / "sim.log")
+            except (SystemExit, RuntimeError) as e:
+                failure = e
     result_path = run_dir / "result.json"
     if not result_path.is_file():
         raise SimulationError(f"the loopback wrote no verdict ({failure}); log: {run_dir / 'sim.log'}")

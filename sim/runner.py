@@ -233,6 +233,24 @@ def _runtime_cache(root: Path, waves: bool) -> Path:
 
 
 @contextlib.contextmanager
+def scenario_environment(path):
+    """``AVATARGAN_SIM_SCENARIO=path`` for the duration of the block, then the previous value.
+
+    The cocotb runner copies ``os.environ`` for the simulator; the testbench reads its scenario
+    (z, pauses, expected pixels) from the JSON file this names.
+    """
+    saved = os.environ.get("AVATARGAN_SIM_SCENARIO")
+    os.environ["AVATARGAN_SIM_SCENARIO"] = str(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("AVATARGAN_SIM_SCENARIO", None)
+        else:
+            os.environ["AVATARGAN_SIM_SCENARIO"] = saved
+
+
+@contextlib.contextmanager
 def tool_environment(runtime_cache: Path | None = None):
     """Temporarily put Verilator first on PATH and set the make flags; restore afterwards.
 
@@ -448,30 +466,23 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     runner = get_runner("verilator")
-    # The runner copies os.environ for the simulator; these only live during the call.
-    saved = os.environ.get("AVATARGAN_SIM_SCENARIO")
-    os.environ["AVATARGAN_SIM_SCENARIO"] = str(cfg_path)
     failure = None
-    try:
-        runner.test(
-            test_module=TB_MODULE,
-            hdl_toplevel=TOPLEVEL,
-            hdl_toplevel_lang="verilog",
-            build_dir=built.build_dir,
-            test_dir=run_dir,
-            testcase=testcase,
-            seed=seed,
-            waves=waves,
-            results_xml=str(run_dir / "results.xml"),
-            log_file=run_dir / "sim.log",
-        )
-    except (SystemExit, RuntimeError) as e:  # the runner exits when a cocotb test fails
-        failure = e
-    finally:
-        if saved is None:
-            os.environ.pop("AVATARGAN_SIM_SCENARIO", None)
-        else:
-            os.environ["AVATARGAN_SIM_SCENARIO"] = saved
+    with scenario_environment(cfg_path):
+        try:
+            runner.test(
+                test_module=TB_MODULE,
+                hdl_toplevel=TOPLEVEL,
+                hdl_toplevel_lang="verilog",
+                build_dir=built.build_dir,
+                test_dir=run_dir,
+                testcase=testcase,
+                seed=seed,
+                waves=waves,
+                results_xml=str(run_dir / "results.xml"),
+                log_file=run_dir / "sim.log",
+            )
+        except (SystemExit, RuntimeError) as e:  # the runner exits when a cocotb test fails
+            failure = e
 
     if not result_path.is_file():
         log = run_dir / "sim.log"
