@@ -206,3 +206,23 @@ def test_extreme_shifts_exact_in_the_fast_path():
         qm = make_qmodel(header, arrays)
         z = np.array([[32767], [-32768], [0], [12345]])
         assert np.array_equal(fixed_rgb(qm, z).astype(np.int64), direct_rgb(qm, z))
+
+
+def test_shipped_model_quantizes_and_draws_deterministically(tmp_path):
+    # The shipped model: quantizing it twice gives the same codes; the golden model draws the same
+    # pixels twice, in any batch split, and equal to the direct (scatter) definition.
+    from avatargan.commands.demo import SHIPPED_MODEL
+    from golden.qmodel import load_qmodel, save_qmodel
+    from golden.quantize import quantize_checkpoint
+
+    qa, _, _ = quantize_checkpoint(SHIPPED_MODEL, n_calib=200)
+    qb, _, _ = quantize_checkpoint(SHIPPED_MODEL, n_calib=200)
+    assert all(np.array_equal(a, qb.arrays()[k]) for k, a in qa.arrays().items())
+    save_qmodel(qa, tmp_path / "q.npz")
+    qm = load_qmodel(tmp_path / "q.npz")
+    z, _ = quantize_z(np.random.default_rng(2024).standard_normal((6, 100)))
+    a = fixed_rgb(qm, z)
+    assert np.array_equal(a, fixed_rgb(qm, z))
+    assert np.array_equal(a, np.concatenate([fixed_rgb(qm, z[:2]), fixed_rgb(qm, z[2:])]))
+    assert np.array_equal(a[:2], direct_rgb(qm, z[:2]))
+    assert a.std() > 40            # a trained model draws avatars, not flat planes
