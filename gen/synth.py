@@ -138,8 +138,12 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
     return dt
 
 
+#: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs).
+ROUTERS = ("router1", "router2")
+
+
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
-             seed: int = 1, dff: bool = False, progress: bool = True) -> FlowResult:
+             seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1") -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -162,6 +166,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Pass ``-dff`` to ``synth_ecp5`` (ABC9 optimizes across flip-flops).
     progress : bool
         Show a tqdm bar with the stage and its elapsed time on stderr.
+    router : {"router1", "router2"}
+        nextpnr's ``--router``.
 
     Returns
     -------
@@ -172,6 +178,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     UserError
         When a tool is missing or fails (one line naming the stage and its log).
     """
+    if router not in ROUTERS:
+        raise UserError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
     build = ensure_dir(build_dir).resolve()
     atomic_write(build / "design.il", rtlil)
     for stale in ("design.json", "nextpnr_report.json", "design.config", "design.bit", "yosys_stat.json"):
@@ -179,7 +187,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
                     "--json", "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
-                    "--timing-allow-fail", "--log", "nextpnr.log"]
+                    "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if lpf is not None:
         lpf = Path(lpf)
         if not lpf.is_file():
@@ -266,7 +274,7 @@ def load_model_spec(spec: str):
 
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
-                seed: int = 1, dff: bool = False, progress: bool = True) -> dict:
+                seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1") -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -310,7 +318,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
-    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress)
+    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
+                   router=router)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -318,6 +327,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
+    rep["router"] = router
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
     atomic_write(res.build_dir / "report.md", render_markdown(rep))

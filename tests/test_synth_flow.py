@@ -84,6 +84,9 @@ def test_flow_error_is_one_line(tmp_path):
         run_flow("this is not RTLIL\n", "top", tmp_path / "bad", DEVICES["85F"], 100.0, progress=False)
     msg = str(e.value)
     assert "yosys failed" in msg and "yosys.log" in msg and "\n" not in msg
+    with pytest.raises(UserError, match="--router"):
+        run_flow("", "top", tmp_path / "bad2", DEVICES["85F"], 100.0, progress=False, router="router3")
+    assert not (tmp_path / "bad2").exists()
 
 
 @pytest.mark.slow
@@ -91,7 +94,7 @@ def test_full_flow_tiny_board(tmp_path, capsys):
     """``avatargan synth`` on a tiny random model with 4 DSP lanes: bitstream and parsed report."""
     out = tmp_path / "tiny"
     rc = main(["synth", "random:8,8,4,4,1:1", "--device", "85F", "--lanes", "4", "--freq", "100",
-               "-o", str(out)])
+               "--router", "router2", "-o", str(out)])
     assert rc == 0
     bit = (out / "design.bit").read_bytes()
     assert len(bit) > 10_000 and b"\xff\xff\xbd\xb3" in bit[:4096]   # ECP5 preamble
@@ -113,5 +116,6 @@ def test_full_flow_tiny_board(tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert f"| MULT18X18D | 4 | {pnr['utilization']['MULT18X18D']['available']} |" in md
     assert re.search(r"Fmax [\d.]+ MHz", capsys.readouterr().out)
+    assert rep["router"] == "router2" and "router2" in (out / "nextpnr.log").read_text()
     for log in ("yosys.log", "nextpnr.log"):
         assert (out / log).stat().st_size > 0
