@@ -141,14 +141,11 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
 
 #: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs).
 ROUTERS = ("router1", "router2")
-#: nextpnr placers (``--placer``): heap (analytic HeAP, nextpnr's default) and static (electrostatic).
-#: Both end with the same simulated-annealing refinement; nextpnr 0.11 has no option to skip it.
-PLACERS = ("heap", "static")
 
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-             placer: str = "heap", tmdriv: bool = True) -> FlowResult:
+             tmdriv: bool = True) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -173,11 +170,10 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Show a tqdm bar with the stage and its elapsed time on stderr.
     router : {"router1", "router2"}
         nextpnr's ``--router``.
-    placer : {"heap", "static"}
-        nextpnr's ``--placer``.
     tmdriv : bool
         Timing-driven placement (nextpnr's default); ``False`` passes ``--no-tmdriv``: placement
-        optimizes wire length only, which shortens the annealing refinement and costs Fmax.
+        optimizes wire length only, which shortens the annealing refinement and costs Fmax
+        (nextpnr 0.11 has no option to skip or bound the refinement that follows HeAP).
 
     Returns
     -------
@@ -190,8 +186,6 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     """
     if router not in ROUTERS:
         raise UserError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
-    if placer not in PLACERS:
-        raise UserError(f"--placer must be one of {', '.join(PLACERS)}, got {placer!r}")
     build = ensure_dir(build_dir).resolve()
     atomic_write(build / "design.il", rtlil)
     for stale in ("design.json", "nextpnr_report.json", "design.config", "design.bit", "yosys_stat.json"):
@@ -199,7 +193,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
                     "--json", "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
-                    "--timing-allow-fail", "--log", "nextpnr.log", "--router", router, "--placer", placer]
+                    "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if not tmdriv:
         nextpnr_args.append("--no-tmdriv")
     if lpf is not None:
@@ -289,7 +283,7 @@ def load_model_spec(spec: str):
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-                placer: str = "heap", tmdriv: bool = True) -> dict:
+                tmdriv: bool = True) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -334,7 +328,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
-                   router=router, placer=placer, tmdriv=tmdriv)
+                   router=router, tmdriv=tmdriv)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -343,7 +337,6 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     rep["router"] = router
-    rep["placer"] = placer
     rep["timing_driven_placement"] = tmdriv
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")

@@ -90,7 +90,7 @@ def test_flow_error_is_one_line(tmp_path):
 
 
 def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
-    """``--router``, ``--placer`` and ``--no-tmdriv`` go to nextpnr and into both reports (tools faked)."""
+    """``--router`` and ``--no-tmdriv`` go to nextpnr and into both reports (tools faked)."""
     import gen.synth
 
     calls = []
@@ -105,21 +105,17 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
         return 0.5
 
     monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
-    for opts, router, placer, tmdriv in [([], "router1", "heap", True),
-                                         (["--router", "router2", "--placer", "static", "--no-tmdriv"],
-                                          "router2", "static", False)]:
+    for opts, router, tmdriv in [([], "router1", True), (["--router", "router2", "--no-tmdriv"], "router2", False)]:
         calls.clear()
         out = tmp_path / router
         assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "100", *opts, "-o", str(out)]) == 0
         cmd = dict(calls)["nextpnr"]
-        assert cmd[cmd.index("--router") + 1] == router and cmd[cmd.index("--placer") + 1] == placer
+        assert cmd[cmd.index("--router") + 1] == router
         assert ("--no-tmdriv" in cmd) == (not tmdriv)
         rep = json.loads((out / "report.json").read_text())
-        assert (rep["router"], rep["placer"], rep["timing_driven_placement"]) == (router, placer, tmdriv)
+        assert (rep["router"], rep["timing_driven_placement"]) == (router, tmdriv)
         assert rep["nextpnr_command"] == "nextpnr-ecp5 " + " ".join(cmd[1:])
         assert f"nextpnr `{rep['nextpnr_command']}`." in (out / "report.md").read_text()
-    with pytest.raises(UserError, match="--placer"):
-        run_flow("", "top", tmp_path / "bad", DEVICES["85F"], 100.0, progress=False, placer="sa")
 
 
 @pytest.mark.slow
