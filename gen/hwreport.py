@@ -120,6 +120,7 @@ def render_markdown(rep: dict) -> str:
         f"DSP mode `{rep['dsp_mode']}`, clock constraint {rep['freq_constraint_mhz']:g} MHz"
         + (f", yosys `{rep['yosys_command']}`" if rep.get("yosys_command") else "")
         + ".", "",
+        *([f"nextpnr `{rep['nextpnr_command']}`.", ""] if rep.get("nextpnr_command") else []),
         "## Resources (nextpnr, after place and route)", "",
         "| resource | used | available | % |", "|---|---:|---:|---:|",
     ]

@@ -85,6 +85,7 @@ class FlowResult:
     yosys_stat: dict
     nextpnr_report: dict
     seconds: dict
+    nextpnr_args: tuple = ()
 
 
 def _first_error(log: Path, tail: str) -> str:
@@ -143,7 +144,8 @@ ROUTERS = ("router1", "router2")
 
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
-             seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1") -> FlowResult:
+             seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
+             tmdriv: bool = True) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -168,6 +170,10 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Show a tqdm bar with the stage and its elapsed time on stderr.
     router : {"router1", "router2"}
         nextpnr's ``--router``.
+    tmdriv : bool
+        Timing-driven placement (nextpnr's default); ``False`` passes ``--no-tmdriv``: placement
+        optimizes wire length only, which shortens the annealing refinement and costs Fmax
+        (nextpnr 0.11 has no option to skip or bound the refinement that follows HeAP).
 
     Returns
     -------
@@ -188,6 +194,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                     "--json", "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
+    if not tmdriv:
+        nextpnr_args.append("--no-tmdriv")
     if lpf is not None:
         lpf = Path(lpf)
         if not lpf.is_file():
@@ -221,7 +229,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     except (OSError, ValueError) as e:
         raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
     return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
-                      nextpnr_report=report, seconds=seconds)
+                      nextpnr_report=report, seconds=seconds, nextpnr_args=tuple(nextpnr_args))
 
 
 # --------------------------------------------------------------------------- the whole command
@@ -274,7 +282,8 @@ def load_model_spec(spec: str):
 
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
-                seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1") -> dict:
+                seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
+                tmdriv: bool = True) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -319,7 +328,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
-                   router=router)
+                   router=router, tmdriv=tmdriv)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -328,6 +337,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     rep["router"] = router
+    rep["timing_driven_placement"] = tmdriv
+    rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
     atomic_write(res.build_dir / "report.md", render_markdown(rep))

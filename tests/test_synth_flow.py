@@ -89,6 +89,35 @@ def test_flow_error_is_one_line(tmp_path):
     assert not (tmp_path / "bad2").exists()
 
 
+def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
+    """``--router`` and ``--no-tmdriv`` go to nextpnr and into both reports (tools faked)."""
+    import gen.synth
+
+    calls = []
+
+    def fake_stage(name, cmd, cwd, log, bar):
+        calls.append((name, cmd))
+        stat, pnr = _fake_reports(120.0)
+        if name == "yosys":
+            (cwd / "yosys_stat.json").write_text(json.dumps(stat))
+        if name == "nextpnr":
+            (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
+        return 0.5
+
+    monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
+    for opts, router, tmdriv in [([], "router1", True), (["--router", "router2", "--no-tmdriv"], "router2", False)]:
+        calls.clear()
+        out = tmp_path / router
+        assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "100", *opts, "-o", str(out)]) == 0
+        cmd = dict(calls)["nextpnr"]
+        assert cmd[cmd.index("--router") + 1] == router
+        assert ("--no-tmdriv" in cmd) == (not tmdriv)
+        rep = json.loads((out / "report.json").read_text())
+        assert (rep["router"], rep["timing_driven_placement"]) == (router, tmdriv)
+        assert rep["nextpnr_command"] == "nextpnr-ecp5 " + " ".join(cmd[1:])
+        assert f"nextpnr `{rep['nextpnr_command']}`." in (out / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_full_flow_tiny_board(tmp_path, capsys):
     """``avatargan synth`` on a tiny random model with 4 DSP lanes: bitstream and parsed report."""

@@ -25,6 +25,8 @@ def configure(p):
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--router", choices=["router1", "router2"], default="router1",
                    help="nextpnr router: router1 (default) or router2 (its newer router)")
+    p.add_argument("--no-tmdriv", dest="tmdriv", action="store_false",
+                   help="nextpnr --no-tmdriv: wire-length-only placement (shorter placement, lower Fmax)")
     p.add_argument("--dff", action="store_true",
                    help="synth_ecp5 -dff: let ABC9 optimize across flip-flops (slower synthesis)")
 
@@ -37,7 +39,7 @@ def run(args) -> int:
         raise UserError(f"--lanes must be a power of two, got {args.lanes}")
     rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
-                      router=args.router)
+                      router=args.router, tmdriv=args.tmdriv)
     r, p = rep["resources"], rep["performance"]
     def used(k):
         return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"
