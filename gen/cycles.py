@@ -6,7 +6,7 @@ next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.
 
     gap_l = 2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)
 
-with ``FRONT = 4`` (memory read, x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
+with ``FRONT = 5`` (address registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
 the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from rtl.config import plan_layers
 
 #: Cycles from a step's issue to adder-tree level 0 (rtl.engine.FRONT).
-FRONT = 4
+FRONT = 5
 #: Passes per avatar (R, G, B).
 PASSES = 3
 #: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).

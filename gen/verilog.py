@@ -21,6 +21,7 @@ from pathlib import Path
 from avatargan.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
 from rtl.config import ACT_BITS, TANH_BITS, W_BITS, EnginePlan, plan_engine
+from rtl.top import FIFO_DEPTH
 
 #: DP16KD aspect ratios (depth, width) on the ECP5; 512×36 needs the pseudo-dual-port mode (one read, one write).
 DP16KD_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -35,7 +36,7 @@ def dp16kd_count(width: int, depth: int) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in DP16KD_SHAPES)
 
 
-def memories(plan: EnginePlan, fifo_depth: int = 16) -> list[dict]:
+def memories(plan: EnginePlan, fifo_depth: int = FIFO_DEPTH) -> list[dict]:
     """Every memory of the design: ``name``, ``width``, ``depth``, ``bits``, ``dp16kd`` (0: LUT RAM/FFs)."""
     l0 = plan.layers[0]
     mems = [("weight ROM", plan.lanes * W_BITS, len(plan.weight_rom))]

@@ -2,24 +2,25 @@
 
 Dataflow (one cycle per schedule step, see :mod:`rtl.config`)::
 
-    c0  sequencer registers -> addresses (weight ROM, input buffer or z RAM + v ROM)
-    c1  memory data -> x word (ICP activations, 17-bit) and w word (P weights) registers
-    c2  broadcast x over OCP output channels -> multiplier inputs (input registers)
-    c3  multiplier output registers
-    c4+j  adder-tree level j registered (j = 1 .. log2 P)
-    c4+k  accumulate tree level k = log2(ICP_l) (bias preloads on a pixel's first step);
+    c0  sequencer registers (loop counters, per-layer constants) -> tap decode -> addresses
+    c1  address registers (weight ROM, input buffer of the layer, z RAM + v ROM)
+    c2  memory data -> raw registers (x words of every source, P-weight word)
+    c3  x lanes selected for the layer (layer 1: sat(z + v)) -> multiplier input registers
+    c4  multiplier output registers
+    c5+j  adder-tree level j registered (j = 1 .. log2 P)
+    c5+k  accumulate tree level k = log2(ICP_l) (bias preloads on a pixel's first step);
           on a pixel's last step the sums are captured into the hold bank
     then  drain: OCP/ICP_next words, one a cycle: select (d0), requantise / Tanh ROM (d1), write
           into the next layer's input buffer or emit a pixel
 
 A layer starts when the previous one has left the pipeline (see :attr:`Engine.layer_gap`).
-The whole engine (except the z RAM write side) stops while ``en`` is low: a global clock enable, used by
-the top for output backpressure.
+Backpressure stalls only the sequencer (``issue_en`` low: no new step is issued); every later stage
+runs freely and carries a valid bit, so no enable fans out across the design.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -34,12 +35,13 @@ from rtl.requant import Requantiser, TanhIndex
 PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
 #: Passes per avatar (R, G, B).
 PASSES = 3
-#: Cycles from a step's issue (c0) to tree level 0 (c4): memory read, x/w registers, multiplier (2).
-FRONT = 4
+#: Cycles from a step's issue (c0) to tree level 0 (c5): address registers, memory read, raw x/w
+#: registers, multiplier (2).
+FRONT = 5
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c4+log2 P)."""
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P)."""
     return FRONT + plan.tree_levels
 
 
@@ -47,7 +49,7 @@ def layer_gap(plan: EnginePlan, l: int) -> int:
     """Cycles between layer ``l``'s last step and the next layer's first step.
 
     ``2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)``: the last step leaves the metadata pipeline
-    (``FRONT + log2 P`` stages), or its drain completes (capture at ``c4 + k_l``, ``NW_l`` drain words,
+    (``FRONT + log2 P`` stages), or its drain completes (capture at ``c5 + k_l``, ``NW_l`` drain words,
     then the select and requantise stages), whichever is later; one cycle sees the pipeline empty and
     one more starts the next layer.
     """
@@ -78,8 +80,9 @@ class Engine(wiring.Component):
 
     Members
     -------
-    en : In(1)
-        Global clock enable (init 1). While low nothing in the engine changes (except z writes).
+    issue_en : In(1)
+        Issue enable (init 1). While low the sequencer issues no step; steps already issued run on
+        and still produce their pixels (at most :attr:`pixels_in_flight` of them).
     start : In(1)
         Starts an avatar when the engine is idle (z must be complete).
     z_en, z_index, z_data : In
@@ -87,7 +90,7 @@ class Engine(wiring.Component):
     busy : Out(1)
         The engine is running an avatar.
     pix_valid : Out(1)
-        A pixel word is offered; it is consumed on every cycle where ``en`` is high.
+        A pixel word is produced this cycle (the consumer must take it: see :attr:`pixels_in_flight`).
     pix_data : Out(21)
         The pixel word (ARCHITECTURE.md payload layout).
     """
@@ -105,7 +108,7 @@ class Engine(wiring.Component):
             self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[])
         self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
         super().__init__({
-            "en": In(1, init=1),
+            "issue_en": In(1, init=1),
             "start": In(1),
             "z_en": In(1),
             "z_index": In(range(plan.nz)),
@@ -118,9 +121,22 @@ class Engine(wiring.Component):
     # ----------------------------------------------------------------------------------- latencies
     @property
     def front_latency(self) -> int:
-        """Cycles from a step's issue to adder-tree level 0: ``FRONT = 1 (memory read) + 1 (x/w registers)
-        + Multiplier.latency (2) = 4``."""
+        """Cycles from a step's issue to adder-tree level 0: ``FRONT = 1 (address registers) + 1 (memory
+        read) + 1 (raw x/w registers) + Multiplier.latency (2) = 5``."""
         return FRONT
+
+    @property
+    def pixel_latency(self) -> int:
+        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + k_L + NW_L + 2``
+        (accumulate at tree level ``k_L``, ``NW_L`` drain words, select and Tanh stages)."""
+        last = self.plan.layers[-1]
+        return FRONT + last.level + last.drain_words + 2
+
+    @property
+    def pixels_in_flight(self) -> int:
+        """Most pixels that can still appear on ``pix_valid`` after ``issue_en`` goes low:
+        ``pixel_latency + 1`` (every step of the last layer can be a pixel's last step)."""
+        return self.pixel_latency + 1
 
     def accumulate_latency(self, l: int) -> int:
         """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l)``."""
@@ -128,7 +144,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c4+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c5+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -141,14 +157,11 @@ class Engine(wiring.Component):
         layers = plan.layers
         L, P, K = len(layers), plan.lanes, plan.tree_levels
         A = plan.acc_bits
-        outer = Module()
         m = Module()
 
-        # z RAM, v ROM: written outside the clock enable (z arrives while the engine may be stalled).
-        outer.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
-        outer.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data),
-                         pin.r_en.eq(self.en)]
-        outer.submodules.core = EnableInserter({"sync": self.en})(m)
+        # z RAM, v ROM and the pass-input adder; the z write side comes from the top.
+        m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
+        m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
         # ---------------------------------------------------------------- sequencer state
         max_ocg = max(lp.ocg for lp in layers)
@@ -158,6 +171,7 @@ class Engine(wiring.Component):
         waiting = Signal()
         pass_ = Signal(2)
         layer = Signal(range(max(2, L)))
+        layer_nxt = Signal.like(layer)     # the value ``layer`` takes at the next edge
         oy = Signal(XY_BITS + 1)
         ox = Signal(XY_BITS + 1)
         g = Signal(range(max(2, max_ocg)))
@@ -165,23 +179,33 @@ class Engine(wiring.Component):
         ty = Signal()
         tx = Signal()
         c = Signal(range(max(2, max_icg)))
-        m.d.comb += self.busy.eq(running | waiting)
+        m.d.comb += [self.busy.eq(running | waiting), layer_nxt.eq(layer)]
+        m.d.sync += layer.eq(layer_nxt)
 
-        def sel(values, shape):
-            """A combinational signal equal to ``values[layer]``."""
-            s = Signal(shape)
-            with m.Switch(layer):
+        def layer_copy(name):
+            """A register copy of ``layer`` (one cycle late) for a later stage, to split its fan-out.
+
+            Safe because ``layer`` changes only while the pipeline is empty, and a step needs more than
+            one cycle to reach any stage that reads a copy."""
+            r = Signal.like(layer, name=name)
+            m.d.sync += r.eq(layer)
+            return r
+
+        def const_reg(values, shape, name):
+            """A register holding ``values[layer]``, loaded together with ``layer`` (no lag)."""
+            r = Signal(shape, name=name, init=values[0])
+            with m.Switch(layer_nxt):
                 for l, v in enumerate(values):
                     with m.Case(l):
-                        m.d.comb += s.eq(v)
-            return s
+                        m.d.sync += r.eq(v)
+            return r
 
-        icg_last = sel([lp.icg - 1 for lp in layers], range(max(2, max_icg)))
-        ocg_last = sel([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)))
-        out_last = sel([lp.out_size - 1 for lp in layers], XY_BITS + 1)
-        in_size = sel([lp.in_size for lp in layers], XY_BITS + 1)
-        nw = sel([lp.drain_words for lp in layers], range(max(2, max_gw + 1)))
-        dense = eq_const(layer, 0)
+        icg_last = const_reg([lp.icg - 1 for lp in layers], range(max(2, max_icg)), "k_icg_last")
+        ocg_last = const_reg([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)), "k_ocg_last")
+        out_last = const_reg([lp.out_size - 1 for lp in layers], XY_BITS + 1, "k_out_last")
+        in_size = const_reg([lp.in_size for lp in layers], XY_BITS + 1, "k_in_size")
+        nw = const_reg([lp.drain_words for lp in layers], range(max(2, max_gw + 1)), "k_nw")
+        dense = const_reg([int(l == 0) for l in range(L)], 1, "k_dense")
 
         def taps(o, t):
             """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
@@ -203,8 +227,10 @@ class Engine(wiring.Component):
         last_ty = ty | ~vy1
         step_first = eq_const(c, 0) & ~tx & ~ty
         step_last = last_c & last_tx & last_ty
+        issue = Signal()
+        m.d.comb += issue.eq(running & self.issue_en)
 
-        with m.If(running):
+        with m.If(issue):
             with m.If(~last_c):
                 m.d.sync += c.eq(c + 1)
             with m.Else():
@@ -230,9 +256,14 @@ class Engine(wiring.Component):
                                 with m.Else():
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
-        # ---------------------------------------------------------------- addresses (c0)
+        # ---------------------------------------------------------------- c0 -> c1: address registers
         m.submodules.wrom = wrom = self.weight_rom
         wr = wrom.read_port()
+        w_addr = Signal.like(wr.addr)
+        c_a = Signal.like(c)
+        ix_a = Signal.like(ix)
+        iy_a = Signal.like(iy)
+        m.d.sync += [c_a.eq(c), ix_a.eq(ix), iy_a.eq(iy)]
         tapidx = Cat(kx, ky, g)
         with m.Switch(layer):
             for l, lp in enumerate(layers):
@@ -240,8 +271,8 @@ class Engine(wiring.Component):
                     with m.Switch(tapidx):
                         for t in range(lp.ocg * KERNEL * KERNEL):
                             with m.Case(t):
-                                m.d.comb += wr.addr.eq(lp.weight_base + t * lp.icg + c)
-        m.d.comb += [pin.r_addr.eq(c), pin.r_pass.eq(pass_)]
+                                m.d.sync += w_addr.eq(lp.weight_base + t * lp.icg + c)
+        m.d.comb += [wr.addr.eq(w_addr), pin.r_addr.eq(c_a), pin.r_pass.eq(pass_)]
 
         bufs = {}
         for l in range(1, L):
@@ -250,7 +281,7 @@ class Engine(wiring.Component):
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
-            m.d.comb += rp.addr.eq(Cat(c[:lp.icg_bits], ix[:lp.in_bits], iy[:lp.in_bits]))
+            m.d.comb += rp.addr.eq(Cat(c_a[:lp.icg_bits], ix_a[:lp.in_bits], iy_a[:lp.in_bits]))
             bufs[l] = (rp, wp)
 
         # ---------------------------------------------------------------- metadata pipeline
@@ -260,43 +291,42 @@ class Engine(wiring.Component):
             "oy": XY_BITS + 1, "ox": XY_BITS + 1,
         })
         meta = [Signal(meta_layout, name=f"meta{i}") for i in range(self.meta_depth + 1)]
-        m.d.comb += [meta[0].valid.eq(running), meta[0].first.eq(step_first), meta[0].last.eq(step_last),
+        m.d.comb += [meta[0].valid.eq(issue), meta[0].first.eq(step_first), meta[0].last.eq(step_last),
                      meta[0].g.eq(g), meta[0].gw.eq(gw), meta[0].oy.eq(oy), meta[0].ox.eq(ox)]
         for i in range(1, len(meta)):
             m.d.sync += meta[i].eq(meta[i - 1])
 
-        # ---------------------------------------------------------------- c1: x and w words
-        icp_max = plan.icp_max
-        x_r = [Signal(signed(X_BITS), name=f"x{i}") for i in range(icp_max)]
+        # ---------------------------------------------------------------- c2 -> c3: raw x and w words
         w_r = Signal(P * W_BITS)
         m.d.sync += w_r.eq(wr.data)
-        with m.Switch(layer):
-            for l, lp in enumerate(layers):
-                with m.Case(l):
-                    src = pin.r_data if l == 0 else bufs[l][0].data
-                    for i in range(icp_max):
-                        if i < lp.icp:
-                            word = src[i * ACT_BITS:(i + 1) * ACT_BITS]
-                            m.d.sync += x_r[i].eq(word.as_signed() if l == 0 else word)
-                        else:
-                            m.d.sync += x_r[i].eq(0)
+        raw = {}
+        for l in range(1, L):
+            raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}")
+            m.d.sync += raw[l].eq(bufs[l][0].data)
+        # Layer 1 reads sat(z + v) from the pass input, whose own registers make it arrive at c3.
+        assert pin.latency == 2
 
-        # ---------------------------------------------------------------- c2..c3: multipliers
+        # ---------------------------------------------------------------- c3 -> c4 -> c5: multipliers
+        layer_x = layer_copy("layer_x")
         prods = []
         for j in range(P):
             mul = Multiplier(X_BITS, W_BITS, self.mult)
             m.submodules[f"mul{j}"] = mul
-            m.d.comb += [mul.b.eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed()), mul.en.eq(self.en)]
-            with m.Switch(layer):
+            m.d.comb += mul.b.eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed())
+            with m.Switch(layer_x):
                 for l, lp in enumerate(layers):
                     with m.Case(l):
                         if j < lp.ocp * lp.icp:
-                            m.d.comb += mul.a.eq(x_r[j % lp.icp])
+                            i = j % lp.icp
+                            if l == 0:
+                                m.d.comb += mul.a.eq(pin.r_data[i * ACT_BITS:(i + 1) * ACT_BITS].as_signed())
+                            else:
+                                m.d.comb += mul.a.eq(raw[l][i * ACT_BITS:(i + 1) * ACT_BITS])
                         else:
                             m.d.comb += mul.a.eq(0)
             prods.append(mul.p)
 
-        # ---------------------------------------------------------------- c4..: adder tree
+        # ---------------------------------------------------------------- c5..: adder tree
         levels = [prods]
         for j in range(1, K + 1):
             prev = levels[-1]
@@ -306,18 +336,19 @@ class Engine(wiring.Component):
             levels.append(cur)
 
         # ---------------------------------------------------------------- accumulators, bias, hold
+        layer_a = layer_copy("layer_a")
         ocp_max = plan.ocp_max
         ma = Signal(meta_layout)           # metadata aligned with the selected tree level
         mb = Signal(meta_layout)           # one stage earlier: selects the bias
         tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}") for o in range(ocp_max)]
-        with m.Switch(layer):
+        with m.Switch(layer_a):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     m.d.comb += [ma.eq(meta[FRONT + lp.level]), mb.eq(meta[FRONT + lp.level - 1])]
                     for o in range(ocp_max):
                         m.d.comb += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
         bias_r = [Signal(signed(A), name=f"bias{o}") for o in range(ocp_max)]
-        with m.Switch(layer):
+        with m.Switch(layer_a):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     with m.Switch(mb.g):
@@ -342,6 +373,7 @@ class Engine(wiring.Component):
             m.d.sync += hmeta.eq(ma)
 
         # ---------------------------------------------------------------- drain
+        layer_d = layer_copy("layer_d")
         d_active = Signal()
         d_j = Signal(range(max(2, max(lp.drain_words for lp in layers))))
         with m.If(cap):
@@ -361,7 +393,7 @@ class Engine(wiring.Component):
         d0_oy = Signal(XY_BITS)
         d0_ox = Signal(XY_BITS)
         m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
-        with m.Switch(layer):
+        with m.Switch(layer_d):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     for i in range(icpn[l], lanes_out):
@@ -382,7 +414,7 @@ class Engine(wiring.Component):
         d1_ox = Signal(XY_BITS)
         d1_q = [Signal(ACT_BITS, name=f"q{i}") for i in range(lanes_out)]
         m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
-        with m.Switch(layer):
+        with m.Switch(layer_d):
             for l in range(L - 1):
                 with m.Case(l):
                     for i in range(icpn[l]):
@@ -402,12 +434,12 @@ class Engine(wiring.Component):
             m.d.comb += [
                 wp.addr.eq(d1_addr[:len(wp.addr)]),
                 wp.data.eq(Cat(*d1_q[:nx.icp])),
-                wp.en.eq(d1_valid & eq_const(layer, l - 1)),
+                wp.en.eq(d1_valid & eq_const(layer_d, l - 1)),
             ]
         out_max = layers[-1].out_size - 1
         is_last = (pass_ == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
         m.d.comb += [
-            self.pix_valid.eq(d1_valid & (layer == L - 1)),
+            self.pix_valid.eq(d1_valid & (layer_d == L - 1)),
             self.pix_data.eq(Cat(tr.data, d1_ox, d1_oy, pass_, is_last)),
         ]
 
@@ -416,13 +448,15 @@ class Engine(wiring.Component):
         with m.If(waiting & ~in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):
-                m.d.sync += layer.eq(0)
+                m.d.comb += layer_nxt.eq(0)
                 with m.If(pass_ == PASSES - 1):
                     m.d.sync += pass_.eq(0)
                 with m.Else():
                     m.d.sync += [pass_.eq(pass_ + 1), running.eq(1)]
             with m.Else():
-                m.d.sync += [layer.eq(layer + 1), running.eq(1)]
+                m.d.comb += layer_nxt.eq(layer + 1)
+                m.d.sync += running.eq(1)
         with m.Elif(~running & ~waiting & self.start):
-            m.d.sync += [running.eq(1), layer.eq(0), pass_.eq(0)]
-        return outer
+            m.d.comb += layer_nxt.eq(0)
+            m.d.sync += [running.eq(1), pass_.eq(0)]
+        return m

@@ -35,11 +35,12 @@ class PassInput(wiring.Component):
         Word to read.
     r_pass : In(2)
         Pass 0, 1 or 2 (sampled with ``r_addr``).
-    r_en : In(1)
-        Read enable (init 1); data holds while low.
     r_data : Out(unsigned(lanes × 16))
         ``u_p`` lanes (two's complement, element ``r_addr·lanes + i`` in bits ``[16i, 16i+16)``),
-        :attr:`latency` cycle after ``r_addr``.
+        :attr:`latency` cycles after ``r_addr``.
+
+    The z and v words are registered after the block-RAM reads, so the saturating add starts from
+    flip-flops rather than from the RAMs' slow clock-to-output (it is the only logic on ``r_data``).
     """
 
     def __init__(self, nz: int, lanes: int, v_rom: list):
@@ -57,14 +58,14 @@ class PassInput(wiring.Component):
             "w_data": In(signed(ACT_BITS)),
             "r_addr": In(range(max(2, self.words))),
             "r_pass": In(2),
-            "r_en": In(1, init=1),
             "r_data": Out(unsigned(lanes * ACT_BITS)),
         })
 
     @property
     def latency(self) -> int:
-        """1 cycle from ``r_addr`` to ``r_data`` (synchronous RAM/ROM reads; the add is combinational)."""
-        return 1
+        """2 cycles from ``r_addr`` to ``r_data``: synchronous RAM/ROM read, then the z/v registers
+        (the saturating add after them is combinational)."""
+        return 2
 
     def elaborate(self, platform):
         m = Module()
@@ -84,17 +85,17 @@ class PassInput(wiring.Component):
             m.d.comb += [wp.addr.eq(self.w_index), wp.en.eq(self.w_en)]
         m.d.comb += wp.data.eq(self.w_data.as_unsigned().replicate(L))
 
-        pass_r = Signal(2)
-        m.d.comb += [
-            zr.addr.eq(self.r_addr), zr.en.eq(self.r_en),
-            vr.addr.eq(Mux(self.r_pass == 2, self.words, 0) + self.r_addr), vr.en.eq(self.r_en),
-        ]
-        with m.If(self.r_en):
-            m.d.sync += pass_r.eq(self.r_pass)
+        pass_1 = Signal(2)
+        pass_2 = Signal(2)
+        z_r = Signal(L * W)
+        v_r = Signal(L * W)
+        m.d.comb += [zr.addr.eq(self.r_addr), vr.addr.eq(Mux(self.r_pass == 2, self.words, 0) + self.r_addr)]
+        m.d.sync += [pass_1.eq(self.r_pass), pass_2.eq(pass_1), z_r.eq(zr.data), v_r.eq(vr.data)]
+        pass_r = pass_2
         lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
         for i in range(L):
-            z = zr.data[i * W:(i + 1) * W].as_signed()
-            v = vr.data[i * W:(i + 1) * W].as_signed()
+            z = z_r[i * W:(i + 1) * W].as_signed()
+            v = v_r[i * W:(i + 1) * W].as_signed()
             s = z + v
             sat = Mux(s < lo, lo, Mux(s > hi, hi, s))
             m.d.comb += self.r_data[i * W:(i + 1) * W].eq(Mux(eq_const(pass_r, 0), z, sat))

@@ -12,7 +12,7 @@ from rtl.hdlutil import eq_const
 from rtl.engine import PIXEL_BITS, Engine
 
 #: Depth of the output pixel FIFO.
-FIFO_DEPTH = 16
+FIFO_DEPTH = 32
 
 
 class Generator(wiring.Component):
@@ -26,7 +26,7 @@ class Generator(wiring.Component):
         ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
         input and output registers, for yosys/nextpnr); the cycle timing is identical.
     fifo_depth : int
-        Depth of the output FIFO (≥ 4).
+        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 4`` (18 for the default model).
 
     Members
     -------
@@ -41,16 +41,19 @@ class Generator(wiring.Component):
     cycles : Out(32)
         Cycles of the last finished avatar, first z word taken to last pixel taken, inclusive.
 
-    Backpressure: the engine runs under a registered clock enable that is high only while the FIFO
-    holds fewer than ``fifo_depth - 2`` words; at most one pixel is written per cycle, so a write
-    always finds room and no pixel is ever dropped or repeated.
+    Backpressure: the engine issues new steps only while a registered flag says the FIFO holds at
+    most ``fifo_depth - pixels_in_flight - 3`` words. Steps already issued finish and write their
+    pixels (at most ``pixels_in_flight`` of them, one per cycle), so the FIFO never holds more than
+    ``fifo_depth - 2`` words (one is kept for the buffered FIFO's output-register refill), a write
+    always finds room and no pixel is ever dropped or repeated; nothing but the sequencer stalls.
     """
 
     def __init__(self, plan: EnginePlan, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
-        if not isinstance(fifo_depth, int) or fifo_depth < 4:
-            raise ValueError(f"fifo_depth must be an integer >= 4, got {fifo_depth!r}")
-        self.plan, self.mult, self.fifo_depth = plan, mult, fifo_depth
         self.engine = Engine(plan, mult)
+        need = self.engine.pixels_in_flight + 4
+        if not isinstance(fifo_depth, int) or fifo_depth < need:
+            raise ValueError(f"fifo_depth must be an integer >= {need} for this plan, got {fifo_depth!r}")
+        self.plan, self.mult, self.fifo_depth = plan, mult, fifo_depth
         super().__init__({
             "z": In(stream.Signature(signed(ACT_BITS))),
             "pixel": Out(stream.Signature(PIXEL_BITS)),
@@ -70,12 +73,12 @@ class Generator(wiring.Component):
         m.submodules.engine = eng = self.engine
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=PIXEL_BITS, depth=self.fifo_depth)
 
-        # Output side: registered clock enable from the FIFO level (see class docstring).
-        en = Signal(init=1)
-        m.d.sync += en.eq(fifo.w_level < self.fifo_depth - 2)
+        # Output side: registered issue enable from the FIFO level (see class docstring).
+        room = Signal(init=1)
+        m.d.sync += room.eq(fifo.w_level <= self.fifo_depth - eng.pixels_in_flight - 3)
         m.d.comb += [
-            eng.en.eq(en),
-            fifo.w_en.eq(eng.pix_valid & en),
+            eng.issue_en.eq(room),
+            fifo.w_en.eq(eng.pix_valid),
             fifo.w_data.eq(eng.pix_data),
             self.pixel.valid.eq(fifo.r_rdy),
             self.pixel.payload.eq(fifo.r_data),

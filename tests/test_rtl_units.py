@@ -102,7 +102,7 @@ def test_pass_input_three_passes_saturate(lanes):
             for a in range(nz // lanes):
                 ctx.set(dut.r_addr, a)
                 ctx.set(dut.r_pass, p)
-                await ctx.tick()
+                await ctx.tick().repeat(dut.latency)
                 word = ctx.get(dut.r_data)
                 for i in range(lanes):
                     x = (word >> (16 * i)) & 0xFFFF
