@@ -1,8 +1,12 @@
-"""Requantisers of NUMERICS.md rules 3 and 4 (combinational)."""
+"""Requantisers of NUMERICS.md rules 3 and 4 (combinational).
+
+Both use one adder (the rounding constant) and decide saturation from the sum's upper bits, not with
+comparators: a second carry chain after the first was the engine's critical path.
+"""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,11 +18,6 @@ def _check(acc_width, shift):
         raise ValueError(f"acc_width must be an integer >= 2, got {acc_width!r}")
     if not isinstance(shift, int) or not 1 <= shift < acc_width:
         raise ValueError(f"shift must be an integer in 1..acc_width-1, got {shift!r}")
-
-
-def rshift_rnd(value, shift: int):
-    """Amaranth expression ``(value + 2**(shift-1)) >> shift`` (round half up), one bit wider than needed."""
-    return (value + (1 << (shift - 1))) >> shift
 
 
 class Requantiser(wiring.Component):
@@ -54,9 +53,11 @@ class Requantiser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = rshift_rnd(self.acc, self.shift)
-        top = (1 << self.out_bits) - 1
-        m.d.comb += self.out.eq(Mux(r < 0, 0, Mux(r > top, top, r)))
+        s, n = self.shift, self.out_bits
+        r = _rounded(m, self.acc, s, n + 1)
+        over = r[n:].any()                                   # r >= 2**n, or r < 0 (checked first)
+        top = (1 << n) - 1
+        m.d.comb += self.out.eq(Mux(r[-1], 0, Mux(over, top, r[:n])))
         return m
 
 
@@ -86,8 +87,20 @@ class TanhIndex(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        r = rshift_rnd(self.acc, self.shift)
-        lo, hi = -(1 << (TANH_BITS - 1)), (1 << (TANH_BITS - 1)) - 1
-        t = Mux(r < lo, lo, Mux(r > hi, hi, r))
-        m.d.comb += self.index.eq(t + (1 << (TANH_BITS - 1)))
+        s, n = self.shift, TANH_BITS
+        r = _rounded(m, self.acc, s, n + 1)
+        up = r[n - 1:]                                       # bits of r from the S(11) sign bit up
+        fits = up.all() | ~up.any()                          # r in [-1024, 1023]
+        t = Signal(n)
+        lo, hi = 1 << (n - 1), (1 << (n - 1)) - 1            # codes of -1024 and 1023
+        m.d.comb += t.eq(Mux(fits, r[:n], Mux(r[-1], lo, hi)))
+        m.d.comb += self.index.eq(Cat(t[:n - 1], ~t[n - 1]))  # t + 1024 for t in S(11)
         return m
+
+
+def _rounded(m, acc, shift: int, min_bits: int):
+    """``r = (acc + 2**(shift-1)) >> shift`` (NUMERICS.md ``rshift_rnd``), at least ``min_bits`` wide."""
+    total = Signal(signed(len(acc) + 1))
+    r = Signal(signed(max(len(total) - shift, min_bits)))
+    m.d.comb += [total.eq(acc + (1 << (shift - 1))), r.eq(total >> shift)]
+    return r

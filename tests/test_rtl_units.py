@@ -39,7 +39,7 @@ def _run_comb(dut, inp, outp, values):
     return np.array(got, dtype=np.int64)
 
 
-@pytest.mark.parametrize("width,shift", [(33, 10), (34, 13), (33, 1), (40, 20)])
+@pytest.mark.parametrize("width,shift", [(33, 10), (34, 13), (33, 1), (40, 20), (8, 1), (12, 5)])
 def test_requantiser_matches_golden(width, shift):
     accs = _edge_accs(width, shift, np.random.default_rng(width + shift))
     dut = Requantiser(width, shift)
@@ -55,7 +55,7 @@ def test_requantiser_check_catches_wrong_shift():
     assert not np.array_equal(got, requantize_relu(accs, 10))
 
 
-@pytest.mark.parametrize("width,shift", [(33, 13), (33, 1), (35, 20)])
+@pytest.mark.parametrize("width,shift", [(33, 13), (33, 1), (35, 20), (8, 1), (14, 5)])
 def test_tanh_index_matches_golden(width, shift):
     accs = _edge_accs(width, shift, np.random.default_rng(shift))
     dut = TanhIndex(width, shift)
