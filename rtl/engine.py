@@ -35,6 +35,8 @@ from rtl.requant import Requantiser, TanhIndex
 PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
 #: Passes per avatar (R, G, B).
 PASSES = 3
+#: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
+BANK_DEPTH = 1024
 #: Cycles from a step's issue (c0) to tree level 0 (c5): address registers, memory read, raw x/w
 #: registers, multiplier (2).
 FRONT = 5
@@ -70,8 +72,11 @@ class Engine(wiring.Component):
 
     Attributes
     ----------
-    weight_rom : Memory
-        ``P × 8``-bit words in :func:`rtl.config.plan_engine` order.
+    weight_banks : list of Memory
+        The weight ROM, ``P × 8``-bit words in :func:`rtl.config.plan_engine` order, cut into banks of
+        :data:`BANK_DEPTH` words (word ``a`` is word ``a mod BANK_DEPTH`` of bank ``a // BANK_DEPTH``).
+        Every bank is read each step and its word registered; the bank is chosen after the registers,
+        so each block RAM output drives exactly one flip-flop (a DP16KD output register after synthesis).
     buffers : dict of int to Memory
         Input buffer of layer ``l ≥ 1`` (0-based): word ``((iy·in_size + ix) << icg_bits) | c`` holds
         channels ``c·icp .. c·icp + icp − 1``, 16 bits each.
@@ -100,8 +105,13 @@ class Engine(wiring.Component):
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, mult
         check_mult_kind(mult)
-        self.weight_rom = Memory(shape=unsigned(plan.lanes * W_BITS), depth=len(plan.weight_rom),
-                                 init=plan.weight_rom)
+        words = list(plan.weight_rom)
+        if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
+            words += [0] * (-len(words) % BANK_DEPTH)
+        self.weight_banks = [
+            Memory(shape=unsigned(plan.lanes * W_BITS), depth=len(words[b:b + BANK_DEPTH]),
+                   init=words[b:b + BANK_DEPTH])
+            for b in range(0, len(words), BANK_DEPTH)]
         self.buffers = {}
         for l in range(1, len(plan.layers)):
             width, depth = plan.buffer_shape(l)
@@ -156,7 +166,7 @@ class Engine(wiring.Component):
         plan = self.plan
         layers = plan.layers
         L, P, K = len(layers), plan.lanes, plan.tree_levels
-        A = plan.acc_bits
+        A = plan.acc_bits + 1                  # accumulators also hold the rounding constant (below)
         m = Module()
 
         # z RAM, v ROM and the pass-input adder; the z write side comes from the top.
@@ -257,9 +267,11 @@ class Engine(wiring.Component):
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
         # ---------------------------------------------------------------- c0 -> c1: address registers
-        m.submodules.wrom = wrom = self.weight_rom
-        wr = wrom.read_port()
-        w_addr = Signal.like(wr.addr)
+        wrs = []
+        for b, bank in enumerate(self.weight_banks):
+            m.submodules[f"wrom{b}"] = bank
+            wrs.append(bank.read_port())
+        w_addr = Signal(range(max(2, len(plan.weight_rom))))
         c_a = Signal.like(c)
         ix_a = Signal.like(ix)
         iy_a = Signal.like(iy)
@@ -272,7 +284,10 @@ class Engine(wiring.Component):
                         for t in range(lp.ocg * KERNEL * KERNEL):
                             with m.Case(t):
                                 m.d.sync += w_addr.eq(lp.weight_base + t * lp.icg + c)
-        m.d.comb += [wr.addr.eq(w_addr), pin.r_addr.eq(c_a), pin.r_pass.eq(pass_)]
+        bank_bits = ceil_log2(BANK_DEPTH)
+        for wr in wrs:
+            m.d.comb += wr.addr.eq(w_addr[:bank_bits])
+        m.d.comb += [pin.r_addr.eq(c_a), pin.r_pass.eq(pass_)]
 
         bufs = {}
         for l in range(1, L):
@@ -297,8 +312,20 @@ class Engine(wiring.Component):
             m.d.sync += meta[i].eq(meta[i - 1])
 
         # ---------------------------------------------------------------- c2 -> c3: raw x and w words
-        w_r = Signal(P * W_BITS)
-        m.d.sync += w_r.eq(wr.data)
+        w_raw = [Signal(P * W_BITS, name=f"w_raw{b}") for b in range(len(wrs))]
+        for b, wr in enumerate(wrs):
+            m.d.sync += w_raw[b].eq(wr.data)
+        w_r = Signal(P * W_BITS)                 # c3: the addressed bank's word (combinational)
+        if len(wrs) == 1:
+            m.d.comb += w_r.eq(w_raw[0])
+        else:
+            bank_2 = Signal(range(len(wrs)))     # bank number of the word read at c2, then c3
+            bank_3 = Signal(range(len(wrs)))
+            m.d.sync += [bank_2.eq(w_addr[bank_bits:]), bank_3.eq(bank_2)]
+            with m.Switch(bank_3):
+                for b in range(len(wrs)):
+                    with m.Case(b):
+                        m.d.comb += w_r.eq(w_raw[b])
         raw = {}
         for l in range(1, L):
             raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}")
@@ -355,7 +382,9 @@ class Engine(wiring.Component):
                         for gg in range(lp.ocg):
                             with m.Case(gg):
                                 for o in range(ocp_max):
-                                    v = int(plan.bias[l][gg * lp.ocp + o]) if o < lp.ocp else 0
+                                    # bias + 2**(shift-1): the requantiser's rounding constant
+                                    v = int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) \
+                                        if o < lp.ocp else 0
                                     m.d.sync += bias_r[o].eq(v)
         acc = [Signal(signed(A), name=f"acc{o}") for o in range(ocp_max)]
         hold = [Signal(signed(A), name=f"hold{o}") for o in range(ocp_max)]
@@ -418,11 +447,11 @@ class Engine(wiring.Component):
             for l in range(L - 1):
                 with m.Case(l):
                     for i in range(icpn[l]):
-                        rq = Requantiser(A, layers[l].shift)
+                        rq = Requantiser(A, layers[l].shift, rounded=True)
                         m.submodules[f"rq{l}_{i}"] = rq
                         m.d.comb += rq.acc.eq(d0_val[i])
                         m.d.sync += d1_q[i].eq(rq.out)
-        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift)
+        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         m.d.comb += [tidx.acc.eq(d0_val[0]), tr.addr.eq(tidx.index)]

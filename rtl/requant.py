@@ -1,7 +1,9 @@
 """Requantisers of NUMERICS.md rules 3 and 4 (combinational).
 
-Both use one adder (the rounding constant) and decide saturation from the sum's upper bits, not with
-comparators: a second carry chain after the first was the engine's critical path.
+Both decide saturation from the upper bits of ``r``, not with comparators. With ``rounded=True`` the
+input already contains the rounding constant ``2**(shift-1)`` (the engine folds it into the bias), so
+``r`` is a plain bit slice and the requantiser has no adder at all: an adder followed by comparators
+was the engine's critical path.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Requantiser(wiring.Component):
         Accumulator width (signed).
     shift : int
         Right shift ``s_l ≥ 1``.
+    rounded : bool
+        ``acc`` already includes ``2**(shift-1)``: no adder.
 
     Members
     -------
@@ -37,13 +41,13 @@ class Requantiser(wiring.Component):
         Combinational: latency 0.
     """
 
-    def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS):
+    def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS, rounded: bool = False):
         try:
             _check(acc_width, shift)
         except ValueError:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise
-        self.acc_width, self.shift, self.out_bits = acc_width, shift, out_bits
+        self.acc_width, self.shift, self.out_bits, self.rounded = acc_width, shift, out_bits, rounded
         super().__init__({"acc": In(signed(acc_width)), "out": Out(unsigned(out_bits))})
 
     @property
@@ -54,7 +58,7 @@ class Requantiser(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         s, n = self.shift, self.out_bits
-        r = _rounded(m, self.acc, s, n + 1)
+        r = _rounded(m, self.acc, s, n + 1, self.rounded)
         over = r[n:].any()                                   # r >= 2**n, or r < 0 (checked first)
         top = (1 << n) - 1
         m.d.comb += self.out.eq(Mux(r[-1], 0, Mux(over, top, r[:n])))
@@ -64,6 +68,11 @@ class Requantiser(wiring.Component):
 class TanhIndex(wiring.Component):
     """Rule 4: ``t = sat_S(11)(rshift_rnd(acc, shift))``; ``index = t + 1024`` (address of the Tanh table).
 
+    Parameters
+    ----------
+    acc_width, shift, rounded
+        As for :class:`Requantiser`.
+
     Members
     -------
     acc : In(signed(acc_width))
@@ -71,13 +80,13 @@ class TanhIndex(wiring.Component):
         Combinational: latency 0.
     """
 
-    def __init__(self, acc_width: int, shift: int):
+    def __init__(self, acc_width: int, shift: int, rounded: bool = False):
         try:
             _check(acc_width, shift)
         except ValueError:
             self._MustUse__silence = True  # a refused component is not an unused one
             raise
-        self.acc_width, self.shift = acc_width, shift
+        self.acc_width, self.shift, self.rounded = acc_width, shift, rounded
         super().__init__({"acc": In(signed(acc_width)), "index": Out(unsigned(TANH_BITS))})
 
     @property
@@ -88,7 +97,7 @@ class TanhIndex(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         s, n = self.shift, TANH_BITS
-        r = _rounded(m, self.acc, s, n + 1)
+        r = _rounded(m, self.acc, s, n + 1, self.rounded)
         up = r[n - 1:]                                       # bits of r from the S(11) sign bit up
         fits = up.all() | ~up.any()                          # r in [-1024, 1023]
         t = Signal(n)
@@ -98,9 +107,11 @@ class TanhIndex(wiring.Component):
         return m
 
 
-def _rounded(m, acc, shift: int, min_bits: int):
-    """``r = (acc + 2**(shift-1)) >> shift`` (NUMERICS.md ``rshift_rnd``), at least ``min_bits`` wide."""
-    total = Signal(signed(len(acc) + 1))
-    r = Signal(signed(max(len(total) - shift, min_bits)))
-    m.d.comb += [total.eq(acc + (1 << (shift - 1))), r.eq(total >> shift)]
+def _rounded(m, acc, shift: int, min_bits: int, rounded: bool):
+    """``r = (acc + 2**(shift-1)) >> shift`` (NUMERICS.md ``rshift_rnd``), at least ``min_bits`` wide.
+
+    With ``rounded`` the constant is already in ``acc``: ``r = acc >> shift``."""
+    total = acc if rounded else acc + (1 << (shift - 1))
+    r = Signal(signed(max(len(acc) + 1 - shift, min_bits)))
+    m.d.comb += r.eq(total >> shift)
     return r

@@ -40,10 +40,12 @@ def _run_comb(dut, inp, outp, values):
 
 
 @pytest.mark.parametrize("width,shift", [(33, 10), (34, 13), (33, 1), (40, 20), (8, 1), (12, 5)])
-def test_requantiser_matches_golden(width, shift):
+@pytest.mark.parametrize("rounded", [False, True], ids=["plain", "rounded"])
+def test_requantiser_matches_golden(width, shift, rounded):
+    """``rounded``: the input carries the rounding constant (one bit wider), as the engine feeds it."""
     accs = _edge_accs(width, shift, np.random.default_rng(width + shift))
-    dut = Requantiser(width, shift)
-    got = _run_comb(dut, dut.acc, dut.out, accs)
+    dut = Requantiser(width + 1, shift, rounded=True) if rounded else Requantiser(width, shift)
+    got = _run_comb(dut, dut.acc, dut.out, accs + (1 << (shift - 1)) if rounded else accs)
     assert np.array_equal(got, requantize_relu(accs, shift))
 
 
@@ -56,10 +58,11 @@ def test_requantiser_check_catches_wrong_shift():
 
 
 @pytest.mark.parametrize("width,shift", [(33, 13), (33, 1), (35, 20), (8, 1), (14, 5)])
-def test_tanh_index_matches_golden(width, shift):
+@pytest.mark.parametrize("rounded", [False, True], ids=["plain", "rounded"])
+def test_tanh_index_matches_golden(width, shift, rounded):
     accs = _edge_accs(width, shift, np.random.default_rng(shift))
-    dut = TanhIndex(width, shift)
-    got = _run_comb(dut, dut.acc, dut.index, accs)
+    dut = TanhIndex(width + 1, shift, rounded=True) if rounded else TanhIndex(width, shift)
+    got = _run_comb(dut, dut.acc, dut.index, accs + (1 << (shift - 1)) if rounded else accs)
     assert np.array_equal(got, tanh_index(accs, shift) + 1024)
 
 
