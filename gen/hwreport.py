@@ -130,8 +130,14 @@ def render_markdown(rep: dict) -> str:
         lines.append(f"| {name} | {r['used']} | {r['available']} | {r['percent']:.1f} |")
     cells = rep["resources"]["yosys_cells"]
     lines += ["", "LUT4 counts nextpnr's TRELLIS_COMB cells (LUT4s and carry halves). yosys cells after "
-              "`synth_ecp5`: " + ", ".join(f"{k} {v}" for k, v in cells.items()) + ".", "",
-              "## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
+              "`synth_ecp5`: " + ", ".join(f"{k} {v}" for k, v in cells.items()) + ".", ""]
+    bo = rep.get("bram_output_registers")
+    if bo is not None:
+        skipped = ", ".join(f"{n} {why}" for why, n in bo["skipped"].items()) or "none"
+        lines += [f"Block-RAM output registers (gen/bramreg.py): {bo['ports']} DP16KD read ports of "
+                  f"{bo['dp16kd']} use OUTREG, {bo['flip_flops']} flip-flops absorbed; ports left "
+                  f"unregistered: {skipped}.", ""]
+    lines += ["## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
     for name, c in rep["clocks"].items():
         lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")
     p = rep["performance"]

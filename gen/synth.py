@@ -10,6 +10,8 @@ Build folder contents after :func:`run_flow`:
 ``design.il``             the RTLIL given
 ``yosys.log``             yosys log; ``yosys_stat.json`` its ``stat -json``
 ``design.json``           the netlist after ``synth_ecp5``
+``design_pnr.json``       the netlist nextpnr reads: ``design.json`` with block-RAM output
+                          registers absorbed (:mod:`gen.bramreg`), unless turned off
 ``nextpnr.log``           nextpnr log; ``nextpnr_report.json`` its ``--report``
 ``design.config``         the placed and routed design (Trellis text config)
 ``design.bit``            the bitstream (``ecppack --compress``)
@@ -86,6 +88,7 @@ class FlowResult:
     nextpnr_report: dict
     seconds: dict
     nextpnr_args: tuple = ()
+    bram_outreg: dict | None = None
 
 
 def _first_error(log: Path, tail: str) -> str:
@@ -145,7 +148,7 @@ ROUTERS = ("router1", "router2")
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-             tmdriv: bool = True) -> FlowResult:
+             tmdriv: bool = True, bram_outreg: bool = True) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -174,6 +177,9 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Timing-driven placement (nextpnr's default); ``False`` passes ``--no-tmdriv``: placement
         optimizes wire length only, which shortens the annealing refinement and costs Fmax
         (nextpnr 0.11 has no option to skip or bound the refinement that follows HeAP).
+    bram_outreg : bool
+        Move flip-flops that register block-RAM outputs into the DP16KD output registers
+        (:func:`gen.bramreg.absorb_output_registers`) before place and route.
 
     Returns
     -------
@@ -188,10 +194,11 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         raise UserError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
     build = ensure_dir(build_dir).resolve()
     atomic_write(build / "design.il", rtlil)
-    for stale in ("design.json", "nextpnr_report.json", "design.config", "design.bit", "yosys_stat.json"):
+    for stale in ("design.json", "design_pnr.json", "nextpnr_report.json", "design.config", "design.bit",
+                  "yosys_stat.json"):
         (build / stale).unlink(missing_ok=True)
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
-                    "--json", "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+                    "--json", "design_pnr.json" if bram_outreg else "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if not tmdriv:
@@ -217,9 +224,14 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         bar = tqdm(total=len(stages), desc=f"synth {device.key}", unit="stage", file=sys.stderr,
                    bar_format="{desc}: {n}/{total} stages |{bar}| {elapsed} {postfix}")
     seconds = {}
+    outreg = None
     try:
         for name, cmd, log in stages:
             seconds[name] = _run_stage(name, cmd, build, log, bar)
+            if name == "yosys" and bram_outreg:
+                t0 = time.monotonic()
+                outreg = _absorb_bram_registers(build)
+                seconds["bram_outreg"] = time.monotonic() - t0
     finally:
         if bar is not None:
             bar.close()
@@ -229,7 +241,21 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     except (OSError, ValueError) as e:
         raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
     return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
-                      nextpnr_report=report, seconds=seconds, nextpnr_args=tuple(nextpnr_args))
+                      nextpnr_report=report, seconds=seconds, nextpnr_args=tuple(nextpnr_args),
+                      bram_outreg=outreg)
+
+
+def _absorb_bram_registers(build: Path) -> dict:
+    """``design.json`` -> ``design_pnr.json`` with block-RAM output registers absorbed; the pass's counts."""
+    from gen.bramreg import absorb_output_registers
+
+    try:
+        netlist = json.loads((build / "design.json").read_text())
+        stats = absorb_output_registers(netlist)
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"bram_outreg: cannot rewrite {build / 'design.json'}: {e}") from None
+    atomic_write(build / "design_pnr.json", json.dumps(netlist))
+    return stats
 
 
 # --------------------------------------------------------------------------- the whole command
@@ -283,7 +309,7 @@ def load_model_spec(spec: str):
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-                tmdriv: bool = True) -> dict:
+                tmdriv: bool = True, bram_outreg: bool = True) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -328,7 +354,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
-                   router=router, tmdriv=tmdriv)
+                   router=router, tmdriv=tmdriv, bram_outreg=bram_outreg)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -338,6 +364,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     rep["router"] = router
     rep["timing_driven_placement"] = tmdriv
+    rep["bram_output_registers"] = res.bram_outreg
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")

@@ -271,10 +271,10 @@ class Engine(wiring.Component):
         for b, bank in enumerate(self.weight_banks):
             m.submodules[f"wrom{b}"] = bank
             wrs.append(bank.read_port())
-        w_addr = Signal(range(max(2, len(plan.weight_rom))))
-        c_a = Signal.like(c)
-        ix_a = Signal.like(ix)
-        iy_a = Signal.like(iy)
+        w_addr = Signal(range(max(2, len(plan.weight_rom))), reset_less=True)
+        c_a = Signal.like(c, reset_less=True)
+        ix_a = Signal.like(ix, reset_less=True)
+        iy_a = Signal.like(iy, reset_less=True)
         m.d.sync += [c_a.eq(c), ix_a.eq(ix), iy_a.eq(iy)]
         tapidx = Cat(kx, ky, g)
         with m.Switch(layer):
@@ -312,15 +312,15 @@ class Engine(wiring.Component):
             m.d.sync += meta[i].eq(meta[i - 1])
 
         # ---------------------------------------------------------------- c2 -> c3: raw x and w words
-        w_raw = [Signal(P * W_BITS, name=f"w_raw{b}") for b in range(len(wrs))]
+        w_raw = [Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True) for b in range(len(wrs))]
         for b, wr in enumerate(wrs):
             m.d.sync += w_raw[b].eq(wr.data)
         w_r = Signal(P * W_BITS)                 # c3: the addressed bank's word (combinational)
         if len(wrs) == 1:
             m.d.comb += w_r.eq(w_raw[0])
         else:
-            bank_2 = Signal(range(len(wrs)))     # bank number of the word read at c2, then c3
-            bank_3 = Signal(range(len(wrs)))
+            bank_2 = Signal(range(len(wrs)), reset_less=True)     # bank number of the word read at c2, then c3
+            bank_3 = Signal(range(len(wrs)), reset_less=True)
             m.d.sync += [bank_2.eq(w_addr[bank_bits:]), bank_3.eq(bank_2)]
             with m.Switch(bank_3):
                 for b in range(len(wrs)):
@@ -328,7 +328,7 @@ class Engine(wiring.Component):
                         m.d.comb += w_r.eq(w_raw[b])
         raw = {}
         for l in range(1, L):
-            raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}")
+            raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += raw[l].eq(bufs[l][0].data)
         # Layer 1 reads sat(z + v) from the pass input, whose own registers make it arrive at c3.
         assert pin.latency == 2
@@ -357,7 +357,7 @@ class Engine(wiring.Component):
         levels = [prods]
         for j in range(1, K + 1):
             prev = levels[-1]
-            cur = [Signal(signed(PROD_BITS + j), name=f"t{j}_{n}") for n in range(len(prev) // 2)]
+            cur = [Signal(signed(PROD_BITS + j), name=f"t{j}_{n}", reset_less=True) for n in range(len(prev) // 2)]
             for n, s in enumerate(cur):
                 m.d.sync += s.eq(prev[2 * n] + prev[2 * n + 1])
             levels.append(cur)
@@ -374,7 +374,7 @@ class Engine(wiring.Component):
                     m.d.comb += [ma.eq(meta[FRONT + lp.level]), mb.eq(meta[FRONT + lp.level - 1])]
                     for o in range(ocp_max):
                         m.d.comb += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
-        bias_r = [Signal(signed(A), name=f"bias{o}") for o in range(ocp_max)]
+        bias_r = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(ocp_max)]
         with m.Switch(layer_a):
             for l, lp in enumerate(layers):
                 with m.Case(l):
@@ -386,9 +386,9 @@ class Engine(wiring.Component):
                                     v = int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) \
                                         if o < lp.ocp else 0
                                     m.d.sync += bias_r[o].eq(v)
-        acc = [Signal(signed(A), name=f"acc{o}") for o in range(ocp_max)]
-        hold = [Signal(signed(A), name=f"hold{o}") for o in range(ocp_max)]
-        hmeta = Signal(meta_layout)
+        acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(ocp_max)]
+        hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(ocp_max)]
+        hmeta = Signal(meta_layout, reset_less=True)
         cap = Signal()
         m.d.comb += cap.eq(ma.valid & ma.last)
         for o in range(ocp_max):
@@ -417,10 +417,10 @@ class Engine(wiring.Component):
         lanes_out = max(icpn)
         addr_w = max(ceil_log2(plan.buffer_shape(l)[1]) for l in range(1, L))
         d0_valid = Signal()
-        d0_val = [Signal(signed(A), name=f"d0v{i}") for i in range(lanes_out)]
-        d0_addr = Signal(max(1, addr_w))
-        d0_oy = Signal(XY_BITS)
-        d0_ox = Signal(XY_BITS)
+        d0_val = [Signal(signed(A), name=f"d0v{i}", reset_less=True) for i in range(lanes_out)]
+        d0_addr = Signal(max(1, addr_w), reset_less=True)
+        d0_oy = Signal(XY_BITS, reset_less=True)
+        d0_ox = Signal(XY_BITS, reset_less=True)
         m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):
@@ -439,9 +439,9 @@ class Engine(wiring.Component):
 
         d1_valid = Signal()
         d1_addr = Signal.like(d0_addr)
-        d1_oy = Signal(XY_BITS)
-        d1_ox = Signal(XY_BITS)
-        d1_q = [Signal(ACT_BITS, name=f"q{i}") for i in range(lanes_out)]
+        d1_oy = Signal(XY_BITS, reset_less=True)
+        d1_ox = Signal(XY_BITS, reset_less=True)
+        d1_q = [Signal(ACT_BITS, name=f"q{i}", reset_less=True) for i in range(lanes_out)]
         m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
         with m.Switch(layer_d):
             for l in range(L - 1):

@@ -64,10 +64,12 @@ class Multiplier(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self.kind == "generic":
-            a_r = Signal(signed(self.a_width))
-            b_r = Signal(signed(self.b_width))
+            a_r = Signal(signed(self.a_width), reset_less=True)
+            b_r = Signal(signed(self.b_width), reset_less=True)
+            p_r = Signal(signed(self.a_width + self.b_width), reset_less=True)
             with m.If(self.en):
-                m.d.sync += [a_r.eq(self.a), b_r.eq(self.b), self.p.eq(a_r * b_r)]
+                m.d.sync += [a_r.eq(self.a), b_r.eq(self.b), p_r.eq(a_r * b_r)]
+            m.d.comb += self.p.eq(p_r)
             return m
         a18 = Signal(signed(18))
         b18 = Signal(signed(18))

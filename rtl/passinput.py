@@ -85,10 +85,10 @@ class PassInput(wiring.Component):
             m.d.comb += [wp.addr.eq(self.w_index), wp.en.eq(self.w_en)]
         m.d.comb += wp.data.eq(self.w_data.as_unsigned().replicate(L))
 
-        pass_1 = Signal(2)
-        pass_2 = Signal(2)
-        z_r = Signal(L * W)
-        v_r = Signal(L * W)
+        pass_1 = Signal(2, reset_less=True)
+        pass_2 = Signal(2, reset_less=True)
+        z_r = Signal(L * W, reset_less=True)
+        v_r = Signal(L * W, reset_less=True)
         m.d.comb += [zr.addr.eq(self.r_addr), vr.addr.eq(Mux(self.r_pass == 2, self.words, 0) + self.r_addr)]
         m.d.sync += [pass_1.eq(self.r_pass), pass_2.eq(pass_1), z_r.eq(zr.data), v_r.eq(vr.data)]
         pass_r = pass_2

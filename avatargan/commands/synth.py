@@ -27,6 +27,9 @@ def configure(p):
                    help="nextpnr router: router1 (default) or router2 (its newer router)")
     p.add_argument("--no-tmdriv", dest="tmdriv", action="store_false",
                    help="nextpnr --no-tmdriv: wire-length-only placement (shorter placement, lower Fmax)")
+    p.add_argument("--no-bram-outreg", dest="bram_outreg", action="store_false",
+                   help="keep block-RAM outputs registered in flip-flops instead of the DP16KD output "
+                        "registers (gen/bramreg.py)")
     p.add_argument("--dff", action="store_true",
                    help="synth_ecp5 -dff: let ABC9 optimize across flip-flops (slower synthesis)")
 
@@ -39,7 +42,7 @@ def run(args) -> int:
         raise UserError(f"--lanes must be a power of two, got {args.lanes}")
     rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
-                      router=args.router, tmdriv=args.tmdriv)
+                      router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg)
     r, p = rep["resources"], rep["performance"]
     def used(k):
         return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"

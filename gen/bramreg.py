@@ -1,0 +1,123 @@
+"""Move flip-flops that register block-RAM outputs into the DP16KD's own output register.
+
+yosys maps Amaranth memories to ``DP16KD`` cells with ``REGMODE_x = "NOREG"`` and leaves the register
+that the design puts after the read data as ordinary ``TRELLIS_FF`` cells (yosys has no rule for the
+ECP5 block RAM output register). A DP16KD without its output register has a clock-to-output of about
+5.8 ns on the -6 speed grade, most of a 150 MHz cycle, and its data must then be routed to flip-flops
+elsewhere. With ``REGMODE_x = "OUTREG"`` the block RAM delivers the same data one cycle later from its
+own register, which nextpnr times with the short registered clock-to-output.
+
+:func:`absorb_output_registers` rewrites the yosys JSON netlist. A port ``x`` (A or B) of a DP16KD is
+converted only when all of these hold, so the function of the design is unchanged:
+
+* the DP16KD is not in the 36-bit pseudo-dual-port shape (``DATA_WIDTH_A/B != 36``), its port has
+  ``REGMODE_x = "NOREG"``, output clock enable ``OCEx`` tied to 1 and ``RSTx`` tied to 0;
+* every output bit ``DOx0..17`` that is used drives exactly one load, the ``DI`` input of a
+  ``TRELLIS_FF``;
+* each of those flip-flops is clocked by the DP16KD's ``CLKx`` net on the same edge, has no clock
+  enable (``CEMUX = "1"``) and no set/reset (no ``LSR`` connection), and ``GSR`` disabled.
+
+Then ``REGMODE_x`` becomes ``"OUTREG"``, each ``DOxk`` is connected to its flip-flop's ``Q`` net and
+the flip-flops are removed. Power-up values differ (the flip-flop's ``REGSET`` against the block
+RAM register's zero), which the Generator never depends on: every pipeline stage carries a valid bit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["absorb_output_registers"]
+
+_PORTS = ("A", "B")
+
+
+def _is_const(bits, value: str) -> bool:
+    return bits is not None and len(bits) == 1 and bits[0] == value
+
+
+def _width(param) -> int:
+    try:
+        return int(param, 2) if isinstance(param, str) else int(param)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _top_module(netlist: dict) -> dict:
+    tops = [m for m in netlist.get("modules", {}).values() if _width(m.get("attributes", {}).get("top", "0")) > 0]
+    if len(tops) != 1:
+        raise ValueError(f"expected one top module in the netlist, found {len(tops)}")
+    return tops[0]
+
+
+def absorb_output_registers(netlist: dict) -> dict:
+    """Rewrite ``netlist`` (yosys ``write_json`` form, changed in place) as the module text says.
+
+    Returns
+    -------
+    dict
+        ``ports`` (DP16KD ports converted), ``flip_flops`` (flip-flops removed), ``dp16kd`` (DP16KD
+        cells), ``skipped`` (used ports left as they were, with the reason as key).
+    """
+    cells = _top_module(netlist)["cells"]
+    # Loads of every net bit: (cell name, port name).
+    loads: dict = {}
+    for name, c in cells.items():
+        dirs = c.get("port_directions", {})
+        for port, bits in c.get("connections", {}).items():
+            if dirs.get(port, "input") != "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        loads.setdefault(b, []).append((name, port))
+
+    stats = {"ports": 0, "flip_flops": 0, "dp16kd": 0, "skipped": {}}
+
+    def skip(reason):
+        stats["skipped"][reason] = stats["skipped"].get(reason, 0) + 1
+
+    remove = []
+    for name, c in list(cells.items()):
+        if c.get("type") != "DP16KD":
+            continue
+        stats["dp16kd"] += 1
+        params, conn = c["parameters"], c["connections"]
+        pdp = _width(params.get("DATA_WIDTH_A")) == 36 or _width(params.get("DATA_WIDTH_B")) == 36
+        for x in _PORTS:
+            outs = [(f"DO{x}{k}", conn.get(f"DO{x}{k}")) for k in range(18)]
+            used = [(pin, bits[0]) for pin, bits in outs if bits and isinstance(bits[0], int) and loads.get(bits[0])]
+            if not used:
+                continue
+            if pdp:
+                skip("36-bit pseudo-dual-port shape")
+                continue
+            if params.get(f"REGMODE_{x}", "NOREG") != "NOREG":
+                skip("already registered")
+                continue
+            if not (_is_const(conn.get(f"OCE{x}"), "1") and _is_const(conn.get(f"RST{x}"), "0")):
+                skip("output clock enable or reset in use")
+                continue
+            clk = conn.get(f"CLK{x}")
+            edge = params.get(f"CLK{x}MUX", f"CLK{x}")
+            plan = []
+            for pin, bit in used:
+                ls = loads[bit]
+                if len(ls) != 1 or ls[0][1] != "DI" or cells[ls[0][0]].get("type") != "TRELLIS_FF":
+                    plan = None
+                    break
+                ff = cells[ls[0][0]]
+                fp, fc = ff.get("parameters", {}), ff.get("connections", {})
+                ff_inv = fp.get("CLKMUX", "CLK").strip() == "INV"
+                if (fc.get("CLK") != clk or ff_inv != (edge == "INV") or fp.get("CEMUX", "1").strip() != "1"
+                        or "LSR" in fc or fp.get("GSR", "DISABLED").strip() != "DISABLED"):
+                    plan = None
+                    break
+                plan.append((pin, ls[0][0], fc["Q"]))
+            if plan is None:
+                skip("a used output does not drive exactly one plain flip-flop")
+                continue
+            for pin, ff_name, q in plan:
+                conn[pin] = list(q)
+                remove.append(ff_name)
+            params[f"REGMODE_{x}"] = "OUTREG"
+            stats["ports"] += 1
+            stats["flip_flops"] += len(plan)
+    for ff_name in remove:
+        del cells[ff_name]
+    return stats
