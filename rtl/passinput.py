@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -39,8 +39,9 @@ class PassInput(wiring.Component):
         ``u_p`` lanes (two's complement, element ``r_addr·lanes + i`` in bits ``[16i, 16i+16)``),
         :attr:`latency` cycles after ``r_addr``.
 
-    The z and v words are registered after the block-RAM reads, so the saturating add starts from
-    flip-flops rather than from the RAMs' slow clock-to-output (it is the only logic on ``r_data``).
+    The z and v words are registered after the block-RAM reads (DP16KD output registers after
+    synthesis), so the saturating add starts from flip-flops rather than from the RAMs' slow
+    clock-to-output, and its result is registered, so ``r_data`` carries no logic.
     """
 
     def __init__(self, nz: int, lanes: int, v_rom: list):
@@ -63,15 +64,22 @@ class PassInput(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """2 cycles from ``r_addr`` to ``r_data``: synchronous RAM/ROM read, then the z/v registers
-        (the saturating add after them is combinational)."""
-        return 2
+        """3 cycles from ``r_addr`` to ``r_data``: synchronous RAM/ROM read, z/v registers, then the
+        saturating add into the output register (``r_data`` is a register)."""
+        return 3
 
     def elaborate(self, platform):
         m = Module()
         L, W = self.lanes, ACT_BITS
-        m.submodules.zram = zram = Memory(shape=unsigned(L * W), depth=self.words, init=[])
-        m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=2 * self.words, init=self.v_rom)
+        abits = max(1, ceil_log2(self.words))
+        pad = [0] * ((1 << abits) - self.words)
+        # z is written only while the engine is idle, when the data read is not used: no_rw_check
+        # stops yosys from adding read-during-write bypass logic after the block RAM.
+        m.submodules.zram = zram = Memory(shape=unsigned(L * W), depth=self.words, init=[],
+                                          attrs={"no_rw_check": 1})
+        # v ROM: v1 words at 0, v2 words at 2**abits, so the address is (pass == 2, r_addr): no adder.
+        v_init = self.v_rom[:self.words] + pad + self.v_rom[self.words:] + pad
+        m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=len(v_init), init=v_init)
         wp = zram.write_port(granularity=W)
         zr = zram.read_port()
         vr = vrom.read_port()
@@ -89,14 +97,15 @@ class PassInput(wiring.Component):
         pass_2 = Signal(2, reset_less=True)
         z_r = Signal(L * W, reset_less=True)
         v_r = Signal(L * W, reset_less=True)
-        m.d.comb += [zr.addr.eq(self.r_addr), vr.addr.eq(Mux(self.r_pass == 2, self.words, 0) + self.r_addr)]
+        m.d.comb += [zr.addr.eq(self.r_addr), vr.addr.eq(Cat(self.r_addr[:abits], self.r_pass == 2))]
         m.d.sync += [pass_1.eq(self.r_pass), pass_2.eq(pass_1), z_r.eq(zr.data), v_r.eq(vr.data)]
-        pass_r = pass_2
+        out = Signal(L * W, reset_less=True)
+        m.d.comb += self.r_data.eq(out)
         lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
         for i in range(L):
             z = z_r[i * W:(i + 1) * W].as_signed()
             v = v_r[i * W:(i + 1) * W].as_signed()
             s = z + v
             sat = Mux(s < lo, lo, Mux(s > hi, hi, s))
-            m.d.comb += self.r_data[i * W:(i + 1) * W].eq(Mux(eq_const(pass_r, 0), z, sat))
+            m.d.sync += out[i * W:(i + 1) * W].eq(Mux(eq_const(pass_2, 0), z, sat))
         return m
