@@ -136,7 +136,8 @@ def render_markdown(rep: dict) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in bo["skipped"].items()) or "none"
         lines += [f"Block-RAM output registers (gen/bramreg.py): {bo['ports']} DP16KD read ports of "
                   f"{bo['dp16kd']} use OUTREG, {bo['flip_flops']} flip-flops absorbed; ports left "
-                  f"unregistered: {skipped}.", ""]
+                  f"unregistered: {skipped}; read ports without read-during-write bypass logic: "
+                  f"{rep.get('relaxed_read_ports', 0)}.", ""]
     lines += ["## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
     for name, c in rep["clocks"].items():
         lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")

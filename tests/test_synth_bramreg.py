@@ -38,8 +38,11 @@ def _cells(n):
     return n["modules"]["top"]["cells"]
 
 
-def test_plain_registers_are_absorbed():
+@pytest.mark.parametrize("lsr", [None, ["0"]], ids=["no-lsr", "lsr-tied-low"])
+def test_plain_registers_are_absorbed(lsr):
     n = _netlist()
+    if lsr is not None:
+        _cells(n)["ff0"]["connections"]["LSR"] = lsr
     stats = absorb_output_registers(n)
     c = _cells(n)
     assert stats["ports"] == 1 and stats["flip_flops"] == 2 and stats["dp16kd"] == 1
@@ -86,3 +89,26 @@ def test_unsafe_cases_are_left_alone(change):
 def test_needs_one_top_module():
     with pytest.raises(ValueError):
         absorb_output_registers({"modules": {"a": {"attributes": {}, "cells": {}}}})
+
+
+def _rtlil(marked: bool) -> str:
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib.memory import Memory
+
+    m = Module()
+    m.submodules.mem = mem = Memory(shape=16, depth=64, init=[], attrs={"no_rw_check": 1} if marked else None)
+    r, w = mem.read_port(), mem.write_port()
+    a, b, d, o = Signal(6), Signal(6), Signal(16), Signal(16)
+    m.d.comb += [r.addr.eq(a), w.addr.eq(b), w.data.eq(d), w.en.eq(1)]
+    m.d.sync += o.eq(r.data)
+    return rtlil.convert(m, ports=[a, b, d, o])
+
+
+def test_relax_read_collisions_only_on_marked_memories():
+    from gen.bramreg import relax_read_collisions
+
+    text, n = relax_read_collisions(_rtlil(True))
+    assert n == 1 and "COLLISION_X_MASK 1'1" in text and "COLLISION_X_MASK 1'0" not in text
+    plain = _rtlil(False)
+    assert relax_read_collisions(plain) == (plain, 0)
