@@ -4,16 +4,16 @@ Schedule (see :mod:`rtl.config` and :mod:`rtl.engine`): an avatar runs ``PASSES`
 layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps, one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
-    gap_l = 2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)
+    gap_l = 2 + max(FRONT + SEL + log2 P, FRONT + SEL + k_l + NW_l + 2)
 
-with ``FRONT = 5`` (address registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
+with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 5`` (address registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
 the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
     cycles = nz                                   (z words)
            + 1                                    (start of the engine)
            + Σ_runs (S_r − 1 + gap_r) − gap_last  (all PASSES × L layer runs)
-           + FRONT + k_L + NW_L + 2               (last step -> last pixel written into the FIFO)
+           + FRONT + SEL + k_L + NW_L + 2         (last step -> last pixel written into the FIFO)
            + FIFO_LATENCY + 1                     (FIFO -> pixel stream, inclusive count)
 """
 
@@ -23,6 +23,8 @@ from rtl.config import plan_layers
 
 #: Cycles from a step's issue to adder-tree level 0 (rtl.engine.FRONT).
 FRONT = 5
+#: Cycles of the tree-level select register before the accumulators (rtl.engine.SEL).
+SEL = 1
 #: Passes per avatar (R, G, B).
 PASSES = 3
 #: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).
@@ -31,7 +33,7 @@ FIFO_LATENCY = 2
 
 def layer_gap(lp, tree_levels: int) -> int:
     """Cycles from a layer's last step to the next layer's first step (see module docstring)."""
-    return 2 + max(FRONT + tree_levels, FRONT + lp.level + lp.drain_words + 2)
+    return 2 + max(FRONT + SEL + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
 
 
 def cycle_model(header: dict, lanes: int = 128) -> dict:
@@ -62,7 +64,7 @@ def cycle_model(header: dict, lanes: int = 128) -> dict:
     per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
     last = layers[-1]
     total = (nz + 1 + PASSES * per_plane - rows[-1]["gap"]
-             + FRONT + last.level + last.drain_words + 2 + FIFO_LATENCY + 1)
+             + FRONT + SEL + last.level + last.drain_words + 2 + FIFO_LATENCY + 1)
     useful = PASSES * sum(lp.useful_macs for lp in layers)
     return {
         "lanes": lanes,

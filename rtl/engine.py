@@ -42,23 +42,27 @@ BANK_DEPTH = 1024
 #: Cycles from a step's issue (c0) to tree level 0 (c5): address registers, memory read, raw x/w
 #: registers, multiplier (2).
 FRONT = 5
+#: Cycles of the register that selects the layer's adder-tree level before the accumulators.
+SEL = 1
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P)."""
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P); the
+    accumulator stage's own metadata register is one more (``SEL``)."""
     return FRONT + plan.tree_levels
 
 
 def layer_gap(plan: EnginePlan, l: int) -> int:
     """Cycles between layer ``l``'s last step and the next layer's first step.
 
-    ``2 + max(FRONT + log2 P, FRONT + k_l + NW_l + 2)``: the last step leaves the metadata pipeline
-    (``FRONT + log2 P`` stages), or its drain completes (capture at ``c5 + k_l``, ``NW_l`` drain words,
+    ``2 + max(FRONT + SEL + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
+    pipeline (``FRONT + SEL + log2 P`` stages), or its drain completes (capture at ``c6 + k_l``, ``NW_l``
+    drain words,
     then the select and requantise stages), whichever is later; one cycle sees the pipeline empty and
     one more starts the next layer.
     """
     lp = plan.layers[l]
-    return 2 + max(meta_depth(plan), FRONT + lp.level + lp.drain_words + 2)
+    return 2 + max(meta_depth(plan) + SEL, FRONT + SEL + lp.level + lp.drain_words + 2)
 
 
 class Engine(wiring.Component):
@@ -142,10 +146,10 @@ class Engine(wiring.Component):
 
     @property
     def pixel_latency(self) -> int:
-        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + k_L + NW_L + 2``
-        (accumulate at tree level ``k_L``, ``NW_L`` drain words, select and Tanh stages)."""
+        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + k_L + NW_L + 2``
+        (tree level ``k_L`` selected, accumulated, ``NW_L`` drain words, select and Tanh stages)."""
         last = self.plan.layers[-1]
-        return FRONT + last.level + last.drain_words + 2
+        return FRONT + SEL + last.level + last.drain_words + 2
 
     @property
     def pixels_in_flight(self) -> int:
@@ -154,8 +158,8 @@ class Engine(wiring.Component):
         return self.pixel_latency + 1
 
     def accumulate_latency(self, l: int) -> int:
-        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l)``."""
-        return FRONT + self.plan.layers[l].level
+        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l) + SEL``."""
+        return FRONT + self.plan.layers[l].level + SEL
 
     @property
     def meta_depth(self) -> int:
@@ -372,20 +376,23 @@ class Engine(wiring.Component):
         # ---------------------------------------------------------------- accumulators, bias, hold
         layer_a = layer_copy("layer_a")
         ocp_max = plan.ocp_max
-        ma = Signal(meta_layout)           # metadata aligned with the selected tree level
-        mb = Signal(meta_layout)           # one stage earlier: selects the bias
-        tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}") for o in range(ocp_max)]
+        # c5+k -> c6+k: the layer's tree level and its metadata are registered (the layer selection
+        # fans out to every accumulator bit and must not sit in front of the adders).
+        ma = Signal(meta_layout)           # metadata of the step in tsel (a register)
+        ma_next = Signal(meta_layout)
+        tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}", reset_less=True) for o in range(ocp_max)]
+        m.d.sync += ma.eq(ma_next)
         with m.Switch(layer_a):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    m.d.comb += [ma.eq(meta[FRONT + lp.level]), mb.eq(meta[FRONT + lp.level - 1])]
+                    m.d.comb += ma_next.eq(meta[FRONT + lp.level])
                     for o in range(ocp_max):
-                        m.d.comb += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
+                        m.d.sync += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
         bias_r = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(ocp_max)]
         with m.Switch(layer_a):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    with m.Switch(mb.g):
+                    with m.Switch(ma_next.g):
                         for gg in range(lp.ocg):
                             with m.Case(gg):
                                 for o in range(ocp_max):
@@ -480,7 +487,7 @@ class Engine(wiring.Component):
         ]
 
         # ---------------------------------------------------------------- layer / pass control
-        in_flight = Cat(*[mt.valid for mt in meta[1:]], d_active, d0_valid, d1_valid).any()
+        in_flight = Cat(*[mt.valid for mt in meta[1:]], ma.valid, d_active, d0_valid, d1_valid).any()
         with m.If(waiting & ~in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):

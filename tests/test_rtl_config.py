@@ -67,6 +67,7 @@ def test_plan_rejects_bad_lanes_and_slow_drain():
 
 def test_cycle_model_constants_match_the_engine():
     assert gen.cycles.FRONT == rtl.engine.FRONT and gen.cycles.PASSES == rtl.engine.PASSES
+    assert gen.cycles.SEL == rtl.engine.SEL
     qm = random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4)
     plan = plan_engine(qm, 16)
     rows = cycle_model(qm.header, 16)["layers"]
