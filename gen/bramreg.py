@@ -23,15 +23,18 @@ own register, which nextpnr times with the short registered clock-to-output.
 :func:`absorb_output_registers` rewrites the yosys JSON netlist. A port ``x`` (A or B) of a DP16KD is
 converted only when all of these hold, so the function of the design is unchanged:
 
-* the DP16KD is not in the 36-bit pseudo-dual-port shape (``DATA_WIDTH_A/B != 36``), its port has
-  ``REGMODE_x = "NOREG"``, output clock enable ``OCEx`` tied to 1 and ``RSTx`` tied to 0;
+* the port has ``REGMODE_x = "NOREG"``, output clock enable ``OCEx`` tied to 1 and ``RSTx`` tied to 0;
 * every output bit ``DOx0..17`` that is used drives exactly one load, the ``DI`` input of a
   ``TRELLIS_FF``;
 * each of those flip-flops is clocked by the DP16KD's ``CLKx`` net on the same edge, has no clock
   enable (``CEMUX = "1"``) and no set/reset (``LSR`` unconnected or tied to 0), and ``GSR`` disabled.
 
 Then ``REGMODE_x`` becomes ``"OUTREG"``, each ``DOxk`` is connected to its flip-flop's ``Q`` net and
-the flip-flops are removed. Power-up values differ (the flip-flop's ``REGSET`` against the block
+the flip-flops are removed. In the 36-bit pseudo-dual-port shape (``DATA_WIDTH = 36``: port A
+writes, port B reads, the read word is ``{DOB, DOA}``) the two ports are one read: it is converted only
+as a whole, when ``CLKA`` and ``CLKB`` are the same clock and both resets are tied to 0; both
+``REGMODE_A`` and ``REGMODE_B`` become ``"OUTREG"`` (as Lattice's tools set them for a ``PDPW16KD``
+with ``REGMODE = "OUTREG"``) and ``OCEA`` is tied to 1 like ``OCEB``. Power-up values differ (the flip-flop's ``REGSET`` against the block
 RAM register's zero), which the Generator never depends on: every pipeline stage carries a valid bit.
 """
 
@@ -110,6 +113,22 @@ def absorb_output_registers(netlist: dict) -> dict:
     def skip(reason):
         stats["skipped"][reason] = stats["skipped"].get(reason, 0) + 1
 
+    def plain_ffs(used, clk, inverted):
+        """(pin, flip-flop, Q bits) for every used output, or None unless each drives one plain FF."""
+        plan = []
+        for pin, bit in used:
+            ls = loads[bit]
+            if len(ls) != 1 or ls[0][1] != "DI" or cells[ls[0][0]].get("type") != "TRELLIS_FF":
+                return None
+            fp, fc = cells[ls[0][0]].get("parameters", {}), cells[ls[0][0]].get("connections", {})
+            if (fc.get("CLK") != clk or (fp.get("CLKMUX", "CLK").strip() == "INV") != inverted
+                    or fp.get("CEMUX", "1").strip() != "1"
+                    or not (fc.get("LSR") is None or _is_const(fc.get("LSR"), "0"))
+                    or fp.get("GSR", "DISABLED").strip() != "DISABLED"):
+                return None
+            plan.append((pin, ls[0][0], fc["Q"]))
+        return plan
+
     remove = []
     for name, c in list(cells.items()):
         if c.get("type") != "DP16KD":
@@ -117,44 +136,37 @@ def absorb_output_registers(netlist: dict) -> dict:
         stats["dp16kd"] += 1
         params, conn = c["parameters"], c["connections"]
         pdp = _width(params.get("DATA_WIDTH_A")) == 36 or _width(params.get("DATA_WIDTH_B")) == 36
-        for x in _PORTS:
-            outs = [(f"DO{x}{k}", conn.get(f"DO{x}{k}")) for k in range(18)]
-            used = [(pin, bits[0]) for pin, bits in outs if bits and isinstance(bits[0], int) and loads.get(bits[0])]
+        # One read = the output pins one register setting covers: each port alone, or in the 36-bit
+        # pseudo-dual-port shape both ports' pins (the read data is {DOB, DOA}, read port B).
+        for group in ([_PORTS] if pdp else [(x,) for x in _PORTS]):
+            used = [(f"DO{x}{k}", conn[f"DO{x}{k}"][0]) for x in group for k in range(18)
+                    if conn.get(f"DO{x}{k}") and isinstance(conn[f"DO{x}{k}"][0], int)
+                    and loads.get(conn[f"DO{x}{k}"][0])]
             if not used:
                 continue
-            if pdp:
-                skip("36-bit pseudo-dual-port shape")
-                continue
-            if params.get(f"REGMODE_{x}", "NOREG") != "NOREG":
+            rd = group[-1]                                   # the read port (B in the 36-bit shape)
+            clk = conn.get(f"CLK{rd}")
+            inverted = params.get(f"CLK{rd}MUX", f"CLK{rd}") == "INV"
+            if any(params.get(f"REGMODE_{x}", "NOREG") != "NOREG" for x in group):
                 skip("already registered")
                 continue
-            if not (_is_const(conn.get(f"OCE{x}"), "1") and _is_const(conn.get(f"RST{x}"), "0")):
+            if not (_is_const(conn.get(f"OCE{rd}"), "1") and all(_is_const(conn.get(f"RST{x}"), "0") for x in group)):
                 skip("output clock enable or reset in use")
                 continue
-            clk = conn.get(f"CLK{x}")
-            edge = params.get(f"CLK{x}MUX", f"CLK{x}")
-            plan = []
-            for pin, bit in used:
-                ls = loads[bit]
-                if len(ls) != 1 or ls[0][1] != "DI" or cells[ls[0][0]].get("type") != "TRELLIS_FF":
-                    plan = None
-                    break
-                ff = cells[ls[0][0]]
-                fp, fc = ff.get("parameters", {}), ff.get("connections", {})
-                ff_inv = fp.get("CLKMUX", "CLK").strip() == "INV"
-                if (fc.get("CLK") != clk or ff_inv != (edge == "INV") or fp.get("CEMUX", "1").strip() != "1"
-                        or not (fc.get("LSR") is None or _is_const(fc.get("LSR"), "0"))
-                        or fp.get("GSR", "DISABLED").strip() != "DISABLED"):
-                    plan = None
-                    break
-                plan.append((pin, ls[0][0], fc["Q"]))
+            if any(conn.get(f"CLK{x}") != clk or (params.get(f"CLK{x}MUX", f"CLK{x}") == "INV") != inverted
+                   for x in group):
+                skip("two clocks")
+                continue
+            plan = plain_ffs(used, clk, inverted)
             if plan is None:
                 skip("a used output does not drive exactly one plain flip-flop")
                 continue
             for pin, ff_name, q in plan:
                 conn[pin] = list(q)
                 remove.append(ff_name)
-            params[f"REGMODE_{x}"] = "OUTREG"
+            for x in group:
+                params[f"REGMODE_{x}"] = "OUTREG"
+                conn[f"OCE{x}"] = ["1"]
             stats["ports"] += 1
             stats["flip_flops"] += len(plan)
     for ff_name in remove:

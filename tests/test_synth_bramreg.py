@@ -55,7 +55,7 @@ def test_plain_registers_are_absorbed(lsr):
 
 @pytest.mark.parametrize("change", [
     "clock enable", "set/reset", "other clock", "inverted clock", "second load", "logic before the register",
-    "pseudo-dual-port", "output clock enable", "output reset",
+    "pseudo-dual-port, two clocks", "output clock enable", "output reset",
 ])
 def test_unsafe_cases_are_left_alone(change):
     n = _netlist()
@@ -74,8 +74,9 @@ def test_unsafe_cases_are_left_alone(change):
     elif change == "logic before the register":
         c["ff1"]["connections"]["DI"] = [400]        # ff1 registers the LUT; DOB1 goes to the LUT only
         c["lut"]["connections"]["B"] = [201]
-    elif change == "pseudo-dual-port":
+    elif change == "pseudo-dual-port, two clocks":
         c["ram"]["parameters"]["DATA_WIDTH_B"] = "00000000000000000000000000100100"
+        c["ram"]["connections"]["CLKA"] = [OTHER_CLK]
     elif change == "output clock enable":
         c["ram"]["connections"]["OCEB"] = [9]
     elif change == "output reset":
@@ -84,6 +85,19 @@ def test_unsafe_cases_are_left_alone(change):
     stats = absorb_output_registers(n)
     assert stats["ports"] == 0 and stats["flip_flops"] == 0 and sum(stats["skipped"].values()) == 1
     assert n == before
+
+
+def test_pseudo_dual_port_is_converted_as_one_read():
+    """36-bit shape: {DOB, DOA} is one read word; both register settings change together."""
+    n = _netlist(width_b="00000000000000000000000000100100")
+    c = _cells(n)
+    c["ram"]["connections"]["OCEA"] = ["0"]           # yosys ties the write port's OCE low
+    c["ff2"] = _ff(100, 302)                          # DOA0 is used too
+    stats = absorb_output_registers(n)
+    assert stats["ports"] == 1 and stats["flip_flops"] == 3
+    p, k = c["ram"]["parameters"], c["ram"]["connections"]
+    assert p["REGMODE_A"] == p["REGMODE_B"] == "OUTREG" and k["OCEA"] == ["1"]
+    assert k["DOA0"] == [302] and k["DOB0"] == [300] and "ff2" not in c
 
 
 def test_needs_one_top_module():
