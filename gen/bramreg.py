@@ -1,14 +1,4 @@
-"""Block-RAM mapping for the ECP5: no read-during-write bypass logic, output registers in the DP16KD.
-
-:func:`relax_read_collisions` (on the RTLIL, before yosys). Amaranth's read ports return the old
-word when the same address is written in the same cycle. A DP16KD cannot do that across its two ports,
-so yosys builds bypass logic (address comparators, a copy of the write data and a multiplexer after the
-RAM output) for every such memory. The engine never uses data read in a cycle that writes the same
-address (a buffer is written while the previous layer runs and read while its own layer runs; z is
-written while the engine is idle), says so with the memory attribute ``no_rw_check``, and this
-function marks the read ports of those memories "collision gives undefined data"
-(``COLLISION_X_MASK``), which removes the bypass logic. (yosys 0.5x does not act on the attribute
-itself for the ECP5 block RAMs: measured, the bypass logic stays.)
+"""Block-RAM output registers for the ECP5 (see also :func:`gen.ilpatch.relax_read_collisions`).
 
 :func:`absorb_output_registers` (on the JSON netlist, after yosys) moves flip-flops that register
 block-RAM outputs into the DP16KD's own output register.
@@ -40,32 +30,8 @@ RAM register's zero), which the Generator never depends on: every pipeline stage
 
 from __future__ import annotations
 
-import re
+__all__ = ["absorb_output_registers"]
 
-__all__ = ["absorb_output_registers", "relax_read_collisions"]
-
-
-def relax_read_collisions(rtlil: str) -> tuple[str, int]:
-    """Set ``COLLISION_X_MASK`` to all ones on every ``$memrd_v2`` of a ``no_rw_check`` memory.
-
-    Returns the new RTLIL text and the number of read ports changed.
-    """
-    out, changed = [], 0
-    for chunk in re.split(r"(?m)^(?=module )", rtlil):
-        marked = set(re.findall(r"attribute \\no_rw_check 1\s*\n\s*memory [^\n]*? (\S+)\s*$", chunk, re.M))
-        if marked:
-            def fix(cell):
-                nonlocal changed
-                memid = re.search(r'parameter \\MEMID "\\\\(\S+)"', cell.group(0))
-                if not memid or "\\" + memid.group(1) not in marked:
-                    return cell.group(0)
-                new, n = re.subn(r"(parameter \\COLLISION_X_MASK )(\d+)'([01]+)",
-                                 lambda g: f"{g.group(1)}{g.group(2)}'{'1' * int(g.group(2))}", cell.group(0))
-                changed += n
-                return new
-            chunk = re.sub(r"(?ms)^\s*cell \$memrd_v2 .*?^\s*end$", fix, chunk)
-        out.append(chunk)
-    return "".join(out), changed
 
 _PORTS = ("A", "B")
 

@@ -7,8 +7,8 @@ see only their working folder), writes its log there, and a failure becomes one
 Build folder contents after :func:`run_flow`:
 
 ========================  =====================================================
-``design.il``             the RTLIL given, read ports of ``no_rw_check`` memories relaxed
-                          (:func:`gen.bramreg.relax_read_collisions`)
+``design.il``             the RTLIL given, adjusted by :mod:`gen.ilpatch` (read ports of
+                          ``no_rw_check`` memories, ``keep`` on replicated registers)
 ``yosys.log``             yosys log; ``yosys_stat.json`` its ``stat -json``
 ``design.json``           the netlist after ``synth_ecp5``
 ``design_pnr.json``       the netlist nextpnr reads: ``design.json`` with block-RAM output
@@ -91,6 +91,7 @@ class FlowResult:
     nextpnr_args: tuple = ()
     bram_outreg: dict | None = None
     relaxed_read_ports: int = 0
+    kept_registers: int = 0
 
 
 def _first_error(log: Path, tail: str) -> str:
@@ -195,9 +196,10 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     if router not in ROUTERS:
         raise UserError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
     build = ensure_dir(build_dir).resolve()
-    from gen.bramreg import relax_read_collisions
+    from gen.ilpatch import keep_registers, relax_read_collisions
 
     rtlil, relaxed = relax_read_collisions(rtlil)
+    rtlil, kept = keep_registers(rtlil)
     atomic_write(build / "design.il", rtlil)
     for stale in ("design.json", "design_pnr.json", "nextpnr_report.json", "design.config", "design.bit",
                   "yosys_stat.json"):
@@ -247,7 +249,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
     return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
                       nextpnr_report=report, seconds=seconds, nextpnr_args=tuple(nextpnr_args),
-                      bram_outreg=outreg, relaxed_read_ports=relaxed)
+                      bram_outreg=outreg, relaxed_read_ports=relaxed, kept_registers=kept)
 
 
 def _absorb_bram_registers(build: Path) -> dict:
@@ -371,6 +373,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     rep["timing_driven_placement"] = tmdriv
     rep["bram_output_registers"] = res.bram_outreg
     rep["relaxed_read_ports"] = res.relaxed_read_ports
+    rep["kept_registers"] = res.kept_registers
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")

@@ -39,6 +39,10 @@ PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
 PASSES = 3
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
+#: Multiplier lanes served by one copy of the layer number and of the weight-bank number.
+LANE_GROUP = 16
+#: Accumulators served by one copy of the layer number and of the valid/first/capture flags.
+ACC_GROUP = 8
 #: Cycles from a step's issue (c0) to tree level 0 (c5): address registers, memory read, raw x/w
 #: registers, multiplier (2).
 FRONT = 5
@@ -205,8 +209,9 @@ class Engine(wiring.Component):
             """A register copy of ``layer`` (one cycle late) for a later stage, to split its fan-out.
 
             Safe because ``layer`` changes only while the pipeline is empty, and a step needs more than
-            one cycle to reach any stage that reads a copy."""
-            r = Signal.like(layer, name=name)
+            one cycle to reach any stage that reads a copy. Copies are marked ``keep`` so that yosys
+            does not merge them back into one (:func:`gen.ilpatch.keep_registers`)."""
+            r = Signal.like(layer, name=name, attrs={"keep": 1})
             m.d.sync += r.eq(layer)
             return r
 
@@ -331,13 +336,17 @@ class Engine(wiring.Component):
         if len(wrs) == 1:
             m.d.comb += w_r.eq(w_raw[0])
         else:
-            bank_2 = Signal(range(len(wrs)), reset_less=True)     # bank number of the word read at c2, then c3
-            bank_3 = Signal(range(len(wrs)), reset_less=True)
-            m.d.sync += [bank_2.eq(w_addr[bank_bits:]), bank_3.eq(bank_2)]
-            with m.Switch(bank_3):
-                for b in range(len(wrs)):
-                    with m.Case(b):
-                        m.d.comb += w_r.eq(w_raw[b])
+            # Bank number of the word read at c2, then at c3 in one copy per LANE_GROUP lanes.
+            bank_2 = Signal(range(len(wrs)), reset_less=True)
+            m.d.sync += bank_2.eq(w_addr[bank_bits:])
+            for grp in range(0, P, LANE_GROUP):
+                bank_3 = Signal(range(len(wrs)), name=f"bank_3_{grp}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += bank_3.eq(bank_2)
+                lo, hi = grp * W_BITS, min(P, grp + LANE_GROUP) * W_BITS
+                with m.Switch(bank_3):
+                    for b in range(len(wrs)):
+                        with m.Case(b):
+                            m.d.comb += w_r[lo:hi].eq(w_raw[b][lo:hi])
         raw = {}
         for l in range(1, L):
             raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}", reset_less=True)
@@ -345,9 +354,10 @@ class Engine(wiring.Component):
         # Layer 1 reads sat(z + v) from the pass input's output register, also at c3.
 
         # ---------------------------------------------------------------- c3 -> c4 -> c5: multipliers
-        layer_x = layer_copy("layer_x")
+        layer_xs = [layer_copy(f"layer_x{grp}") for grp in range(0, P, LANE_GROUP)]
         prods = []
         for j in range(P):
+            layer_x = layer_xs[j // LANE_GROUP]
             mul = Multiplier(X_BITS, W_BITS, self.mult)
             m.submodules[f"mul{j}"] = mul
             m.d.comb += mul.b.eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed())
@@ -374,44 +384,52 @@ class Engine(wiring.Component):
             levels.append(cur)
 
         # ---------------------------------------------------------------- accumulators, bias, hold
-        layer_a = layer_copy("layer_a")
         ocp_max = plan.ocp_max
+        groups = range(0, ocp_max, ACC_GROUP)       # accumulator groups, each with its own control copies
+        layer_as = [layer_copy(f"layer_a{grp}") for grp in groups]
         # c5+k -> c6+k: the layer's tree level and its metadata are registered (the layer selection
         # fans out to every accumulator bit and must not sit in front of the adders).
         ma = Signal(meta_layout)           # metadata of the step in tsel (a register)
         ma_next = Signal(meta_layout)
         tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}", reset_less=True) for o in range(ocp_max)]
         m.d.sync += ma.eq(ma_next)
-        with m.Switch(layer_a):
+        with m.Switch(layer_as[0]):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     m.d.comb += ma_next.eq(meta[FRONT + lp.level])
-                    for o in range(ocp_max):
-                        m.d.sync += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
         bias_r = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(ocp_max)]
-        with m.Switch(layer_a):
-            for l, lp in enumerate(layers):
-                with m.Case(l):
-                    with m.Switch(ma_next.g):
-                        for gg in range(lp.ocg):
-                            with m.Case(gg):
-                                for o in range(ocp_max):
-                                    # bias + 2**(shift-1): the requantiser's rounding constant
-                                    v = int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) \
-                                        if o < lp.ocp else 0
-                                    m.d.sync += bias_r[o].eq(v)
+        for grp, layer_a in zip(groups, layer_as):
+            outs = range(grp, min(ocp_max, grp + ACC_GROUP))
+            with m.Switch(layer_a):
+                for l, lp in enumerate(layers):
+                    with m.Case(l):
+                        for o in outs:
+                            m.d.sync += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
+                        with m.Switch(ma_next.g):
+                            for gg in range(lp.ocg):
+                                with m.Case(gg):
+                                    for o in outs:
+                                        # bias + 2**(shift-1): the requantiser's rounding constant
+                                        v = int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) \
+                                            if o < lp.ocp else 0
+                                        m.d.sync += bias_r[o].eq(v)
         acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(ocp_max)]
         hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(ocp_max)]
         hmeta = Signal(meta_layout, reset_less=True)
         cap = Signal()
         m.d.comb += cap.eq(ma.valid & ma.last)
-        for o in range(ocp_max):
-            s = Signal(signed(A), name=f"sum{o}")
-            m.d.comb += s.eq(Mux(ma.first, bias_r[o], acc[o]) + tsel[o])
-            with m.If(ma.valid):
-                m.d.sync += acc[o].eq(s)
-            with m.If(cap):
-                m.d.sync += hold[o].eq(s)
+        for grp in groups:
+            # This group's copies of ma's valid/first/last (same timing as ma).
+            v_g, f_g, c_g = (Signal(name=f"{n}_{grp}", attrs={"keep": 1})
+                             for n in ("acc_valid", "acc_first", "acc_cap"))
+            m.d.sync += [v_g.eq(ma_next.valid), f_g.eq(ma_next.first), c_g.eq(ma_next.valid & ma_next.last)]
+            for o in range(grp, min(ocp_max, grp + ACC_GROUP)):
+                s = Signal(signed(A), name=f"sum{o}")
+                m.d.comb += s.eq(Mux(f_g, bias_r[o], acc[o]) + tsel[o])
+                with m.If(v_g):
+                    m.d.sync += acc[o].eq(s)
+                with m.If(c_g):
+                    m.d.sync += hold[o].eq(s)
         with m.If(cap):
             m.d.sync += hmeta.eq(ma)
 

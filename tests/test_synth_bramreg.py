@@ -120,9 +120,25 @@ def _rtlil(marked: bool) -> str:
 
 
 def test_relax_read_collisions_only_on_marked_memories():
-    from gen.bramreg import relax_read_collisions
+    from gen.ilpatch import relax_read_collisions
 
     text, n = relax_read_collisions(_rtlil(True))
     assert n == 1 and "COLLISION_X_MASK 1'1" in text and "COLLISION_X_MASK 1'0" not in text
     plain = _rtlil(False)
     assert relax_read_collisions(plain) == (plain, 0)
+
+
+def test_keep_registers_marks_only_kept_flip_flops():
+    """Two registers with the same input: yosys would merge them; ``keep`` signals get kept cells."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Cat, Module, Signal
+
+    from gen.ilpatch import keep_registers
+
+    m = Module()
+    a, o = Signal(8), Signal(24)
+    r1, r2, r3 = Signal(8, attrs={"keep": 1}), Signal(8, attrs={"keep": 1}), Signal(8)
+    m.d.sync += [r1.eq(a + 1), r2.eq(a + 1), r3.eq(a + 1)]
+    m.d.comb += o.eq(Cat(r1, r2, r3))
+    text, n = keep_registers(rtlil.convert(m, ports=[a, o]))
+    assert n == 2 and text.count("attribute \\keep 1\n  cell $dff") == 2
