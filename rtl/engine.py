@@ -227,7 +227,7 @@ class Engine(wiring.Component):
         icg_last = const_reg([lp.icg - 1 for lp in layers], range(max(2, max_icg)), "k_icg_last")
         ocg_last = const_reg([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)), "k_ocg_last")
         out_last = const_reg([lp.out_size - 1 for lp in layers], XY_BITS + 1, "k_out_last")
-        in_size = const_reg([lp.in_size for lp in layers], XY_BITS + 1, "k_in_size")
+        in_last = const_reg([lp.in_size - 1 for lp in layers], XY_BITS + 1, "k_in_last")
         nw = const_reg([lp.drain_words for lp in layers], range(max(2, max_gw + 1)), "k_nw")
         dense = const_reg([int(l == 0) for l in range(L)], 1, "k_dense")
 
@@ -240,7 +240,8 @@ class Engine(wiring.Component):
             m.d.comb += [
                 k.eq(Mux(dense, o[:2], Mux(ph, Mux(t, 0, 2), Mux(t, 3, 1)))),
                 i.eq(Mux(ph, mo + t, mo - t)),
-                v1.eq(~dense & Mux(ph, (mo + 1) < in_size, mo != 0)),
+                # (mo + 1 < in_size) is (mo != in_size - 1), as mo < in_size: no carry chain here.
+                v1.eq(~dense & Mux(ph, mo != in_last, mo != 0)),
             ]
             return k, i, v1
 
