@@ -20,7 +20,8 @@ from pathlib import Path
 
 from avatargan.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
-from rtl.config import ACT_BITS, TANH_BITS, W_BITS, EnginePlan, plan_engine
+from rtl.config import ACT_BITS, TANH_BITS, W_BITS, EnginePlan, ceil_log2, plan_engine
+from rtl.engine import BANK_DEPTH
 from rtl.top import FIFO_DEPTH
 
 #: DP16KD aspect ratios (depth, width) on the ECP5; 512×36 needs the pseudo-dual-port mode (one read, one write).
@@ -45,13 +46,18 @@ def memories(plan: EnginePlan, fifo_depth: int = FIFO_DEPTH) -> list[dict]:
         mems.append((f"layer {l + 1} input buffer", w, d))
     mems += [("Tanh ROM", 8, 1 << TANH_BITS),
              ("z RAM", l0.icp * ACT_BITS, plan.nz // l0.icp),
-             ("v ROM", l0.icp * ACT_BITS, 2 * plan.nz // l0.icp),
+             ("v ROM", l0.icp * ACT_BITS, 2 << ceil_log2(plan.nz // l0.icp)),
              ("pixel FIFO", 21, fifo_depth - 1)]
     out = []
     for name, w, d in mems:
         bits = w * d
-        out.append({"name": name, "width": w, "depth": d, "bits": bits,
-                    "dp16kd": 0 if bits < LUTRAM_BITS else dp16kd_count(w, d)})
+        if bits < LUTRAM_BITS:
+            bram = 0
+        elif name == "weight ROM" and d > BANK_DEPTH:       # banks of BANK_DEPTH words (rtl.engine)
+            bram = math.ceil(d / BANK_DEPTH) * dp16kd_count(w, BANK_DEPTH)
+        else:
+            bram = dp16kd_count(w, d)
+        out.append({"name": name, "width": w, "depth": d, "bits": bits, "dp16kd": bram})
     return out
 
 
