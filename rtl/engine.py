@@ -484,10 +484,15 @@ class Engine(wiring.Component):
                         m.submodules[f"rq{l}_{i}"] = rq
                         m.d.comb += rq.acc.eq(d0_val[i])
                         m.d.sync += d1_q[i].eq(rq.out)
+        # Tanh: the last layer drains one word (NW_L = 1, hold[0]) in the cycle after the capture, so the
+        # table is addressed from hold[0] directly, one stage before d0, and its word is registered
+        # (the DP16KD output register after synthesis); it reaches d1 like the requantised words.
         m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
-        m.d.comb += [tidx.acc.eq(d0_val[0]), tr.addr.eq(tidx.index)]
+        t_word = Signal(8, reset_less=True)
+        m.d.comb += [tidx.acc.eq(hold[0]), tr.addr.eq(tidx.index)]
+        m.d.sync += t_word.eq(tr.data)
 
         # ---------------------------------------------------------------- d1: write / emit
         for l in range(1, L):
@@ -502,7 +507,7 @@ class Engine(wiring.Component):
         is_last = (pass_ == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
         m.d.comb += [
             self.pix_valid.eq(d1_valid & (layer_d == L - 1)),
-            self.pix_data.eq(Cat(tr.data, d1_ox, d1_oy, pass_, is_last)),
+            self.pix_data.eq(Cat(t_word, d1_ox, d1_oy, pass_, is_last)),
         ]
 
         # ---------------------------------------------------------------- layer / pass control
