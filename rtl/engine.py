@@ -416,6 +416,7 @@ class Engine(wiring.Component):
                                         m.d.sync += bias_r[o].eq(v)
         acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(ocp_max)]
         hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(ocp_max)]
+        icpn = [layers[l + 1].icp if l + 1 < L else 1 for l in range(L)]     # lanes of a drain word
         hmeta = Signal(meta_layout, reset_less=True)
         cap = Signal()
         m.d.comb += cap.eq(ma.valid & ma.last)
@@ -429,8 +430,17 @@ class Engine(wiring.Component):
                 m.d.comb += s.eq(Mux(f_g, bias_r[o], acc[o]) + tsel[o])
                 with m.If(v_g):
                     m.d.sync += acc[o].eq(s)
+                # The hold bank is the drain's shift register: loaded on a pixel's last step, then
+                # shifted by one drain word (ICP of the next layer) every cycle, so the word to
+                # drain is always at hold[0 .. ICP_next) and no drain-word multiplexer is needed.
                 with m.If(c_g):
                     m.d.sync += hold[o].eq(s)
+                with m.Else():
+                    with m.Switch(layer_as[grp // ACC_GROUP]):
+                        for l in range(L):
+                            with m.Case(l):
+                                src = o + icpn[l]
+                                m.d.sync += hold[o].eq(hold[src] if src < ocp_max else 0)
         with m.If(cap):
             m.d.sync += hmeta.eq(ma)
 
@@ -446,7 +456,6 @@ class Engine(wiring.Component):
             with m.Else():
                 m.d.sync += d_j.eq(d_j + 1)
 
-        icpn = [layers[l + 1].icp if l + 1 < L else 1 for l in range(L)]
         lanes_out = max(icpn)
         addr_w = max(ceil_log2(plan.buffer_shape(l)[1]) for l in range(1, L))
         d0_valid = Signal()
@@ -455,16 +464,10 @@ class Engine(wiring.Component):
         d0_oy = Signal(XY_BITS, reset_less=True)
         d0_ox = Signal(XY_BITS, reset_less=True)
         m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
+        m.d.sync += [d0_val[i].eq(hold[i]) for i in range(lanes_out)]    # word d_j (hold shifts)
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    for i in range(icpn[l], lanes_out):
-                        m.d.sync += d0_val[i].eq(0)
-                    with m.Switch(d_j):
-                        for w in range(lp.drain_words):
-                            with m.Case(w):
-                                for i in range(icpn[l]):
-                                    m.d.sync += d0_val[i].eq(hold[w * icpn[l] + i])
                     if l + 1 < L:
                         nx = layers[l + 1]
                         word = (hmeta.gw + d_j)[:nx.icg_bits]
