@@ -4,9 +4,10 @@ Schedule (see :mod:`rtl.config` and :mod:`rtl.engine`): an avatar runs ``PASSES`
 layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps, one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
-    gap_l = 2 + max(FRONT + SEL + log2 P, FRONT + SEL + k_l + NW_l + 2)
+    gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)
 
-with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 5`` (address registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
+with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 5`` (address
+registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
 the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
@@ -33,7 +34,7 @@ FIFO_LATENCY = 2
 
 def layer_gap(lp, tree_levels: int) -> int:
     """Cycles from a layer's last step to the next layer's first step (see module docstring)."""
-    return 2 + max(FRONT + SEL + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
+    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
 
 
 def cycle_model(header: dict, lanes: int = 128) -> dict:

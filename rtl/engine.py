@@ -51,22 +51,23 @@ SEL = 1
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P); the
-    accumulator stage's own metadata register is one more (``SEL``)."""
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P). The
+    accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
+    the pipeline's end plus the drain, so it does not enter :func:`layer_gap`."""
     return FRONT + plan.tree_levels
 
 
 def layer_gap(plan: EnginePlan, l: int) -> int:
     """Cycles between layer ``l``'s last step and the next layer's first step.
 
-    ``2 + max(FRONT + SEL + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
-    pipeline (``FRONT + SEL + log2 P`` stages), or its drain completes (capture at ``c6 + k_l``, ``NW_l``
+    ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
+    pipeline (``FRONT + log2 P`` stages), or its drain completes (capture at ``c6 + k_l``, ``NW_l``
     drain words,
     then the select and requantise stages), whichever is later; one cycle sees the pipeline empty and
     one more starts the next layer.
     """
     lp = plan.layers[l]
-    return 2 + max(meta_depth(plan) + SEL, FRONT + SEL + lp.level + lp.drain_words + 2)
+    return 2 + max(meta_depth(plan), FRONT + SEL + lp.level + lp.drain_words + 2)
 
 
 class Engine(wiring.Component):
