@@ -1,4 +1,4 @@
-"""gen/bramreg.py: flip-flops after block-RAM outputs become DP16KD output registers, only when safe."""
+"""gen/bramreg.py and gen/ilpatch.py: block-RAM output registers, read-collision relaxing, kept registers."""
 
 import copy
 
