@@ -100,6 +100,8 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
         stat, pnr = _fake_reports(120.0)
         if name == "yosys":
             (cwd / "yosys_stat.json").write_text(json.dumps(stat))
+            (cwd / "design.json").write_text(json.dumps({"modules": {"board": {"attributes": {"top": "1"},
+                                                                                 "cells": {}}}}))
         if name == "nextpnr":
             (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
         return 0.5
@@ -146,5 +148,9 @@ def test_full_flow_tiny_board(tmp_path, capsys):
     assert f"| MULT18X18D | 4 | {pnr['utilization']['MULT18X18D']['available']} |" in md
     assert re.search(r"Fmax [\d.]+ MHz", capsys.readouterr().out)
     assert rep["router"] == "router2" and "router2" in (out / "nextpnr.log").read_text()
+    # The netlist adjustments ran: block-RAM outputs moved into DP16KD registers, bypass logic gone.
+    assert rep["bram_output_registers"]["ports"] >= 1 and rep["relaxed_read_ports"] >= 1
+    assert "--json design_pnr.json" in rep["nextpnr_command"] and (out / "design_pnr.json").is_file()
+    assert "Block-RAM output registers" in md
     for log in ("yosys.log", "nextpnr.log"):
         assert (out / log).stat().st_size > 0
