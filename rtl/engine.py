@@ -39,7 +39,9 @@ PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
 PASSES = 3
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
-#: Multiplier lanes served by one copy of the layer number and of the weight-bank number.
+#: Bits per weight-ROM slice: eight DP16KD in their 1024 × 18 shape share one address register.
+SLICE_BITS = 8 * 18
+#: Multiplier lanes served by one copy of the layer number.
 LANE_GROUP = 16
 #: Accumulators served by one copy of the layer number and of the valid/first/capture flags.
 ACC_GROUP = 8
@@ -83,11 +85,14 @@ class Engine(wiring.Component):
 
     Attributes
     ----------
-    weight_banks : list of Memory
+    weight_banks : list of list of Memory
         The weight ROM, ``P × 8``-bit words in :func:`rtl.config.plan_engine` order, cut into banks of
-        :data:`BANK_DEPTH` words (word ``a`` is word ``a mod BANK_DEPTH`` of bank ``a // BANK_DEPTH``).
-        Every bank is read each step and its word registered; the bank is chosen after the registers,
-        so each block RAM output drives exactly one flip-flop (a DP16KD output register after synthesis).
+        :data:`BANK_DEPTH` words (word ``a`` is word ``a mod BANK_DEPTH`` of bank ``a // BANK_DEPTH``)
+        and each bank into slices of :data:`SLICE_BITS` bits (``weight_banks[b][s]`` holds bits
+        ``[s·SLICE_BITS, (s+1)·SLICE_BITS)``). Every slice is read each step from its own copy of the
+        address register and its word registered; the bank is chosen after the registers, so each
+        block RAM output drives exactly one flip-flop (a DP16KD output register after synthesis) and
+        each address register drives the address pins of a few block RAMs, not all of them.
     buffers : dict of int to Memory
         Input buffer of layer ``l ≥ 1`` (0-based): word ``((iy·in_size + ix) << icg_bits) | c`` holds
         channels ``c·icp .. c·icp + icp − 1``, 16 bits each.
@@ -119,9 +124,11 @@ class Engine(wiring.Component):
         words = list(plan.weight_rom)
         if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
             words += [0] * (-len(words) % BANK_DEPTH)
+        width = plan.lanes * W_BITS
         self.weight_banks = [
-            Memory(shape=unsigned(plan.lanes * W_BITS), depth=len(words[b:b + BANK_DEPTH]),
-                   init=words[b:b + BANK_DEPTH])
+            [Memory(shape=unsigned(min(SLICE_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
+                    init=[(w >> lo) & ((1 << min(SLICE_BITS, width - lo)) - 1) for w in words[b:b + BANK_DEPTH]])
+             for lo in range(0, width, SLICE_BITS)]
             for b in range(0, len(words), BANK_DEPTH)]
         self.buffers = {}
         for l in range(1, len(plan.layers)):
@@ -283,11 +290,17 @@ class Engine(wiring.Component):
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
         # ---------------------------------------------------------------- c0 -> c1: address registers
-        wrs = []
+        n_banks, n_slices = len(self.weight_banks), len(self.weight_banks[0])
+        wrs = []                                # wrs[b][s]: read port of bank b, slice s
         for b, bank in enumerate(self.weight_banks):
-            m.submodules[f"wrom{b}"] = bank
-            wrs.append(bank.read_port())
-        w_addr = Signal(range(max(2, len(plan.weight_rom))), reset_less=True)
+            for sl, mem in enumerate(bank):
+                m.submodules[f"wrom{b}_{sl}"] = mem
+            wrs.append([mem.read_port() for mem in bank])
+        w_addr_next = Signal(range(max(2, len(plan.weight_rom))))
+        # One address register per slice (kept apart in yosys: gen/ilpatch.py keep_registers).
+        w_addrs = [Signal(range(max(2, len(plan.weight_rom))), name=f"w_addr{sl}", reset_less=True,
+                          attrs={"keep": 1}) for sl in range(n_slices)]
+        m.d.sync += [a.eq(w_addr_next) for a in w_addrs]
         c_a = Signal.like(c, reset_less=True)
         ix_a = Signal.like(ix, reset_less=True)
         iy_a = Signal.like(iy, reset_less=True)
@@ -299,10 +312,11 @@ class Engine(wiring.Component):
                     with m.Switch(tapidx):
                         for t in range(lp.ocg * KERNEL * KERNEL):
                             with m.Case(t):
-                                m.d.sync += w_addr.eq(lp.weight_base + t * lp.icg + c)
+                                m.d.comb += w_addr_next.eq(lp.weight_base + t * lp.icg + c)
         bank_bits = ceil_log2(BANK_DEPTH)
-        for wr in wrs:
-            m.d.comb += wr.addr.eq(w_addr[:bank_bits])
+        for bank in wrs:
+            for sl, wr in enumerate(bank):
+                m.d.comb += wr.addr.eq(w_addrs[sl][:bank_bits])
         # The pass input is one stage longer (its sum is registered), so it is addressed one cycle
         # earlier, straight from the sequencer: its data arrives at c3 like the others'.
         assert pin.latency == 3
@@ -331,22 +345,21 @@ class Engine(wiring.Component):
             m.d.sync += meta[i].eq(meta[i - 1])
 
         # ---------------------------------------------------------------- c2 -> c3: raw x and w words
-        w_raw = [Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True) for b in range(len(wrs))]
-        for b, wr in enumerate(wrs):
-            m.d.sync += w_raw[b].eq(wr.data)
+        w_raw = [Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True) for b in range(n_banks)]
+        for b, bank in enumerate(wrs):
+            m.d.sync += w_raw[b].eq(Cat(*[wr.data for wr in bank]))
         w_r = Signal(P * W_BITS)                 # c3: the addressed bank's word (combinational)
-        if len(wrs) == 1:
+        if n_banks == 1:
             m.d.comb += w_r.eq(w_raw[0])
         else:
-            # Bank number of the word read at c2, then at c3 in one copy per LANE_GROUP lanes.
-            bank_2 = Signal(range(len(wrs)), reset_less=True)
-            m.d.sync += bank_2.eq(w_addr[bank_bits:])
-            for grp in range(0, P, LANE_GROUP):
-                bank_3 = Signal(range(len(wrs)), name=f"bank_3_{grp}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += bank_3.eq(bank_2)
-                lo, hi = grp * W_BITS, min(P, grp + LANE_GROUP) * W_BITS
+            # Bank number of the word read at c2 (from each slice's address copy), then at c3.
+            for sl in range(n_slices):
+                bank_2 = Signal(range(n_banks), name=f"bank_2_{sl}", reset_less=True, attrs={"keep": 1})
+                bank_3 = Signal(range(n_banks), name=f"bank_3_{sl}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += [bank_2.eq(w_addrs[sl][bank_bits:]), bank_3.eq(bank_2)]
+                lo, hi = sl * SLICE_BITS, min(P * W_BITS, (sl + 1) * SLICE_BITS)
                 with m.Switch(bank_3):
-                    for b in range(len(wrs)):
+                    for b in range(n_banks):
                         with m.Case(b):
                             m.d.comb += w_r[lo:hi].eq(w_raw[b][lo:hi])
         raw = {}
