@@ -1,8 +1,5 @@
 """Block-RAM output registers for the ECP5 (see also :func:`gen.ilpatch.relax_read_collisions`).
 
-:func:`absorb_output_registers` (on the JSON netlist, after yosys) moves flip-flops that register
-block-RAM outputs into the DP16KD's own output register.
-
 yosys maps Amaranth memories to ``DP16KD`` cells with ``REGMODE_x = "NOREG"`` and leaves the register
 that the design puts after the read data as ordinary ``TRELLIS_FF`` cells (yosys has no rule for the
 ECP5 block RAM output register). A DP16KD without its output register has a clock-to-output of about
@@ -24,8 +21,10 @@ the flip-flops are removed. In the 36-bit pseudo-dual-port shape (``DATA_WIDTH =
 writes, port B reads, the read word is ``{DOB, DOA}``) the two ports are one read: it is converted only
 as a whole, when ``CLKA`` and ``CLKB`` are the same clock and both resets are tied to 0; both
 ``REGMODE_A`` and ``REGMODE_B`` become ``"OUTREG"`` (as Lattice's tools set them for a ``PDPW16KD``
-with ``REGMODE = "OUTREG"``) and ``OCEA`` is tied to 1 like ``OCEB``. Power-up values differ (the flip-flop's ``REGSET`` against the block
-RAM register's zero), which the Generator never depends on: every pipeline stage carries a valid bit.
+with ``REGMODE = "OUTREG"``) and ``OCEA`` is tied to 1 like ``OCEB``.
+
+Power-up values differ (the flip-flop's ``REGSET`` against the block RAM register's zero), which
+the Generator never depends on: every pipeline stage carries a valid bit.
 """
 
 from __future__ import annotations
@@ -48,7 +47,8 @@ def _width(param) -> int:
 
 
 def _top_module(netlist: dict) -> dict:
-    tops = [m for m in netlist.get("modules", {}).values() if _width(m.get("attributes", {}).get("top", "0")) > 0]
+    tops = [m for m in netlist.get("modules", {}).values()
+            if _width(m.get("attributes", {}).get("top", "0")) > 0]
     if len(tops) != 1:
         raise ValueError(f"expected one top module in the netlist, found {len(tops)}")
     return tops[0]
@@ -116,7 +116,8 @@ def absorb_output_registers(netlist: dict) -> dict:
             if any(params.get(f"REGMODE_{x}", "NOREG") != "NOREG" for x in group):
                 skip("already registered")
                 continue
-            if not (_is_const(conn.get(f"OCE{rd}"), "1") and all(_is_const(conn.get(f"RST{x}"), "0") for x in group)):
+            if not (_is_const(conn.get(f"OCE{rd}"), "1")
+                    and all(_is_const(conn.get(f"RST{x}"), "0") for x in group)):
                 skip("output clock enable or reset in use")
                 continue
             if any(conn.get(f"CLK{x}") != clk or (params.get(f"CLK{x}MUX", f"CLK{x}") == "INV") != inverted

@@ -28,43 +28,47 @@ import re
 __all__ = ["relax_read_collisions", "keep_registers"]
 
 
+def _rewrite_marked_cells(rtlil: str, marked_re: str, cell_re: str, edit) -> tuple[str, int]:
+    """In each module that declares names matching ``marked_re`` (group 1), replace every cell matching
+    ``cell_re`` by ``edit(match, marked)``, which returns the new text and a count; sum the counts."""
+    out, count = [], 0
+    for chunk in re.split(r"(?m)^(?=module )", rtlil):
+        marked = set(re.findall(marked_re, chunk, re.M))
+        if marked:
+            def fix(cell):
+                nonlocal count
+                new, n = edit(cell, marked)
+                count += n
+                return new
+            chunk = re.sub(cell_re, fix, chunk)
+        out.append(chunk)
+    return "".join(out), count
+
+
 def relax_read_collisions(rtlil: str) -> tuple[str, int]:
     """Set ``COLLISION_X_MASK`` to all ones on every ``$memrd_v2`` of a ``no_rw_check`` memory.
 
     Returns the new RTLIL text and the number of read ports changed.
     """
-    out, changed = [], 0
-    for chunk in re.split(r"(?m)^(?=module )", rtlil):
-        marked = set(re.findall(r"attribute \\no_rw_check 1\s*\n\s*memory [^\n]*? (\S+)\s*$", chunk, re.M))
-        if marked:
-            def fix(cell):
-                nonlocal changed
-                memid = re.search(r'parameter \\MEMID "\\\\(\S+)"', cell.group(0))
-                if not memid or "\\" + memid.group(1) not in marked:
-                    return cell.group(0)
-                new, n = re.subn(r"(parameter \\COLLISION_X_MASK )(\d+)'([01]+)",
-                                 lambda g: f"{g.group(1)}{g.group(2)}'{'1' * int(g.group(2))}", cell.group(0))
-                changed += n
-                return new
-            chunk = re.sub(r"(?ms)^\s*cell \$memrd_v2 .*?^\s*end$", fix, chunk)
-        out.append(chunk)
-    return "".join(out), changed
+    def edit(cell, marked):
+        memid = re.search(r'parameter \\MEMID "\\\\(\S+)"', cell.group(0))
+        if not memid or "\\" + memid.group(1) not in marked:
+            return cell.group(0), 0
+        return re.subn(r"(parameter \\COLLISION_X_MASK )(\d+)'([01]+)",
+                       lambda g: f"{g.group(1)}{g.group(2)}'{'1' * int(g.group(2))}", cell.group(0))
+
+    return _rewrite_marked_cells(rtlil, r"attribute \\no_rw_check 1\s*\n\s*memory [^\n]*? (\S+)\s*$",
+                                 r"(?ms)^\s*cell \$memrd_v2 .*?^\s*end$", edit)
 
 
 def keep_registers(rtlil: str) -> tuple[str, int]:
     """Add ``attribute \\keep 1`` to every flip-flop cell (``$dff``, ``$adff``, ...) whose ``Q`` is a
     wire with ``keep``. Returns the new RTLIL text and the number of cells marked."""
-    out, marked_cells = [], 0
-    for chunk in re.split(r"(?m)^(?=module )", rtlil):
-        keep = set(re.findall(r"attribute \\keep 1\s*\n\s*wire [^\n]*? (\\\S+)\s*$", chunk, re.M))
-        if keep:
-            def fix(cell):
-                nonlocal marked_cells
-                q = re.search(r"connect \\Q (\\\S+)", cell.group(0))
-                if not q or q.group(1) not in keep:
-                    return cell.group(0)
-                marked_cells += 1
-                return cell.group(1) + "attribute \\keep 1\n" + cell.group(1) + cell.group(2)
-            chunk = re.sub(r"(?ms)^( *)(cell \$\w*dff\w* .*?^\s*end)$", fix, chunk)
-        out.append(chunk)
-    return "".join(out), marked_cells
+    def edit(cell, keep):
+        q = re.search(r"connect \\Q (\\\S+)", cell.group(0))
+        if not q or q.group(1) not in keep:
+            return cell.group(0), 0
+        return cell.group(1) + "attribute \\keep 1\n" + cell.group(1) + cell.group(2), 1
+
+    return _rewrite_marked_cells(rtlil, r"attribute \\keep 1\s*\n\s*wire [^\n]*? (\\\S+)\s*$",
+                                 r"(?ms)^( *)(cell \$\w*dff\w* .*?^\s*end)$", edit)

@@ -205,7 +205,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                   "yosys_stat.json"):
         (build / stale).unlink(missing_ok=True)
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
-                    "--json", "design_pnr.json" if bram_outreg else "design.json", "--freq", f"{freq_mhz:g}", "--seed", str(seed),
+                    "--json", "design_pnr.json" if bram_outreg else "design.json",
+                    "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if not tmdriv:

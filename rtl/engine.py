@@ -10,10 +10,11 @@ Dataflow (one cycle per schedule step, see :mod:`rtl.config`)::
         -> multiplier input registers
     c4  multiplier output registers
     c5+j  adder-tree level j registered (j = 1 .. log2 P)
-    c5+k  accumulate tree level k = log2(ICP_l) (bias preloads on a pixel's first step);
-          on a pixel's last step the sums are captured into the hold bank
-    then  drain: OCP/ICP_next words, one a cycle: select (d0), requantise / Tanh ROM (d1), write
-          into the next layer's input buffer or emit a pixel
+    c5+k  the layer's tree level k = log2(ICP_l) selected into a register (SEL)
+    c6+k  accumulate (bias preloads on a pixel's first step); on a pixel's last step the sums are
+          captured into the hold bank
+    then  drain: OCP/ICP_next words, one a cycle, shifted out of the hold bank (d0), requantise /
+          Tanh ROM (d1), write into the next layer's input buffer or emit a pixel
 
 A layer starts when the previous one has left the pipeline (see :attr:`Engine.layer_gap`).
 Backpressure stalls only the sequencer (``issue_en`` low: no new step is issued); every later stage
@@ -64,9 +65,8 @@ def layer_gap(plan: EnginePlan, l: int) -> int:
 
     ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
     pipeline (``FRONT + log2 P`` stages), or its drain completes (capture at ``c6 + k_l``, ``NW_l``
-    drain words,
-    then the select and requantise stages), whichever is later; one cycle sees the pipeline empty and
-    one more starts the next layer.
+    drain words, then the d0 and requantise stages), whichever is later; one cycle sees the pipeline
+    empty and one more starts the next layer.
     """
     lp = plan.layers[l]
     return 2 + max(meta_depth(plan), FRONT + SEL + lp.level + lp.drain_words + 2)
@@ -127,7 +127,7 @@ class Engine(wiring.Component):
         width = plan.lanes * W_BITS
         self.weight_banks = [
             [Memory(shape=unsigned(min(SLICE_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
-                    init=[(w >> lo) & ((1 << min(SLICE_BITS, width - lo)) - 1) for w in words[b:b + BANK_DEPTH]])
+                    init=[(w >> lo) & ((1 << SLICE_BITS) - 1) for w in words[b:b + BANK_DEPTH]])
              for lo in range(0, width, SLICE_BITS)]
             for b in range(0, len(words), BANK_DEPTH)]
         self.buffers = {}
@@ -136,7 +136,8 @@ class Engine(wiring.Component):
             # Layer l's buffer is written only while layer l-1 runs and its data is used only while
             # layer l runs, so no read that matters meets a write: no_rw_check keeps yosys from adding
             # read-during-write bypass logic after the block RAM.
-            self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"no_rw_check": 1})
+            self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[],
+                                     attrs={"no_rw_check": 1})
         self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
         super().__init__({
             "issue_en": In(1, init=1),
@@ -393,7 +394,8 @@ class Engine(wiring.Component):
         levels = [prods]
         for j in range(1, K + 1):
             prev = levels[-1]
-            cur = [Signal(signed(PROD_BITS + j), name=f"t{j}_{n}", reset_less=True) for n in range(len(prev) // 2)]
+            cur = [Signal(signed(PROD_BITS + j), name=f"t{j}_{n}", reset_less=True)
+                   for n in range(len(prev) // 2)]
             for n, s in enumerate(cur):
                 m.d.sync += s.eq(prev[2 * n] + prev[2 * n + 1])
             levels.append(cur)
