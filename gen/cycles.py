@@ -6,8 +6,9 @@ next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.
 
     gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)
 
-with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 5`` (address
-registers, memory read, raw x/w registers, multiplier input and output registers), ``k_l = log2 ICP_l``
+with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 6`` (address
+registers, memory read, raw x/w registers, per-lane operand registers, multiplier input and output
+registers), ``k_l = log2 ICP_l``
 the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 from rtl.config import plan_layers
 
 #: Cycles from a step's issue to adder-tree level 0 (rtl.engine.FRONT).
-FRONT = 5
+FRONT = 6
 #: Cycles of the tree-level select register before the accumulators (rtl.engine.SEL).
 SEL = 1
 #: Passes per avatar (R, G, B).

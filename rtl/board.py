@@ -80,7 +80,7 @@ class BoardLogic(wiring.Component):
         m.submodules.tx = tx = UARTTx(self.divisor)
         m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[])
         wr = zbuf.write_port()
-        rd = zbuf.read_port(transparent_for=())     # synchronous read, always enabled below
+        rd = zbuf.read_port(transparent_for=())     # synchronous read, enabled in FEED
 
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
 
@@ -126,7 +126,7 @@ class BoardLogic(wiring.Component):
                             m.d.sync += widx.eq(widx + 1)
                             with m.If(widx == self.nz - 1):
                                 m.d.sync += ridx.eq(0)
-                                m.next = "LOAD"
+                                m.next = "FEED"
                             with m.Else():
                                 m.next = "LO"
                     with m.Elif(idle == self.timeout_cycles):
@@ -134,20 +134,19 @@ class BoardLogic(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += idle.eq(idle + 1)
-            with m.State("LOAD"):
-                # rd.addr = ridx now; the word appears on rd.data after this edge.
-                m.d.sync += [zvalid.eq(1), ridx.eq(ridx + 1)]
-                m.next = "FEED"
             with m.State("FEED"):
-                # Hold rd.addr at the next word until the core takes the current one.
-                with m.If(core.z.ready):
-                    with m.If(ridx == self.nz):
-                        m.d.sync += zvalid.eq(0)
-                        m.next = "PIXELS"
-                    with m.Else():
-                        m.d.sync += ridx.eq(ridx + 1)
-                with m.Else():
-                    m.d.comb += rd.addr.eq(ridx - 1)
+                # rd.data is the word offered to the core (zvalid); the next one is read when it is
+                # taken or none is offered. Only the read enable depends on ``core.z.ready``: the
+                # read address is the register ridx, so no path runs from the core into the buffer's
+                # address.
+                take = zvalid & core.z.ready
+                fetch = Signal()
+                m.d.comb += [fetch.eq((~zvalid | core.z.ready) & (ridx != self.nz)), rd.en.eq(fetch)]
+                with m.If(fetch):
+                    m.d.sync += [zvalid.eq(1), ridx.eq(ridx + 1)]
+                with m.Elif(take):
+                    m.d.sync += zvalid.eq(0)
+                    m.next = "PIXELS"
             with m.State("PIXELS"):
                 m.d.comb += [
                     sending.eq(1),

@@ -7,11 +7,12 @@ Dataflow (one cycle per schedule step, see :mod:`rtl.config`)::
     c2  memory data -> raw registers (x words of every source, each bank's P-weight word);
         z and v registers
     c3  x lanes selected for the layer (layer 1: the registered sat(z + v)), weight bank selected
-        -> multiplier input registers
-    c4  multiplier output registers
-    c5+j  adder-tree level j registered (j = 1 .. log2 P)
-    c5+k  the layer's tree level k = log2(ICP_l) selected into a register (SEL)
-    c6+k  accumulate (bias preloads on a pixel's first step); on a pixel's last step the sums are
+        -> operand registers, one pair per lane (placed next to the lane's DSP)
+    c4  multiplier input registers
+    c5  multiplier output registers
+    c6+j  adder-tree level j registered (j = 1 .. log2 P)
+    c6+k  the layer's tree level k = log2(ICP_l) selected into a register (SEL)
+    c7+k  accumulate (bias preloads on a pixel's first step); on a pixel's last step the sums are
           captured into the hold bank
     then  drain: OCP/ICP_next words, one a cycle, shifted out of the hold bank (d0), requantise /
           Tanh ROM (d1), write into the next layer's input buffer or emit a pixel
@@ -46,15 +47,15 @@ SLICE_BITS = 8 * 18
 LANE_GROUP = 16
 #: Accumulators served by one copy of the layer number and of the valid/first/capture flags.
 ACC_GROUP = 8
-#: Cycles from a step's issue (c0) to tree level 0 (c5): address registers, memory read, raw x/w
-#: registers, multiplier (2).
-FRONT = 5
+#: Cycles from a step's issue (c0) to tree level 0 (c6): address registers, memory read, raw x/w
+#: registers, operand registers, multiplier (2).
+FRONT = 6
 #: Cycles of the register that selects the layer's adder-tree level before the accumulators.
 SEL = 1
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c5+log2 P). The
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c6+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
     the pipeline's end plus the drain, so it does not enter :func:`layer_gap`."""
     return FRONT + plan.tree_levels
@@ -64,7 +65,7 @@ def layer_gap(plan: EnginePlan, l: int) -> int:
     """Cycles between layer ``l``'s last step and the next layer's first step.
 
     ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
-    pipeline (``FRONT + log2 P`` stages), or its drain completes (capture at ``c6 + k_l``, ``NW_l``
+    pipeline (``FRONT + log2 P`` stages), or its drain completes (capture at ``c7 + k_l``, ``NW_l``
     drain words, then the d0 and requantise stages), whichever is later; one cycle sees the pipeline
     empty and one more starts the next layer.
     """
@@ -154,7 +155,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0: ``FRONT = 1 (address registers) + 1 (memory
-        read) + 1 (raw x/w registers) + Multiplier.latency (2) = 5``."""
+        read) + 1 (raw x/w registers) + 1 (operand registers) + Multiplier.latency (2) = 6``."""
         return FRONT
 
     @property
@@ -176,7 +177,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c5+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c6+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -369,28 +370,36 @@ class Engine(wiring.Component):
             m.d.sync += raw[l].eq(bufs[l][0].data)
         # Layer 1 reads sat(z + v) from the pass input's output register, also at c3.
 
-        # ---------------------------------------------------------------- c3 -> c4 -> c5: multipliers
+        # ---------------------------------------------------------------- c3 -> c4: operand registers
+        # One x/w register pair per lane after the layer and bank selection, so that the route from a
+        # memory's output register to a far DSP is split in two; ``keep`` stops yosys from merging
+        # the x registers of lanes that select the same words (gen/ilpatch.py keep_registers).
         layer_xs = [layer_copy(f"layer_x{grp}") for grp in range(0, P, LANE_GROUP)]
-        prods = []
+        x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
+        w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         for j in range(P):
-            layer_x = layer_xs[j // LANE_GROUP]
-            mul = Multiplier(X_BITS, W_BITS, self.mult)
-            m.submodules[f"mul{j}"] = mul
-            m.d.comb += mul.b.eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed())
-            with m.Switch(layer_x):
+            m.d.sync += w_op[j].eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed())
+            with m.Switch(layer_xs[j // LANE_GROUP]):
                 for l, lp in enumerate(layers):
                     with m.Case(l):
                         if j < lp.ocp * lp.icp:
                             i = j % lp.icp
                             if l == 0:
-                                m.d.comb += mul.a.eq(pin.r_data[i * ACT_BITS:(i + 1) * ACT_BITS].as_signed())
+                                m.d.sync += x_op[j].eq(pin.r_data[i * ACT_BITS:(i + 1) * ACT_BITS].as_signed())
                             else:
-                                m.d.comb += mul.a.eq(raw[l][i * ACT_BITS:(i + 1) * ACT_BITS])
+                                m.d.sync += x_op[j].eq(raw[l][i * ACT_BITS:(i + 1) * ACT_BITS])
                         else:
-                            m.d.comb += mul.a.eq(0)
+                            m.d.sync += x_op[j].eq(0)
+
+        # ---------------------------------------------------------------- c4 -> c5 -> c6: multipliers
+        prods = []
+        for j in range(P):
+            mul = Multiplier(X_BITS, W_BITS, self.mult)
+            m.submodules[f"mul{j}"] = mul
+            m.d.comb += [mul.a.eq(x_op[j]), mul.b.eq(w_op[j])]
             prods.append(mul.p)
 
-        # ---------------------------------------------------------------- c5..: adder tree
+        # ---------------------------------------------------------------- c6..: adder tree
         levels = [prods]
         for j in range(1, K + 1):
             prev = levels[-1]
@@ -404,7 +413,7 @@ class Engine(wiring.Component):
         ocp_max = plan.ocp_max
         groups = range(0, ocp_max, ACC_GROUP)       # accumulator groups, each with its own control copies
         layer_as = [layer_copy(f"layer_a{grp}") for grp in groups]
-        # c5+k -> c6+k: the layer's tree level and its metadata are registered (the layer selection
+        # c6+k -> c7+k: the layer's tree level and its metadata are registered (the layer selection
         # fans out to every accumulator bit and must not sit in front of the adders).
         ma = Signal(meta_layout)           # metadata of the step in tsel (a register)
         ma_next = Signal(meta_layout)
