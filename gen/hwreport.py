@@ -7,7 +7,7 @@ cycle model of the Generator; nothing is copied by hand. :func:`build_report` re
 
 from __future__ import annotations
 
-__all__ = ["useful_macs", "resources", "clocks", "build_report", "render_markdown"]
+__all__ = ["useful_macs", "resources", "clocks", "critical_paths", "build_report", "render_markdown"]
 
 #: nextpnr utilization entries in the report, with the names used in the report.
 RESOURCE_KEYS = [
@@ -77,6 +77,44 @@ def clocks(nextpnr_report: dict) -> dict:
     return out
 
 
+def _clock_of(edge: str) -> str:
+    # nextpnr names path ends "posedge $glbnet$clk" or "<async>".
+    return _clean_clock(edge.split(" ", 1)[1]) if " " in edge else edge
+
+
+def critical_paths(nextpnr_report: dict) -> list:
+    """A summary of each clock's critical path (paths inside one clock domain only).
+
+    Per path: ``clock``, ``start`` and ``end`` (cell and port), ``delay_ns`` (clock-to-out, logic,
+    routing and setup), ``logic_ns``, ``routing_ns`` (``logic_ns`` is everything but routing, as nextpnr
+    counts it: clock-to-out, cells, setup), ``logic_levels`` (cells passed through) and
+    ``longest_route`` (the hop with the most routing delay: ``net``, ``delay_ns``, ``from`` and ``to``
+    tile locations). Where nextpnr wrote no path (no ``--report`` path list), the list is empty.
+    """
+    out = []
+    for cp in nextpnr_report.get("critical_paths", []):
+        src, dst = cp.get("from", ""), cp.get("to", "")
+        path = cp.get("path", [])
+        if not path or src != dst or "<async>" in src:
+            continue
+        routes = [e for e in path if e.get("type") == "routing"]
+        logic = [e for e in path if e.get("type") == "logic"]
+        longest = max(routes, key=lambda e: e["delay"]) if routes else None
+        out.append({
+            "clock": _clock_of(src),
+            "start": f"{path[0]['from']['cell']}.{path[0]['from']['port']}",
+            "end": f"{path[-1]['to']['cell']}.{path[-1]['to']['port']}",
+            "delay_ns": round(sum(float(e["delay"]) for e in path), 3),
+            "logic_ns": round(sum(float(e["delay"]) for e in path if e.get("type") != "routing"), 3),
+            "routing_ns": round(sum(float(e["delay"]) for e in routes), 3),
+            "logic_levels": len(logic),
+            "longest_route": None if longest is None else {
+                "net": longest.get("net", ""), "delay_ns": round(float(longest["delay"]), 3),
+                "from": list(longest["from"].get("loc", [])), "to": list(longest["to"].get("loc", []))},
+        })
+    return out
+
+
 def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, freq_mhz: float,
                  channels, lanes: int | None, cycles_per_avatar: int | None, seconds: dict,
                  dsp_mode: str, model: str, machine: str) -> dict:
@@ -106,6 +144,7 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
         "device": {"key": device.key, "part": device.part, "package": device.package, "speed": device.speed},
         "top": top, "model": model, "channels": list(channels), "dsp_mode": dsp_mode,
         "freq_constraint_mhz": freq_mhz, "resources": res, "clocks": clk, "performance": perf,
+        "critical_paths": critical_paths(nextpnr_report),
         "tool_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_command": None,
     }
@@ -141,6 +180,18 @@ def render_markdown(rep: dict) -> str:
     lines += ["## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
     for name, c in rep["clocks"].items():
         lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")
+    for name, c in rep["clocks"].items():
+        if not c["met"]:
+            lines += ["", f"**Timing not met for `{name}`**: the design is clocked at {c['constraint_mhz']:g} MHz "
+                      f"but its paths allow {c['fmax_mhz']:.1f} MHz; a bitstream for a board needs "
+                      f"`--freq` at or below the Fmax."]
+    for cp in rep.get("critical_paths", []):
+        lr = cp["longest_route"]
+        lines += ["", f"Critical path of `{cp['clock']}`: {cp['delay_ns']:.2f} ns ({cp['logic_ns']:.2f} ns in cells: "
+                  f"clock-to-out, {cp['logic_levels']} logic levels, setup; {cp['routing_ns']:.2f} ns routing), from `{cp['start']}` "
+                  f"to `{cp['end']}`"
+                  + (f"; longest hop {lr['delay_ns']:.2f} ns on net `{lr['net']}` (tile {tuple(lr['from'])} → "
+                     f"{tuple(lr['to'])})" if lr else "") + "."]
     p = rep["performance"]
     lines += ["", "## Throughput (engine clock, cycle model)", "",
               f"- engine clock `{p['engine_clock']}`: Fmax {p['fmax_mhz']:.1f} MHz",

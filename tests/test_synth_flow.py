@@ -77,6 +77,39 @@ def test_report_numbers():
     md = render_markdown(rep)
     assert "| MULT18X18D | 8 | 156 |" in md and "| `clk` | 120.0 | 150 | NO |" in md
     assert clocks(_fake_reports(151.0)[1])["clk"]["met"]
+    assert "Timing not met for `clk`" in md and rep["critical_paths"] == []
+
+
+def _hop(kind, delay, cell_from, cell_to, loc_from=(1, 1), loc_to=(1, 1), net=None):
+    e = {"type": kind, "delay": delay, "from": {"cell": cell_from, "port": "Q" if kind == "clk-to-q" else "F",
+                                                "loc": list(loc_from)},
+         "to": {"cell": cell_to, "port": "DI" if kind == "setup" else "A", "loc": list(loc_to)}}
+    if net:
+        e["net"] = net
+    return e
+
+
+def test_report_critical_path_summary():
+    """Per-clock critical path: totals, split and longest hop; cross-domain paths left out."""
+    stat, nextpnr = _fake_reports(160.0)
+    path = [_hop("clk-to-q", 0.5, "a", "a"), _hop("routing", 1.25, "a", "l1", (2, 3), (9, 40), net="n1"),
+            _hop("logic", 0.25, "l1", "l1"), _hop("routing", 2.0, "l1", "l2", (9, 40), (30, 7), net="n2"),
+            _hop("logic", 0.25, "l2", "l2"), _hop("routing", 0.5, "l2", "b", net="n3"),
+            _hop("setup", 0.5, "b", "b")]
+    nextpnr["critical_paths"] = [
+        {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": path},
+        {"from": "<async>", "to": "posedge $glbnet$clk", "path": path[:2]},
+        {"from": "posedge $glbnet$clk", "to": "<async>", "path": path[:2]},
+    ]
+    rep = build_report(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board",
+                       freq_mhz=150.0, channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000,
+                       seconds={"yosys": 1.0}, dsp_mode="ecp5", model="m", machine="test")
+    assert rep["critical_paths"] == [{
+        "clock": "clk", "start": "a.Q", "end": "b.DI", "delay_ns": 5.25, "logic_ns": 1.5, "routing_ns": 3.75,
+        "logic_levels": 2, "longest_route": {"net": "n2", "delay_ns": 2.0, "from": [9, 40], "to": [30, 7]}}]
+    md = render_markdown(rep)
+    assert "Critical path of `clk`: 5.25 ns" in md and "net `n2` (tile (9, 40) → (30, 7))" in md
+    assert "Timing not met" not in md
 
 
 def test_flow_error_is_one_line(tmp_path):
@@ -138,6 +171,10 @@ def test_full_flow_tiny_board(tmp_path, capsys):
         assert rep["resources"][name]["used"] == pnr["utilization"][key]["used"]
         assert rep["resources"][name]["available"] == pnr["utilization"][key]["available"]
     assert rep["resources"]["MULT18X18D"]["used"] == 4, "one DSP instance per lane"
+    # nextpnr's Fmax is the inverse of its critical path's delay: the summary must add up to it.
+    (cp,) = [c for c in rep["critical_paths"] if c["clock"] == rep["performance"]["engine_clock"]]
+    assert cp["delay_ns"] == pytest.approx(1000.0 / rep["performance"]["fmax_mhz"], rel=2e-3)
+    assert cp["logic_ns"] + cp["routing_ns"] == pytest.approx(cp["delay_ns"], abs=2e-3)
     assert rep["resources"]["yosys_cells"]["MULT18X18D"] == stat["design"]["num_cells_by_type"]["MULT18X18D"]
     assert rep["resources"]["EHXPLLL"]["used"] == 1
     assert rep["resources"]["DP16KD"]["used"] >= 1
