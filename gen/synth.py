@@ -286,8 +286,14 @@ def machine_description() -> str:
 
 
 def default_lanes(device: Device) -> int:
-    """Multiply lanes that fit the device's MULT18X18D count: 128 on the 85F (156), 64 on the 45F (72)."""
-    return 128 if device.key == "85F" else 64
+    """Multiply lanes of a build: 64 on both devices.
+
+    The 85F has the DSPs for 128 lanes (156 MULT18X18D), and 128 lanes place, but with the shipped
+    model (95 % of the block RAMs) nextpnr's routing of 128 lanes did not finish in an hour on a
+    2-core machine (router2 stalls on congestion), while 64 lanes route in about 55 minutes
+    (docs/RESULTS.md); ``--lanes 128`` is still accepted. The 45F has 72 MULT18X18D.
+    """
+    return 64
 
 
 def load_model_spec(spec: str):

@@ -15,7 +15,7 @@ def configure(p):
     p.add_argument("model", metavar="MODEL", help="quantized model (.npz) or random:C0,C1,C2,C3,C4[:SEED]")
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
-    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 128 on 85F, 64 on 45F)")
+    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 64; 128 fit the 85F's DSPs but did not finish routing with the shipped model)")
     p.add_argument("--freq", type=float, default=150.0, help="core clock target in MHz (default 150)")
     p.add_argument("-o", "--out", default=None, help="build folder (default build/synth-DEVICE-MODEL)")
     p.add_argument("--top", choices=["board", "core"], default="board",
