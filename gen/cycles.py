@@ -22,20 +22,14 @@ word taken to the last pixel taken, inclusive:
 from __future__ import annotations
 
 from rtl.config import plan_layers
+# The pipeline depths and the gap formula are the engine's own (one definition for both).
+from rtl.engine import FRONT, PASSES, SEL
+from rtl.engine import gap_after as layer_gap
 
-#: Cycles from a step's issue to adder-tree level 0 (rtl.engine.FRONT).
-FRONT = 6
-#: Cycles of the tree-level select register before the accumulators (rtl.engine.SEL).
-SEL = 1
-#: Passes per avatar (R, G, B).
-PASSES = 3
+__all__ = ["FRONT", "SEL", "PASSES", "FIFO_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
+
 #: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).
 FIFO_LATENCY = 2
-
-
-def layer_gap(lp, tree_levels: int) -> int:
-    """Cycles from a layer's last step to the next layer's first step (see module docstring)."""
-    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
 
 
 def cycle_model(header: dict, lanes: int = 128) -> dict:

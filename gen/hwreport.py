@@ -98,7 +98,6 @@ def critical_paths(nextpnr_report: dict) -> list:
         if not path or src != dst or "<async>" in src:
             continue
         routes = [e for e in path if e.get("type") == "routing"]
-        logic = [e for e in path if e.get("type") == "logic"]
         longest = max(routes, key=lambda e: e["delay"]) if routes else None
         out.append({
             "clock": _clock_of(src),
@@ -107,7 +106,7 @@ def critical_paths(nextpnr_report: dict) -> list:
             "delay_ns": round(sum(float(e["delay"]) for e in path), 3),
             "logic_ns": round(sum(float(e["delay"]) for e in path if e.get("type") != "routing"), 3),
             "routing_ns": round(sum(float(e["delay"]) for e in routes), 3),
-            "logic_levels": len(logic),
+            "logic_levels": sum(e.get("type") == "logic" for e in path),
             "longest_route": None if longest is None else {
                 "net": longest.get("net", ""), "delay_ns": round(float(longest["delay"]), 3),
                 "from": list(longest["from"].get("loc", [])), "to": list(longest["to"].get("loc", []))},

@@ -145,6 +145,12 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
     return dt
 
 
+#: Multiply lanes of a build on either device. The 85F has the DSPs for 128 lanes (156 MULT18X18D),
+#: and 128 lanes place, but with the shipped model (95 % of the block RAMs) nextpnr's routing of 128
+#: lanes did not finish in an hour on a 2-core machine, while 64 lanes route in about 55 minutes
+#: (docs/RESULTS.md); ``--lanes 128`` is still accepted. The 45F has 72 MULT18X18D.
+DEFAULT_LANES = 64
+
 #: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs).
 ROUTERS = ("router1", "router2")
 
@@ -285,17 +291,6 @@ def machine_description() -> str:
     return f"{os.cpu_count()}-core {platform.machine()}" + (f" ({model})" if model else "")
 
 
-def default_lanes(device: Device) -> int:
-    """Multiply lanes of a build: 64 on both devices.
-
-    The 85F has the DSPs for 128 lanes (156 MULT18X18D), and 128 lanes place, but with the shipped
-    model (95 % of the block RAMs) nextpnr's routing of 128 lanes did not finish in an hour on a
-    2-core machine (router2 stalls on congestion), while 64 lanes route in about 55 minutes
-    (docs/RESULTS.md); ``--lanes 128`` is still accepted. The 45F has 72 MULT18X18D.
-    """
-    return 64
-
-
 def load_model_spec(spec: str):
     """A quantized model from a file, or ``random:C0,C1,C2,C3,C4[:SEED]`` for a random one.
 
@@ -339,7 +334,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     if freq_mhz <= 0 or freq_mhz > 400:
         raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
     qm = load_model_spec(model_spec)
-    lanes = lanes or default_lanes(device)
+    lanes = lanes or DEFAULT_LANES
     name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
         model_spec[len("random:"):].split(":")[0].split(","))
     build = Path(out) if out else Path("build") / f"synth-{device.key}-{name}"

@@ -57,20 +57,25 @@ SEL = 1
 def meta_depth(plan: EnginePlan) -> int:
     """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c6+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
-    the pipeline's end plus the drain, so it does not enter :func:`layer_gap`."""
+    the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
     return FRONT + plan.tree_levels
 
 
-def layer_gap(plan: EnginePlan, l: int) -> int:
-    """Cycles between layer ``l``'s last step and the next layer's first step.
+def gap_after(lp, tree_levels: int) -> int:
+    """Cycles between the last step of layer ``lp`` (a :class:`rtl.config.LayerPlan`) and the next
+    layer's first step, with ``tree_levels = log2 P``; also the cycle model's (:mod:`gen.cycles`).
 
     ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
     pipeline (``FRONT + log2 P`` stages), or its drain completes (capture at ``c7 + k_l``, ``NW_l``
     drain words, then the d0 and requantise stages), whichever is later; one cycle sees the pipeline
     empty and one more starts the next layer.
     """
-    lp = plan.layers[l]
-    return 2 + max(meta_depth(plan), FRONT + SEL + lp.level + lp.drain_words + 2)
+    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
+
+
+def layer_gap(plan: EnginePlan, l: int) -> int:
+    """Cycles between layer ``l``'s last step and the next layer's first step (:func:`gap_after`)."""
+    return gap_after(plan.layers[l], plan.tree_levels)
 
 
 class Engine(wiring.Component):
