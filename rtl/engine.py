@@ -29,6 +29,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl.accum import AccumulatorBank
 from rtl.config import ACT_BITS, KERNEL, PROD_BITS, TANH_BITS, W_BITS, X_BITS, XY_BITS, EnginePlan, ceil_log2
 from rtl.hdlutil import eq_const
 from rtl.mult import Multiplier, check_mult_kind
@@ -45,11 +46,10 @@ BANK_DEPTH = 1024
 SLICE_BITS = 8 * 18
 #: Multiplier lanes served by one copy of the layer number.
 LANE_GROUP = 16
-#: Accumulators served by one copy of the layer number and of the valid/first/capture flags.
-ACC_GROUP = 8
-#: Cycles from a step's issue (c0) to tree level 0 (c6): address registers, memory read, raw x/w
-#: registers, operand registers, multiplier (2).
-FRONT = 6
+#: Cycles from a step's issue (c0) to tree level 0 (c9): tap-decode registers, weight-table
+#: registers, address registers, memory read, raw x/w registers, distribution registers, operand
+#: registers, multiplier (2).
+FRONT = 9
 #: Cycles of the register that selects the layer's adder-tree level before the accumulators.
 SEL = 1
 
@@ -296,38 +296,57 @@ class Engine(wiring.Component):
                                 with m.Else():
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
-        # ---------------------------------------------------------------- c0 -> c1: address registers
+        # ---------------------------------------------------------------- c0 -> c1: tap-decode registers
+        # The sequencer's decoded step (taps, coordinates, channel group) is registered before any
+        # table or adder, so the counters' next-state logic and the address logic do not share a cycle.
+        kx_1, ky_1, ix_1, iy_1 = (Signal.like(v, name=f"{n}_1", reset_less=True)
+                                  for v, n in ((kx, "kx"), (ky, "ky"), (ix, "ix"), (iy, "iy")))
+        g_1 = Signal.like(g, name="g_1", reset_less=True)
+        c_1 = Signal.like(c, name="c_1", reset_less=True)
+        m.d.sync += [kx_1.eq(kx), ky_1.eq(ky), ix_1.eq(ix), iy_1.eq(iy), g_1.eq(g), c_1.eq(c)]
+
+        # ---------------------------------------------------------------- c1 -> c2: weight-table registers
+        # The weight address is a constant per (layer, group, tap) plus c: the constant is looked up
+        # and registered here, the addition happens in each address copy (c2 -> c3).
         n_banks, n_slices = len(self.weight_banks), len(self.weight_banks[0])
-        wrs = []                                # wrs[b][s]: read port of bank b, slice s
-        for b, bank in enumerate(self.weight_banks):
-            for sl, mem in enumerate(bank):
-                m.submodules[f"wrom{b}_{sl}"] = mem
-            wrs.append([mem.read_port() for mem in bank])
-        w_addr_next = Signal(range(max(2, len(plan.weight_rom))))
-        # One address register per slice (kept apart in yosys: gen/ilpatch.py keep_registers).
-        w_addrs = [Signal(range(max(2, len(plan.weight_rom))), name=f"w_addr{sl}", reset_less=True,
-                          attrs={"keep": 1}) for sl in range(n_slices)]
-        m.d.sync += [a.eq(w_addr_next) for a in w_addrs]
-        c_a = Signal.like(c, reset_less=True)
-        ix_a = Signal.like(ix, reset_less=True)
-        iy_a = Signal.like(iy, reset_less=True)
-        m.d.sync += [c_a.eq(c), ix_a.eq(ix), iy_a.eq(iy)]
-        tapidx = Cat(kx, ky, g)
+        rom_words = max(2, len(plan.weight_rom))
+        t_base = Signal(range(rom_words), name="w_base", reset_less=True)
+        c_2 = Signal.like(c, name="c_2", reset_less=True)
+        ix_2 = Signal.like(ix, name="ix_2", reset_less=True)
+        iy_2 = Signal.like(iy, name="iy_2", reset_less=True)
+        m.d.sync += [c_2.eq(c_1), ix_2.eq(ix_1), iy_2.eq(iy_1)]
+        tapidx = Cat(kx_1, ky_1, g_1)
         with m.Switch(layer):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     with m.Switch(tapidx):
                         for t in range(lp.ocg * KERNEL * KERNEL):
                             with m.Case(t):
-                                m.d.comb += w_addr_next.eq(lp.weight_base + t * lp.icg + c)
+                                m.d.sync += t_base.eq(lp.weight_base + t * lp.icg)
+
+        # ---------------------------------------------------------------- c2 -> c3: address registers
+        wrs = []                                # wrs[b][s]: read port of bank b, slice s
+        for b, bank in enumerate(self.weight_banks):
+            for sl, mem in enumerate(bank):
+                m.submodules[f"wrom{b}_{sl}"] = mem
+            wrs.append([mem.read_port() for mem in bank])
+        # One address register per slice, each with its own adder (kept apart in yosys:
+        # gen/ilpatch.py keep_registers), so no adder output fans out across the die.
+        w_addrs = [Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
+                   for sl in range(n_slices)]
+        m.d.sync += [a.eq(t_base + c_2) for a in w_addrs]
+        c_a = Signal.like(c, reset_less=True)
+        ix_a = Signal.like(ix, reset_less=True)
+        iy_a = Signal.like(iy, reset_less=True)
+        m.d.sync += [c_a.eq(c_2), ix_a.eq(ix_2), iy_a.eq(iy_2)]
         bank_bits = ceil_log2(BANK_DEPTH)
         for bank in wrs:
             for sl, wr in enumerate(bank):
                 m.d.comb += wr.addr.eq(w_addrs[sl][:bank_bits])
         # The pass input is one stage longer (its sum is registered), so it is addressed one cycle
-        # earlier, straight from the sequencer: its data arrives at c3 like the others'.
+        # earlier, from the c2 register: its data arrives at c5 like the memories'.
         assert pin.latency == 3
-        m.d.comb += [pin.r_addr.eq(c), pin.r_pass.eq(pass_)]
+        m.d.comb += [pin.r_addr.eq(c_2), pin.r_pass.eq(pass_)]
 
         bufs = {}
         for l in range(1, L):
@@ -351,52 +370,79 @@ class Engine(wiring.Component):
         for i in range(1, len(meta)):
             m.d.sync += meta[i].eq(meta[i - 1])
 
-        # ---------------------------------------------------------------- c2 -> c3: raw x and w words
+        # ---------------------------------------------------------------- c4 -> c5: raw x and w words
         w_raw = [Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True) for b in range(n_banks)]
         for b, bank in enumerate(wrs):
             m.d.sync += w_raw[b].eq(Cat(*[wr.data for wr in bank]))
-        w_r = Signal(P * W_BITS)                 # c3: the addressed bank's word (combinational)
+        w_r = Signal(P * W_BITS)                 # c5: the addressed bank's word (combinational)
         if n_banks == 1:
             m.d.comb += w_r.eq(w_raw[0])
         else:
-            # Bank number of the word read at c2 (from each slice's address copy), then at c3.
+            # Bank number of the word read at c4 (from each slice's address copy), then at c5.
             for sl in range(n_slices):
-                bank_2 = Signal(range(n_banks), name=f"bank_2_{sl}", reset_less=True, attrs={"keep": 1})
-                bank_3 = Signal(range(n_banks), name=f"bank_3_{sl}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += [bank_2.eq(w_addrs[sl][bank_bits:]), bank_3.eq(bank_2)]
+                bank_4 = Signal(range(n_banks), name=f"bank_4_{sl}", reset_less=True, attrs={"keep": 1})
+                bank_5 = Signal(range(n_banks), name=f"bank_5_{sl}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += [bank_4.eq(w_addrs[sl][bank_bits:]), bank_5.eq(bank_4)]
                 lo, hi = sl * SLICE_BITS, min(P * W_BITS, (sl + 1) * SLICE_BITS)
-                with m.Switch(bank_3):
+                with m.Switch(bank_5):
                     for b in range(n_banks):
                         with m.Case(b):
                             m.d.comb += w_r[lo:hi].eq(w_raw[b][lo:hi])
-        raw = {}
+        raw = {0: pin.r_data}                   # layer 1 reads sat(z + v) from the pass input, also at c5
         for l in range(1, L):
             raw[l] = Signal(len(bufs[l][0].data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += raw[l].eq(bufs[l][0].data)
-        # Layer 1 reads sat(z + v) from the pass input's output register, also at c3.
 
-        # ---------------------------------------------------------------- c3 -> c4: operand registers
-        # One x/w register pair per lane after the layer and bank selection, so that the route from a
-        # memory's output register to a far DSP is split in two; ``keep`` stops yosys from merging
-        # the x registers of lanes that select the same words (gen/ilpatch.py keep_registers).
-        layer_xs = [layer_copy(f"layer_x{grp}") for grp in range(0, P, LANE_GROUP)]
+        def x_word(l, i):
+            """Activation ``i`` of layer ``l``'s input word as a multiplier operand (S16 or U16 -> 17 bits)."""
+            w = raw[l][i * ACT_BITS:(i + 1) * ACT_BITS]
+            return w.as_signed() if l == 0 else w
+
+        # ---------------------------------------------------------------- c5 -> c6: distribution registers
+        # Each group of LANE_GROUP lanes gets its own copy of the input activations its lanes use
+        # (for the layer in progress) and the weight word is registered after the bank selection, so
+        # no memory output drives sinks all over the die in one cycle: a register tree, one level.
+        groups = range(0, P, LANE_GROUP)
+        layer_xs = [layer_copy(f"layer_x{grp}") for grp in groups]
+
+        def lane_src(l, j):
+            """Activation index that lane ``j`` multiplies in layer ``l``, or None for an idle lane."""
+            lp = layers[l]
+            return j % lp.icp if j < lp.ocp * lp.icp else None
+
+        slots = {}                              # slots[grp][l]: activation indices held by the group copy
+        for grp in groups:
+            lanes_g = range(grp, min(P, grp + LANE_GROUP))
+            slots[grp] = [sorted({lane_src(l, j) for j in lanes_g} - {None}) for l in range(L)]
+        x_grp = {}
+        for grp in groups:
+            width = max(1, max(len(sl) for sl in slots[grp]))
+            x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
+                          for t in range(width)]
+            with m.Switch(layer_xs[grp // LANE_GROUP]):
+                for l in range(L):
+                    with m.Case(l):
+                        for t, r in enumerate(x_grp[grp]):
+                            idx = slots[grp][l]
+                            m.d.sync += r.eq(x_word(l, idx[t]) if t < len(idx) else 0)
+        w_mid = Signal(P * W_BITS, name="w_mid", reset_less=True)
+        m.d.sync += w_mid.eq(w_r)
+
+        # ---------------------------------------------------------------- c6 -> c7: operand registers
+        # One x/w register pair per lane, placed next to the lane's DSP; ``keep`` stops yosys from
+        # merging the x registers of lanes that select the same words (gen/ilpatch.py keep_registers).
         x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         for j in range(P):
-            m.d.sync += w_op[j].eq(w_r[j * W_BITS:(j + 1) * W_BITS].as_signed())
-            with m.Switch(layer_xs[j // LANE_GROUP]):
-                for l, lp in enumerate(layers):
+            grp = j - j % LANE_GROUP
+            m.d.sync += w_op[j].eq(w_mid[j * W_BITS:(j + 1) * W_BITS].as_signed())
+            with m.Switch(layer_xs[grp // LANE_GROUP]):
+                for l in range(L):
                     with m.Case(l):
-                        if j < lp.ocp * lp.icp:
-                            i = j % lp.icp
-                            if l == 0:
-                                m.d.sync += x_op[j].eq(pin.r_data[i * ACT_BITS:(i + 1) * ACT_BITS].as_signed())
-                            else:
-                                m.d.sync += x_op[j].eq(raw[l][i * ACT_BITS:(i + 1) * ACT_BITS])
-                        else:
-                            m.d.sync += x_op[j].eq(0)
+                        i = lane_src(l, j)
+                        m.d.sync += x_op[j].eq(0 if i is None else x_grp[grp][slots[grp][l].index(i)])
 
-        # ---------------------------------------------------------------- c4 -> c5 -> c6: multipliers
+        # ---------------------------------------------------------------- c7 -> c8 -> c9: multipliers
         prods = []
         for j in range(P):
             mul = Multiplier(X_BITS, W_BITS, self.mult)
@@ -404,7 +450,7 @@ class Engine(wiring.Component):
             m.d.comb += [mul.a.eq(x_op[j]), mul.b.eq(w_op[j])]
             prods.append(mul.p)
 
-        # ---------------------------------------------------------------- c6..: adder tree
+        # ---------------------------------------------------------------- c9..: adder tree
         levels = [prods]
         for j in range(1, K + 1):
             prev = levels[-1]
@@ -415,64 +461,30 @@ class Engine(wiring.Component):
             levels.append(cur)
 
         # ---------------------------------------------------------------- accumulators, bias, hold
-        ocp_max = plan.ocp_max
-        groups = range(0, ocp_max, ACC_GROUP)       # accumulator groups, each with its own control copies
-        layer_as = [layer_copy(f"layer_a{grp}") for grp in groups]
-        # c6+k -> c7+k: the layer's tree level and its metadata are registered (the layer selection
-        # fans out to every accumulator bit and must not sit in front of the adders).
-        ma = Signal(meta_layout)           # metadata of the step in tsel (a register)
-        ma_next = Signal(meta_layout)
-        tsel = [Signal(signed(PROD_BITS + K), name=f"tsel{o}", reset_less=True) for o in range(ocp_max)]
-        m.d.sync += ma.eq(ma_next)
-        with m.Switch(layer_as[0]):
-            for l, lp in enumerate(layers):
-                with m.Case(l):
-                    m.d.comb += ma_next.eq(meta[FRONT + lp.level])
-        bias_r = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(ocp_max)]
-        for grp, layer_a in zip(groups, layer_as):
-            outs = range(grp, min(ocp_max, grp + ACC_GROUP))
-            with m.Switch(layer_a):
-                for l, lp in enumerate(layers):
-                    with m.Case(l):
-                        for o in outs:
-                            m.d.sync += tsel[o].eq(levels[lp.level][o] if o < lp.ocp else 0)
-                        with m.Switch(ma_next.g):
-                            for gg in range(lp.ocg):
-                                with m.Case(gg):
-                                    for o in outs:
-                                        # bias + 2**(shift-1): the requantiser's rounding constant
-                                        v = int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) \
-                                            if o < lp.ocp else 0
-                                        m.d.sync += bias_r[o].eq(v)
-        acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(ocp_max)]
-        hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(ocp_max)]
+        # One bank per adder-tree level that some layer uses: accumulator o of level k is wired to
+        # tree node o of that level for every layer, so nothing selects among tree levels (the
+        # levels' nodes lie over the lanes 2**k apart) and the drain shift is local.
         icpn = [layers[l + 1].icp if l + 1 < L else 1 for l in range(L)]     # lanes of a drain word
+        banks = {}
+        for k in sorted({lp.level for lp in layers}):
+            served = {l: lp for l, lp in enumerate(layers) if lp.level == k}
+            n = max(lp.ocp for lp in served.values())
+            pre = {}
+            for l, lp in served.items():
+                # bias + 2**(shift-1): the requantiser's rounding constant folded into the preload
+                pre[l] = ([int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) if o < lp.ocp else 0
+                           for gg in range(lp.ocg) for o in range(n)], icpn[l])
+            bank = AccumulatorBank(n, A, PROD_BITS + k, pre, meta_layout, L)
+            m.submodules[f"acc_l{k}"] = bank
+            m.d.comb += [bank.step.eq(meta[FRONT + k]), bank.layer.eq(layer)]
+            m.d.comb += [bank.tree[o].eq(levels[k][o]) for o in range(n)]
+            banks[k] = bank
         hmeta = Signal(meta_layout, reset_less=True)
         cap = Signal()
-        m.d.comb += cap.eq(ma.valid & ma.last)
-        for grp in groups:
-            # This group's copies of ma's valid/first/last (same timing as ma).
-            v_g, f_g, c_g = (Signal(name=f"{n}_{grp}", attrs={"keep": 1})
-                             for n in ("acc_valid", "acc_first", "acc_cap"))
-            m.d.sync += [v_g.eq(ma_next.valid), f_g.eq(ma_next.first), c_g.eq(ma_next.valid & ma_next.last)]
-            for o in range(grp, min(ocp_max, grp + ACC_GROUP)):
-                s = Signal(signed(A), name=f"sum{o}")
-                m.d.comb += s.eq(Mux(f_g, bias_r[o], acc[o]) + tsel[o])
-                with m.If(v_g):
-                    m.d.sync += acc[o].eq(s)
-                # The hold bank is the drain's shift register: loaded on a pixel's last step, then
-                # shifted by one drain word (ICP of the next layer) every cycle, so the word to
-                # drain is always at hold[0 .. ICP_next) and no drain-word multiplexer is needed.
-                with m.If(c_g):
-                    m.d.sync += hold[o].eq(s)
-                with m.Else():
-                    with m.Switch(layer_as[grp // ACC_GROUP]):
-                        for l in range(L):
-                            with m.Case(l):
-                                src = o + icpn[l]
-                                m.d.sync += hold[o].eq(hold[src] if src < ocp_max else 0)
-        with m.If(cap):
-            m.d.sync += hmeta.eq(ma)
+        m.d.comb += cap.eq(Cat(*[bank.cap for bank in banks.values()]).any())
+        for bank in banks.values():
+            with m.If(bank.cap):
+                m.d.sync += hmeta.eq(bank.cap_step)
 
         # ---------------------------------------------------------------- drain
         layer_d = layer_copy("layer_d")
@@ -494,10 +506,11 @@ class Engine(wiring.Component):
         d0_oy = Signal(XY_BITS, reset_less=True)
         d0_ox = Signal(XY_BITS, reset_less=True)
         m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
-        m.d.sync += [d0_val[i].eq(hold[i]) for i in range(lanes_out)]    # word d_j (hold shifts)
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):
                 with m.Case(l):
+                    hold = banks[lp.level].hold                         # word d_j (the hold bank shifts)
+                    m.d.sync += [d0_val[i].eq(hold[i]) for i in range(icpn[l])]
                     if l + 1 < L:
                         nx = layers[l + 1]
                         word = (hmeta.gw + d_j)[:nx.icg_bits]
@@ -524,7 +537,7 @@ class Engine(wiring.Component):
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         t_word = Signal(8, reset_less=True)
-        m.d.comb += [tidx.acc.eq(hold[0]), tr.addr.eq(tidx.index)]
+        m.d.comb += [tidx.acc.eq(banks[layers[-1].level].hold[0]), tr.addr.eq(tidx.index)]
         m.d.sync += t_word.eq(tr.data)
 
         # ---------------------------------------------------------------- d1: write / emit
@@ -544,7 +557,7 @@ class Engine(wiring.Component):
         ]
 
         # ---------------------------------------------------------------- layer / pass control
-        in_flight = Cat(*[mt.valid for mt in meta[1:]], ma.valid, d_active, d0_valid, d1_valid).any()
+        in_flight = Cat(*[mt.valid for mt in meta[1:]], cap, d_active, d0_valid, d1_valid).any()
         with m.If(waiting & ~in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):

@@ -1,0 +1,153 @@
+"""Accumulators fixed to one adder-tree level: bias preload, accumulate, hold bank that shifts out drain words."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.hdlutil import eq_const
+
+#: Accumulators served by one copy of the valid/first/capture flags and of the layer number.
+ACC_GROUP = 8
+
+
+class AccumulatorBank(wiring.Component):
+    """``n`` accumulators wired to nodes ``0 .. n-1`` of one adder-tree level, for the layers using it.
+
+    Every layer whose input word has ``ICP = 2**level`` lanes sums its ``OCP ≤ n`` output channels at
+    the same tree nodes, so accumulator ``o`` always reads node ``o`` of its level: no accumulator
+    picks among tree levels spread over the lanes, and its bias table and drain shift are local.
+
+    Parameters
+    ----------
+    n : int
+        Accumulators (the widest ``OCP`` of the bank's layers).
+    width : int
+        Accumulator width (also holds the requantiser's rounding constant, folded into the bias).
+    tree_width : int
+        Width of the tree-node inputs.
+    layers : dict of int to (list of int, int)
+        For each layer index served: the per-``(g, o)`` preload values ``bias + 2**(shift-1)``
+        (``ocg · ocp`` of them, group-major; channels ``o ≥ ocp`` preload 0) and the drain shift
+        ``ICP`` of the next layer (1 for the last layer).
+    step_layout : data.StructLayout
+        The engine's step metadata (``valid``, ``first``, ``last``, ``g`` at least).
+    n_layers : int
+        Layers of the whole engine (width of ``layer``).
+
+    Members
+    -------
+    tree : In(ArrayLayout(signed(tree_width), n))
+        The level's tree nodes (registers), in the cycle the step's metadata is on ``step``.
+    step : In(step_layout)
+        The step's metadata at that tree level.
+    layer : In(range(n_layers))
+        The engine's current layer number (constant while steps are in flight).
+    hold : Out(ArrayLayout(signed(width), n))
+        The hold bank: the sums captured at a pixel's last step, shifted down by the drain shift
+        every later cycle, so the word to drain is always ``hold[0 .. ICP_next)``.
+    cap : Out(1)
+        A pixel's sums are being captured into ``hold`` at the next edge.
+    cap_step : Out(step_layout)
+        The metadata of the step that ``cap`` captures.
+    """
+
+    def __init__(self, n: int, width: int, tree_width: int, layers: dict, step_layout, n_layers: int):
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if not isinstance(width, int) or width < tree_width:
+            raise ValueError(f"width must be an integer >= tree_width={tree_width}, got {width!r}")
+        if not layers:
+            raise ValueError("layers must name at least one layer")
+        for l, (pre, shift) in layers.items():
+            if not 0 <= l < n_layers:
+                raise ValueError(f"layers: layer index {l} is outside 0 .. {n_layers - 1}")
+            if len(pre) % n:
+                raise ValueError(f"layers[{l}]: preload values must be a multiple of n={n}, got {len(pre)}")
+            if not 1 <= shift <= n:
+                raise ValueError(f"layers[{l}]: drain shift must be in 1 .. n={n}, got {shift}")
+            lim = 1 << (width - 1)
+            if any(not -lim <= v < lim for v in pre):
+                raise ValueError(f"layers[{l}]: a preload value does not fit {width} signed bits")
+        self.n, self.width, self.layers, self.n_layers = n, width, dict(layers), n_layers
+        super().__init__({
+            "tree": In(data.ArrayLayout(signed(tree_width), n)),
+            "step": In(step_layout),
+            "layer": In(range(max(2, n_layers))),
+            "hold": Out(data.ArrayLayout(signed(width), n)),
+            "cap": Out(1),
+            "cap_step": Out(step_layout),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``step`` to ``cap``: ``1`` (tree node, bias and flags registered: the SEL stage)."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        n, A = self.n, self.width
+        mine = sorted(self.layers)
+        # Registered (SEL stage): the tree node, the step's metadata, the bias of its group.
+        st = Signal.like(self.step, name="st")
+        m.d.sync += st.eq(self.step)
+        active = Signal()
+        act_next = Signal()
+        m.d.comb += act_next.eq(self.step.valid & _is_one_of(self.layer, mine))
+        m.d.sync += active.eq(act_next)
+        m.d.comb += [self.cap.eq(active & st.last), self.cap_step.eq(st)]
+
+        tsel = [Signal(signed(len(self.tree[0])), name=f"tsel{o}", reset_less=True) for o in range(n)]
+        bias = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(n)]
+        acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(n)]
+        hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(n)]
+        m.d.sync += [t.eq(self.tree[o]) for o, t in enumerate(tsel)]
+        m.d.comb += [self.hold[o].eq(h) for o, h in enumerate(hold)]
+
+        for grp in range(0, n, ACC_GROUP):
+            outs = range(grp, min(n, grp + ACC_GROUP))
+            # This group's copies of the flags and the layer (kept apart by gen/ilpatch.py keep_registers).
+            v_g, f_g, c_g = (Signal(name=f"{nm}_{grp}", attrs={"keep": 1}) for nm in ("acc_valid", "acc_first", "acc_cap"))
+            m.d.sync += [v_g.eq(act_next), f_g.eq(self.step.first), c_g.eq(act_next & self.step.last)]
+            lay = self.layer
+            if len(mine) > 1:
+                lay = Signal.like(self.layer, name=f"layer_{grp}", attrs={"keep": 1})
+                m.d.sync += lay.eq(self.layer)
+            for l in mine:
+                pre, _ = self.layers[l]
+                with (m.If(eq_const(lay, l)) if len(mine) > 1 else nullcontext()):
+                    with m.Switch(self.step.g):
+                        for gg in range(len(pre) // n):
+                            with m.Case(gg):
+                                m.d.sync += [bias[o].eq(pre[gg * n + o]) for o in outs]
+            for o in outs:
+                s = Signal(signed(A), name=f"sum{o}")
+                m.d.comb += s.eq(Mux(f_g, bias[o], acc[o]) + tsel[o])
+                with m.If(v_g):
+                    m.d.sync += acc[o].eq(s)
+                with m.If(c_g):
+                    m.d.sync += hold[o].eq(s)
+                with m.Else():
+                    shifts = sorted({self.layers[l][1] for l in mine})
+                    if len(shifts) == 1:
+                        src = o + shifts[0]
+                        m.d.sync += hold[o].eq(hold[src] if src < n else 0)
+                    else:
+                        with m.Switch(lay):
+                            for l in mine:
+                                with m.Case(l):
+                                    src = o + self.layers[l][1]
+                                    m.d.sync += hold[o].eq(hold[src] if src < n else 0)
+        return m
+
+
+def _is_one_of(value, consts):
+    """``value`` equals one of ``consts`` (an OR of equality tests)."""
+    terms = [eq_const(value, c) for c in consts]
+    out = terms[0]
+    for t in terms[1:]:
+        out = out | t
+    return out
