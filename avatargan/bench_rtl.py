@@ -2,7 +2,7 @@
 
 Prints, for the chosen model (default: a random model of the default channels 100-128-64-32-1) and
 ``P`` lanes: the analytic cycle count (:mod:`gen.cycles`), the MAC bound (useful multiplies / P), the
-utilization, avatars/s at 100 MHz and at ``--fmax``; and the cycle count *measured* in amaranth.sim
+utilization, avatars/s of the routed bitstream (:mod:`gen.routed`) and at ``--fmax``; and the cycle count *measured* in amaranth.sim
 on a small configuration (``--sim-channels``, ``--sim-lanes``) next to the model's prediction for it.
 ``--sim-full`` also simulates the benchmarked model itself (slow: minutes to hours in amaranth.sim).
 """
@@ -95,6 +95,7 @@ def _verilator(qm, lanes: int, seed: int, work: str) -> dict:
 def run(args) -> dict:
     from avatargan.errors import UserError
     from gen.cycles import cycle_model
+    from gen.routed import routed_line
     from golden.qmodel import load_qmodel, random_qmodel
 
     if args.model:
@@ -107,7 +108,8 @@ def run(args) -> dict:
         raise UserError(str(e)) from None
     out = {"lanes": args.lanes, "channels": qm.channels, "cycles_per_avatar_model": cm["cycles_per_avatar"],
            "mac_bound_cycles": cm["mac_bound_cycles"], "useful_macs_per_avatar": cm["useful_macs_per_avatar"],
-           "utilization": cm["utilization"], "avatars_per_s_100mhz": 100e6 / cm["cycles_per_avatar"],
+           "utilization": cm["utilization"],
+           "routed": routed_line(qm.channels, args.lanes, cm["cycles_per_avatar"]),
            "layers": cm["layers"]}
     if args.fmax:
         out["fmax_mhz"] = args.fmax
@@ -130,7 +132,7 @@ def run(args) -> dict:
     print(f"cycles/avatar (model)     {cm['cycles_per_avatar']}")
     print(f"MAC bound (useful/P)      {cm['mac_bound_cycles']}  ({cm['useful_macs_per_avatar']} useful MACs)")
     print(f"MAC utilization           {100 * cm['utilization']:.2f} %")
-    print(f"avatars/s at 100 MHz      {out['avatars_per_s_100mhz']:.1f}")
+    print(f"bitstream                 {out['routed']}")
     if args.fmax:
         print(f"avatars/s at {args.fmax:g} MHz     {out['avatars_per_s_fmax']:.1f}")
     for key in ("simulated_small", "simulated_full"):

@@ -315,6 +315,40 @@ def load_model_spec(spec: str):
     return load_qmodel(spec)
 
 
+def freq_from_report(path, top: str = "board") -> float:
+    """The fastest engine clock at or below the Fmax of an earlier run's ``report.json``.
+
+    For the board top it is a frequency the PLL makes from the 25 MHz oscillator (``ecppll``),
+    searched downwards in 0.5 MHz steps from the Fmax; for the bare core, the Fmax rounded down to
+    0.1 MHz. This is how a bitstream gets the clock its routed paths allow.
+    """
+    import math
+
+    try:
+        rep = json.loads(Path(path).read_text())
+        fmax = float(rep["performance"]["fmax_mhz"])
+    except OSError as e:
+        raise UserError(f"--freq-from {path}: {e.strerror or e}") from None
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"--freq-from {path}: not a report.json of avatargan synth") from None
+    if not 1.0 <= fmax <= 400.0:
+        raise UserError(f"--freq-from {path}: Fmax {fmax:g} MHz is outside 1 .. 400 MHz")
+    if top == "core":
+        return math.floor(fmax * 10) / 10
+    from gen.pll import ecppll_config
+
+    f = math.floor(fmax * 2) / 2
+    while f >= 10.0:
+        try:
+            cfg = ecppll_config(25.0, f)
+        except UserError:
+            cfg = None
+        if cfg is not None and cfg.clkout_mhz <= fmax:
+            return cfg.clkout_mhz
+        f -= 0.5
+    raise UserError(f"--freq-from {path}: the PLL makes no clock at or below {fmax:.1f} MHz")
+
+
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",

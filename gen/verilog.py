@@ -20,6 +20,7 @@ from pathlib import Path
 
 from avatargan.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
+from gen.routed import routed_line
 from rtl.config import ACT_BITS, TANH_BITS, W_BITS, EnginePlan, ceil_log2, plan_engine
 from rtl.engine import BANK_DEPTH
 from rtl.top import FIFO_DEPTH
@@ -83,7 +84,7 @@ def summary(plan: EnginePlan, header: dict) -> dict:
         "useful_macs_per_avatar": cm["useful_macs_per_avatar"],
         "mac_bound_cycles": cm["mac_bound_cycles"],
         "utilization": cm["utilization"],
-        "avatars_per_s_at_100mhz": 100e6 / cm["cycles_per_avatar"],
+        "routed": routed_line(header["channels"], plan.lanes, cm["cycles_per_avatar"]),
     }
 
 
@@ -106,7 +107,7 @@ def summary_markdown(s: dict) -> str:
               f"- cycles per plane: {s['cycles_per_plane']}; per RGB avatar: **{s['cycles_per_avatar']}**",
               f"- MAC bound: {s['mac_bound_cycles']} cycles ({s['useful_macs_per_avatar']} useful MACs / "
               f"{s['lanes']} lanes); utilization **{100 * s['utilization']:.2f} %**",
-              f"- avatars/s at 100 MHz: {s['avatars_per_s_at_100mhz']:.1f}"]
+              f"- {s['routed']}"]
     if "elaboration_s" in s:
         lines.append("- elaboration: " + ", ".join(f"{k} {v:.1f} s" for k, v in s["elaboration_s"].items()))
     return "\n".join(lines) + "\n"

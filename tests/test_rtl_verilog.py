@@ -81,6 +81,7 @@ def test_bench_rtl_reports_model_and_simulated_cycles(tmp_path, capsys):
     r = json.loads(out.read_text())
     s = r["simulated_small"]
     assert s["bit_exact"] and s["simulated_cycles"] == s["model_cycles"] == r["cycles_per_avatar_model"]
-    assert r["avatars_per_s_fmax"] == pytest.approx(r["avatars_per_s_100mhz"] / 2)
+    assert r["avatars_per_s_fmax"] == pytest.approx(50e6 / r["cycles_per_avatar_model"])
     text = capsys.readouterr().out
-    assert "MAC utilization" in text and "avatars/s at 100 MHz" in text
+    # No routed report exists for this small configuration: the bench says so instead of a figure.
+    assert "MAC utilization" in text and "no routed LFE5U-85F report for 16 lanes" in text

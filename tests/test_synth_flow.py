@@ -9,7 +9,8 @@ from avatargan.cli import main
 from avatargan.errors import UserError
 from gen.hwreport import build_report, clocks, render_markdown, useful_macs
 from gen.pll import ecppll_config, parse_ecppll_verilog
-from gen.synth import DEVICES, run_flow
+from gen.routed import find_report, routed_line
+from gen.synth import DEVICES, freq_from_report, run_flow
 
 ECPPLL_150 = """
 module pll(input clkin, output clkout0, output locked);
@@ -78,6 +79,52 @@ def test_report_numbers():
     assert "| MULT18X18D | 8 | 156 |" in md and "| `clk` | 120.0 | 150 | NO |" in md
     assert clocks(_fake_reports(151.0)[1])["clk"]["met"]
     assert "Timing not met for `clk`" in md and rep["critical_paths"] == []
+    # The bitstream runs at the 150 MHz constraint, which its paths do not allow: no figure at that clock.
+    assert p["bitstream_clock_mhz"] == 150.0 and p["bitstream_meets_timing"] is False
+    assert p["avatars_per_s_at_bitstream_clock"] is None and "does **not** meet timing" in md
+
+
+def _report_at(tmp_path, name, fmax, constraint, channels=(8, 8, 4, 4, 1), lanes=8, cycles=10_000):
+    stat, nextpnr = _fake_reports(fmax)
+    nextpnr["fmax"]["$glbnet$clk"]["constraint"] = constraint
+    rep = build_report(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board",
+                       freq_mhz=constraint, channels=channels, lanes=lanes, cycles_per_avatar=cycles,
+                       seconds={"yosys": 1.0}, dsp_mode="ecp5", model="m", machine="test")
+    (tmp_path / name).write_text(json.dumps(rep))
+    return rep
+
+
+def test_avatars_per_s_at_the_bitstream_clock(tmp_path):
+    """A met constraint gives avatars/s at that clock (not at Fmax); the routed line picks the best report."""
+    rep = _report_at(tmp_path, "a.json", 120.0, 100.0)
+    p = rep["performance"]
+    assert p["bitstream_meets_timing"] and p["avatars_per_s_at_bitstream_clock"] == pytest.approx(100e6 / 10_000)
+    assert "**RGB avatars/s at the bitstream's 100 MHz clock: 10,000** (meets timing)" in render_markdown(rep)
+    _report_at(tmp_path, "b.json", 90.0, 150.0)          # faster clock, but not met: never chosen
+    _report_at(tmp_path, "c.json", 99.0, 95.0)           # met, slower than a.json
+    _report_at(tmp_path, "d.json", 300.0, 200.0, lanes=16)
+    line = routed_line((8, 8, 4, 4, 1), 8, 10_000, folder=tmp_path)
+    assert line.startswith("routed on the LFE5U-85F (a.json): 10,000 RGB avatars/s at the bitstream's 100 MHz")
+    assert "this one" not in line
+    assert "this one 20000" in routed_line((8, 8, 4, 4, 1), 8, 20_000, folder=tmp_path)
+    (tmp_path / "a.json").unlink()
+    (tmp_path / "c.json").unlink()
+    assert "below the bitstream's 150 MHz clock" in routed_line((8, 8, 4, 4, 1), 8, 10_000, folder=tmp_path)
+    assert routed_line((8, 8, 4, 4, 1), 4, 10_000, folder=tmp_path).startswith("no routed LFE5U-85F report")
+    # The committed report of the shipped model is found by its channels and lanes.
+    assert find_report((100, 128, 64, 32, 1), 64) is not None
+
+
+def test_freq_from_report(tmp_path):
+    _report_at(tmp_path, "r.json", 93.7, 150.0)
+    f = freq_from_report(tmp_path / "r.json", "board")
+    assert f <= 93.7 and f >= 90.0 and ecppll_config(25, f).clkout_mhz == f
+    assert freq_from_report(tmp_path / "r.json", "core") == pytest.approx(93.7)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError, match="not a report.json"):
+        freq_from_report(tmp_path / "bad.json")
+    with pytest.raises(UserError, match="No such file"):
+        freq_from_report(tmp_path / "missing.json")
 
 
 def _hop(kind, delay, cell_from, cell_to, loc_from=(1, 1), loc_to=(1, 1), net=None):

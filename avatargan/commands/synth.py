@@ -16,7 +16,11 @@ def configure(p):
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
     p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 64; 128 fit the 85F's DSPs but did not finish routing with the shipped model)")
-    p.add_argument("--freq", type=float, default=150.0, help="core clock target in MHz (default 150)")
+    clock = p.add_mutually_exclusive_group()
+    clock.add_argument("--freq", type=float, default=None, help="core clock target in MHz (default 150)")
+    clock.add_argument("--freq-from", metavar="REPORT", default=None,
+                       help="clock the bitstream at the fastest PLL frequency at or below the Fmax of an "
+                            "earlier run's report.json (a bitstream that meets timing)")
     p.add_argument("-o", "--out", default=None, help="build folder (default build/synth-DEVICE-MODEL)")
     p.add_argument("--top", choices=["board", "core"], default="board",
                    help="board: UART/PLL/LED top for the ULX3S (default); core: the bare generator module")
@@ -36,11 +40,15 @@ def configure(p):
 
 def run(args) -> int:
     from avatargan.errors import UserError
-    from gen.synth import DEVICES, synth_model
+    from gen.synth import DEVICES, freq_from_report, synth_model
 
+    freq = args.freq if args.freq is not None else 150.0
+    if args.freq_from is not None:
+        freq = freq_from_report(args.freq_from, args.top)
+        print(f"avatargan synth: clock {freq:g} MHz from {args.freq_from}")
     if args.lanes is not None and (args.lanes < 1 or args.lanes & (args.lanes - 1)):
         raise UserError(f"--lanes must be a power of two, got {args.lanes}")
-    rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
+    rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg)
     r, p = rep["resources"], rep["performance"]
@@ -49,7 +57,12 @@ def run(args) -> int:
     print(f"{rep['build_dir']}/design.bit: LUT4 {used('LUT4')}, FF {used('FF')}, DP16KD {used('DP16KD')}, "
           f"MULT18X18D {used('MULT18X18D')}; {p['engine_clock']} Fmax {p['fmax_mhz']:.1f} MHz "
           f"(target {rep['freq_constraint_mhz']:g})")
-    if p.get("avatars_per_s_at_fmax"):
-        print(f"{p['cycles_per_avatar']} cycles per RGB avatar: {p['avatars_per_s_at_fmax']:.0f} avatars/s at Fmax")
+    if p.get("cycles_per_avatar"):
+        if p.get("bitstream_meets_timing"):
+            print(f"{p['cycles_per_avatar']} cycles per RGB avatar: {p['avatars_per_s_at_bitstream_clock']:.0f} "
+                  f"avatars/s at the bitstream's {p['bitstream_clock_mhz']:g} MHz clock (meets timing)")
+        else:
+            print(f"{p['cycles_per_avatar']} cycles per RGB avatar; the bitstream's {p['bitstream_clock_mhz']:g} MHz "
+                  f"clock does NOT meet timing: rebuild with --freq-from {rep['build_dir']}/report.json")
     print(f"report: {rep['build_dir']}/report.md")
     return 0

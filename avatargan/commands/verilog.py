@@ -37,4 +37,5 @@ def run(args) -> int:
     print(f"wrote {args.out}: P={s['lanes']}, {s['cycles_per_avatar']} cycles/avatar, "
           f"utilization {100 * s['utilization']:.2f} %, DP16KD ~{s['dp16kd_expected']}, "
           f"MULT18X18D {s['mult18x18d_expected']}")
+    print(s["routed"])
     return 0

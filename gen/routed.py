@@ -1,0 +1,68 @@
+"""What a routed bitstream does: the clock it runs at and the avatars/s that follow.
+
+A synthesis run (``avatargan synth``) writes ``report.json``; the reports of the shipped
+configurations are committed under ``docs/reports/``. The figure a user should see for a design
+is the one of its routed bitstream at that bitstream's own clock (the PLL frequency it was built
+for), and only if that clock meets timing — never a clock the design was not routed at.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["REPORTS", "bitstream_clock", "find_report", "routed_line"]
+
+#: The committed hardware reports (docs/reports/*.json).
+REPORTS = Path(__file__).resolve().parent.parent / "docs" / "reports"
+
+
+def bitstream_clock(rep: dict) -> dict:
+    """The engine clock of a report: ``{"mhz", "met", "fmax_mhz"}``; ``mhz`` is the bitstream's clock.
+
+    The bitstream runs the engine at the clock constraint (the PLL's real frequency for the board
+    top); ``met`` says whether the routed paths allow it (Fmax at or above it).
+    """
+    p = rep["performance"]
+    clk = rep["clocks"][p["engine_clock"]]
+    return {"mhz": float(clk["constraint_mhz"]), "met": bool(clk["met"]), "fmax_mhz": float(clk["fmax_mhz"])}
+
+
+def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple[Path, dict] | None:
+    """The committed report of a routed design with these channels, lanes and device, or None.
+
+    Among several, the one whose bitstream clock meets timing and is fastest.
+    """
+    folder = Path(folder) if folder is not None else REPORTS
+    found = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            rep = json.loads(path.read_text())
+            if (rep.get("format") == "avatargan-hwreport" and list(rep["channels"]) == list(channels)
+                    and rep["performance"].get("lanes") == lanes and rep["device"]["key"] == device):
+                found.append((path, rep))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not found:
+        return None
+    return max(found, key=lambda pr: (bitstream_clock(pr[1])["met"], bitstream_clock(pr[1])["mhz"]))
+
+
+def routed_line(channels, lanes: int, cycles_per_avatar: int, device: str = "85F", folder=None) -> str:
+    """One line for people: avatars/s of the routed bitstream at its clock, or why there is no figure."""
+    hit = find_report(channels, lanes, device, folder)
+    if hit is None:
+        return (f"no routed LFE5U-{device} report for {lanes} lanes and these channels; "
+                f"`avatargan synth` measures one")
+    path, rep = hit
+    clk = bitstream_clock(rep)
+    name = path.name
+    if not clk["met"]:
+        return (f"routed on the LFE5U-{device} ({name}): Fmax {clk['fmax_mhz']:.1f} MHz, below the bitstream's "
+                f"{clk['mhz']:g} MHz clock; rebuild with `avatargan synth --freq-from {name}`")
+    rate = clk["mhz"] * 1e6 / cycles_per_avatar
+    same = rep["performance"].get("cycles_per_avatar") == cycles_per_avatar
+    return (f"routed on the LFE5U-{device} ({name}): {rate:,.0f} RGB avatars/s at the bitstream's "
+            f"{clk['mhz']:g} MHz clock (meets timing; Fmax {clk['fmax_mhz']:.1f} MHz)"
+            + ("" if same else f"; that bitstream's engine took {rep['performance'].get('cycles_per_avatar')} "
+                               f"cycles per avatar, this one {cycles_per_avatar}"))
