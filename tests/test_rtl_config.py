@@ -72,3 +72,38 @@ def test_cycle_model_constants_match_the_engine():
     plan = plan_engine(qm, 16)
     rows = cycle_model(qm.header, 16)["layers"]
     assert [r["gap"] for r in rows] == [rtl.engine.layer_gap(plan, l) for l in range(len(plan.layers))]
+
+
+def test_front_is_the_sum_of_the_component_latencies():
+    """FRONT (used by the cycle model) = Sequencer + WeightStore + MacArray latencies; SEL = the banks'."""
+    from rtl.accum import AccumulatorBank
+    from rtl.sequencer import step_layout
+
+    plan = plan_engine(random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4), 16)
+    for mult in ("generic", "ecp5"):
+        eng = rtl.engine.Engine(plan, mult)
+        assert eng.front_latency == eng.sequencer.latency + eng.weights.latency + eng.mac.latency
+        assert eng.front_latency == rtl.engine.FRONT == gen.cycles.FRONT
+        assert eng.drain.latency == 2
+    bank = AccumulatorBank(4, 20, 12, {0: ([1, 2, 3, 4], 1)}, step_layout(plan), 4)
+    assert bank.latency == rtl.engine.SEL
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n": 0}, "n must be"),
+    ({"width": 8}, "width must be"),
+    ({"layers": {}}, "at least one layer"),
+    ({"layers": {7: ([0] * 4, 1)}}, "outside"),
+    ({"layers": {0: ([0] * 3, 1)}}, "multiple of n"),
+    ({"layers": {0: ([0] * 4, 5)}}, "drain shift"),
+    ({"layers": {0: ([1 << 19] * 4, 1)}}, "does not fit"),
+])
+def test_accumulator_bank_rejects_bad_parameters(kwargs, match):
+    from rtl.accum import AccumulatorBank
+    from rtl.sequencer import step_layout
+
+    plan = plan_engine(random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4), 16)
+    args = {"n": 4, "width": 20, "tree_width": 12, "layers": {0: ([0] * 4, 1)},
+            "step_layout": step_layout(plan), "n_layers": 4, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        AccumulatorBank(**args)

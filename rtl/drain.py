@@ -1,0 +1,174 @@
+"""The drain: a pixel's sums, one word a cycle, requantised into the next layer's buffer or Tanh'd into a pixel."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import ACT_BITS, TANH_BITS, XY_BITS, EnginePlan, ceil_log2
+from rtl.hdlutil import eq_const
+from rtl.requant import Requantiser, TanhIndex
+from rtl.sequencer import PASSES, step_layout
+
+#: Pixel word: bits 0-7 pixel, 8-12 x, 13-17 y, 18-19 plane, 20 last (ARCHITECTURE.md).
+PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
+
+
+class Drain(wiring.Component):
+    """Drains the hold bank of the layer in progress after each pixel's last step.
+
+    Layer ``l`` drains ``NW_l = OCP_l / ICP_(l+1)`` words per (pixel, group), one per cycle, from
+    ``hold[0 .. ICP_(l+1))`` of its accumulator bank (the bank shifts itself): d0 registers the
+    word and its buffer address, d1 the requantised activations (rule 3: rounding constant already
+    in the bias, ReLU, saturation), which are written into layer ``l+1``'s input buffer. The last
+    layer's single word goes through the Tanh index (rule 4) straight from ``hold[0]`` into the
+    Tanh ROM, whose registered output meets d1: a pixel word.
+
+    Parameters
+    ----------
+    plan : EnginePlan
+    width : int
+        Accumulator width.
+    banks : dict of int to int
+        Accumulators of each tree level's bank.
+
+    Attributes
+    ----------
+    tanh_rom : Memory
+        The 2048-entry Tanh table.
+
+    Members
+    -------
+    layer : In(range(L)), pass_index : In(2)
+        The layer and pass in progress.
+    cap : In(1)
+        A pixel's sums are captured into its bank's hold registers this cycle.
+    cap_step : In(step_layout(plan))
+        That pixel's step metadata (``gw``, ``oy``, ``ox``).
+    hold<k> : In(ArrayLayout(signed(width), n_k))
+        The hold bank of tree level ``k``.
+    write_en : Out(L)
+        Bit ``l``: write ``write_addr``/``write_data`` into the input buffer of layer ``l`` (``l ≥ 1``).
+    write_addr, write_data : Out
+        Buffer word address ``((iy·in + ix) << icg_bits) | c`` and ``ICP × 16``-bit activations.
+    pix_valid : Out(1), pix_data : Out(PIXEL_BITS)
+        A pixel word of the last layer.
+    busy : Out(1)
+        Drain words are in progress (the pipeline is not empty).
+    """
+
+    def __init__(self, plan: EnginePlan, width: int, banks: dict):
+        if not isinstance(plan, EnginePlan):
+            raise TypeError("plan must be an EnginePlan")
+        for lp in plan.layers:
+            if lp.level not in banks or banks[lp.level] < lp.ocp:
+                raise ValueError(f"banks: level {lp.level} needs at least {lp.ocp} accumulators for layer {lp.index + 1}")
+        self.plan, self.width, self.banks = plan, width, dict(banks)
+        layers = plan.layers
+        L = len(layers)
+        self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
+        addr_w = max(1, max(ceil_log2(plan.buffer_shape(l)[1]) for l in range(1, L)))
+        super().__init__({
+            "layer": In(range(max(2, L))),
+            "pass_index": In(2),
+            "cap": In(1),
+            "cap_step": In(step_layout(plan)),
+            **{f"hold{k}": In(data.ArrayLayout(signed(width), n)) for k, n in sorted(self.banks.items())},
+            "write_en": Out(L),
+            "write_addr": Out(addr_w),
+            "write_data": Out(max(lp.icp for lp in layers[1:]) * ACT_BITS),
+            "pix_valid": Out(1),
+            "pix_data": Out(PIXEL_BITS),
+            "busy": Out(1),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a pixel's capture (``cap``) to its first word written or emitted, minus one per
+        word before it: ``2`` (d0 after the word's turn, then d1); ``NW`` words take ``NW + 2`` cycles."""
+        return 2
+
+    def elaborate(self, platform):
+        plan, layers = self.plan, self.plan.layers
+        L, A = len(layers), self.width
+        icpn = [layers[l + 1].icp if l + 1 < L else 1 for l in range(L)]     # lanes of a drain word
+        m = Module()
+
+        # The drain's copy of the layer (one cycle late: safe, the layer only changes while idle).
+        layer_d = Signal.like(self.layer, name="layer_d", attrs={"keep": 1})
+        m.d.sync += layer_d.eq(self.layer)
+        nw_last = Signal(range(max(2, max(lp.drain_words for lp in layers))))
+        with m.Switch(layer_d):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    m.d.comb += nw_last.eq(lp.drain_words - 1)
+
+        hmeta = Signal.like(self.cap_step, reset_less=True)
+        with m.If(self.cap):
+            m.d.sync += hmeta.eq(self.cap_step)
+        d_active = Signal()
+        d_j = Signal.like(nw_last)
+        with m.If(self.cap):
+            m.d.sync += [d_active.eq(1), d_j.eq(0)]
+        with m.Elif(d_active):
+            with m.If(d_j == nw_last):
+                m.d.sync += d_active.eq(0)
+            with m.Else():
+                m.d.sync += d_j.eq(d_j + 1)
+
+        # d0: the word at the front of the hold bank and its buffer address.
+        lanes_out = max(icpn)
+        d0_valid = Signal()
+        d0_val = [Signal(signed(A), name=f"d0v{i}", reset_less=True) for i in range(lanes_out)]
+        d0_addr = Signal.like(self.write_addr, reset_less=True)
+        d0_oy = Signal(XY_BITS, reset_less=True)
+        d0_ox = Signal(XY_BITS, reset_less=True)
+        m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
+        with m.Switch(layer_d):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    hold = getattr(self, f"hold{lp.level}")
+                    m.d.sync += [d0_val[i].eq(hold[i]) for i in range(icpn[l])]
+                    if l + 1 < L:
+                        nx = layers[l + 1]
+                        word = (hmeta.gw + d_j)[:nx.icg_bits]
+                        m.d.sync += d0_addr.eq(Cat(word, hmeta.ox[:nx.in_bits], hmeta.oy[:nx.in_bits]))
+
+        # d1: requantised activations (or the Tanh word), then written / emitted.
+        d1_valid = Signal()
+        d1_addr = Signal.like(d0_addr)
+        d1_oy = Signal(XY_BITS, reset_less=True)
+        d1_ox = Signal(XY_BITS, reset_less=True)
+        d1_q = [Signal(ACT_BITS, name=f"q{i}", reset_less=True) for i in range(lanes_out)]
+        m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
+        with m.Switch(layer_d):
+            for l in range(L - 1):
+                with m.Case(l):
+                    for i in range(icpn[l]):
+                        rq = Requantiser(A, layers[l].shift, rounded=True)
+                        m.submodules[f"rq{l}_{i}"] = rq
+                        m.d.comb += rq.acc.eq(d0_val[i])
+                        m.d.sync += d1_q[i].eq(rq.out)
+        # Tanh: the last layer drains one word (NW_L = 1, hold[0]) in the cycle after the capture, so
+        # the table is addressed from hold[0] directly, one stage before d0, and its word is
+        # registered (the DP16KD output register after synthesis); it reaches d1 like the others.
+        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
+        m.submodules.trom = trom = self.tanh_rom
+        tr = trom.read_port()
+        t_word = Signal(8, reset_less=True)
+        m.d.comb += [tidx.acc.eq(getattr(self, f"hold{layers[-1].level}")[0]), tr.addr.eq(tidx.index)]
+        m.d.sync += t_word.eq(tr.data)
+
+        for l in range(1, L):
+            m.d.comb += self.write_en[l].eq(d1_valid & eq_const(layer_d, l - 1))
+        m.d.comb += [self.write_addr.eq(d1_addr), self.write_data.eq(Cat(*d1_q))]
+        out_max = layers[-1].out_size - 1
+        is_last = (self.pass_index == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
+        m.d.comb += [
+            self.pix_valid.eq(d1_valid & (layer_d == L - 1)),
+            self.pix_data.eq(Cat(t_word, d1_ox, d1_oy, self.pass_index, is_last)),
+            self.busy.eq(d_active | d0_valid | d1_valid),
+        ]
+        return m

@@ -1,0 +1,146 @@
+"""The MAC array: activations and weights distributed to P multiplier lanes, and the adder tree."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import ACT_BITS, PROD_BITS, W_BITS, X_BITS, EnginePlan
+from rtl.mult import Multiplier, check_mult_kind
+
+#: Multiplier lanes served by one copy of the activations and of the layer number.
+LANE_GROUP = 16
+
+
+def x_layout(plan: EnginePlan) -> data.StructLayout:
+    """One input word per layer: ``layer1`` (the pass input, ICP_1 S16 lanes), ``layer2`` ... (U16 lanes)."""
+    return data.StructLayout({f"layer{l + 1}": lp.icp * ACT_BITS for l, lp in enumerate(plan.layers)})
+
+
+class MacArray(wiring.Component):
+    """``P`` multiplier lanes and the adder tree over them.
+
+    In layer ``l``, lane ``j = o·ICP_l + i`` (``o < OCP_l``) multiplies activation ``i`` of the
+    layer's input word by weight ``j`` of the ROM word; lanes ``j ≥ OCP_l·ICP_l`` multiply 0. Level
+    ``k`` of the adder tree sums groups of ``2**k`` lanes, so output channel ``o`` of a layer with
+    ``ICP = 2**k`` is node ``o`` of level ``k``.
+
+    Pipeline (:attr:`latency` = 4 cycles from ``x``/``w`` to tree level 0, one more per level):
+
+    1. distribution registers: each group of :data:`LANE_GROUP` lanes gets its own copy of the
+       activations its lanes use in the layer in progress, and the weight word is registered, so
+       no memory output drives sinks all over the die in one cycle (a register tree, one level);
+    2. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
+       merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`);
+    3. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
+
+    Parameters
+    ----------
+    plan : EnginePlan
+    mult : str
+        ``"generic"`` or ``"ecp5"`` (:class:`rtl.mult.Multiplier`); same timing.
+
+    Members
+    -------
+    layer : In(range(L))
+        The layer in progress (constant while its steps are in flight).
+    x : In(x_layout(plan))
+        The input words; only the layer in progress's is used.
+    w : In(P × 8)
+        The weight word.
+    level<k> : Out(ArrayLayout(signed(PROD_BITS + k), P >> k))
+        For each tree level ``k`` that some layer reads: its nodes, :attr:`latency` ``+ k`` cycles
+        after ``x``/``w``.
+    """
+
+    def __init__(self, plan: EnginePlan, mult: str = "generic"):
+        if not isinstance(plan, EnginePlan):
+            raise TypeError("plan must be an EnginePlan")
+        check_mult_kind(mult)
+        self.plan, self.mult = plan, mult
+        self.levels_used = sorted({lp.level for lp in plan.layers})
+        P = plan.lanes
+        self.mults = [Multiplier(X_BITS, W_BITS, mult) for _ in range(P)]
+        super().__init__({
+            "layer": In(range(max(2, len(plan.layers)))),
+            "x": In(x_layout(plan)),
+            "w": In(P * W_BITS),
+            **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``x``/``w`` to tree level 0: ``1 (distribution) + 1 (operands) + Multiplier.latency (2) = 4``."""
+        return 2 + self.mults[0].latency
+
+    def lane_source(self, l: int, j: int):
+        """Activation index that lane ``j`` multiplies in layer ``l``, or None for an idle lane."""
+        lp = self.plan.layers[l]
+        return j % lp.icp if j < lp.ocp * lp.icp else None
+
+    def elaborate(self, platform):
+        plan, layers = self.plan, self.plan.layers
+        L, P, K = len(layers), plan.lanes, plan.tree_levels
+        m = Module()
+
+        def x_word(l, i):
+            """Activation ``i`` of layer ``l``'s input word as a multiplier operand (S16 or U16 -> 17 bits)."""
+            w = self.x[f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
+            return w.as_signed() if l == 0 else w
+
+        # 1: distribution registers.
+        groups = range(0, P, LANE_GROUP)
+        layer_g = {}
+        for grp in groups:
+            # The group's copy of the layer number (one cycle late: safe, as the layer changes only
+            # while no step is in flight and a step takes more than a cycle to get here).
+            layer_g[grp] = Signal.like(self.layer, name=f"layer_x{grp}", attrs={"keep": 1})
+            m.d.sync += layer_g[grp].eq(self.layer)
+        slots = {}                              # slots[grp][l]: activation indices held by the group copy
+        x_grp = {}
+        for grp in groups:
+            lanes_g = range(grp, min(P, grp + LANE_GROUP))
+            slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
+            width = max(1, max(len(sl) for sl in slots[grp]))
+            x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
+                          for t in range(width)]
+            with m.Switch(layer_g[grp]):
+                for l in range(L):
+                    with m.Case(l):
+                        idx = slots[grp][l]
+                        for t, r in enumerate(x_grp[grp]):
+                            m.d.sync += r.eq(x_word(l, idx[t]) if t < len(idx) else 0)
+        w_mid = Signal(P * W_BITS, name="w_mid", reset_less=True)
+        m.d.sync += w_mid.eq(self.w)
+
+        # 2: operand registers.
+        x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
+        w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
+        for j in range(P):
+            grp = j - j % LANE_GROUP
+            m.d.sync += w_op[j].eq(w_mid[j * W_BITS:(j + 1) * W_BITS].as_signed())
+            with m.Switch(layer_g[grp]):
+                for l in range(L):
+                    with m.Case(l):
+                        i = self.lane_source(l, j)
+                        m.d.sync += x_op[j].eq(0 if i is None else x_grp[grp][slots[grp][l].index(i)])
+
+        # 3: multipliers.
+        prods = []
+        for j, mul in enumerate(self.mults):
+            m.submodules[f"mul{j}"] = mul
+            m.d.comb += [mul.a.eq(x_op[j]), mul.b.eq(w_op[j])]
+            prods.append(mul.p)
+
+        # The adder tree, one register per level.
+        levels = [prods]
+        for k in range(1, K + 1):
+            prev = levels[-1]
+            cur = [Signal(signed(PROD_BITS + k), name=f"t{k}_{n}", reset_less=True) for n in range(len(prev) // 2)]
+            m.d.sync += [s.eq(prev[2 * n] + prev[2 * n + 1]) for n, s in enumerate(cur)]
+            levels.append(cur)
+        for k in self.levels_used:
+            out = getattr(self, f"level{k}")
+            m.d.comb += [out[n].eq(v) for n, v in enumerate(levels[k])]
+        return m

@@ -1,0 +1,187 @@
+"""The sequencer: passes, layers and the loop nest of one layer, one step per cycle."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import XY_BITS, EnginePlan
+from rtl.hdlutil import eq_const
+from rtl.weights import tap_layout
+
+#: Passes per avatar (R, G, B).
+PASSES = 3
+
+
+def step_layout(plan: EnginePlan) -> data.StructLayout:
+    """The metadata that travels with a step down the pipeline: ``valid``, ``first``/``last`` step of
+    its (pixel, group), output-channel group ``g``, its first drain word ``gw = g · NW``, pixel
+    ``oy``/``ox``."""
+    layers = plan.layers
+    return data.StructLayout({
+        "valid": 1, "first": 1, "last": 1,
+        "g": range(max(2, max(lp.ocg for lp in layers))),
+        "gw": range(max(2, max(lp.ocg * lp.drain_words for lp in layers))),
+        "oy": XY_BITS + 1, "ox": XY_BITS + 1,
+    })
+
+
+class Sequencer(wiring.Component):
+    """Issues the steps of three passes of every layer (loop nest of :mod:`rtl.config`).
+
+    A layer starts when the previous one has left the pipeline (``in_flight`` low), so every later
+    stage sees one layer at a time and may read a register copy of ``layer``. Per-layer loop limits
+    sit in registers loaded together with ``layer``; loop ends and tap validity are equality tests,
+    so the counters' next-state logic has no carry chain besides the increments.
+
+    Members
+    -------
+    issue_en : In(1)
+        Issue enable (init 1): while low no step is issued.
+    start : In(1)
+        Starts an avatar when idle.
+    in_flight : In(1)
+        Some issued step has not left the pipeline (metadata stages, accumulators or drain).
+    busy : Out(1)
+        An avatar is in progress.
+    layer : Out(range(L))
+        The layer in progress (a register, changes only while ``in_flight`` is low).
+    pass_index : Out(2)
+        The pass in progress (0 = R, 1 = G, 2 = B).
+    step : Out(step_layout(plan))
+        The step issued this cycle (``valid`` high) and its metadata.
+    tap : Out(tap_layout(plan))
+        The same step decoded (kernel taps, input coordinates, channel groups), :attr:`latency`
+        cycles later.
+    """
+
+    def __init__(self, plan: EnginePlan):
+        if not isinstance(plan, EnginePlan):
+            raise TypeError("plan must be an EnginePlan")
+        self.plan = plan
+        super().__init__({
+            "issue_en": In(1, init=1),
+            "start": In(1),
+            "in_flight": In(1),
+            "busy": Out(1),
+            "layer": Out(range(max(2, len(plan.layers)))),
+            "pass_index": Out(2),
+            "step": Out(step_layout(plan)),
+            "tap": Out(tap_layout(plan)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``step`` to ``tap``: 1 (the decoded step is registered before any table or adder)."""
+        return 1
+
+    def elaborate(self, platform):
+        layers = self.plan.layers
+        L = len(layers)
+        m = Module()
+        max_ocg = max(lp.ocg for lp in layers)
+        max_icg = max(lp.icg for lp in layers)
+        max_gw = max(lp.ocg * lp.drain_words for lp in layers)
+        running = Signal()
+        waiting = Signal()
+        pass_ = self.pass_index
+        layer = Signal.like(self.layer, name="layer_r")
+        layer_nxt = Signal.like(layer)     # the value ``layer`` takes at the next edge
+        oy = Signal(XY_BITS + 1)
+        ox = Signal(XY_BITS + 1)
+        g = Signal(range(max(2, max_ocg)))
+        gw = Signal(range(max(2, max_gw)))
+        ty = Signal()
+        tx = Signal()
+        c = Signal(range(max(2, max_icg)))
+        m.d.comb += [self.busy.eq(running | waiting), layer_nxt.eq(layer), self.layer.eq(layer)]
+        m.d.sync += layer.eq(layer_nxt)
+
+        def const_reg(values, shape, name):
+            """A register holding ``values[layer]``, loaded together with ``layer`` (no lag)."""
+            r = Signal(shape, name=name, init=values[0])
+            with m.Switch(layer_nxt):
+                for l, v in enumerate(values):
+                    with m.Case(l):
+                        m.d.sync += r.eq(v)
+            return r
+
+        icg_last = const_reg([lp.icg - 1 for lp in layers], range(max(2, max_icg)), "k_icg_last")
+        ocg_last = const_reg([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)), "k_ocg_last")
+        out_last = const_reg([lp.out_size - 1 for lp in layers], XY_BITS + 1, "k_out_last")
+        in_last = const_reg([lp.in_size - 1 for lp in layers], XY_BITS + 1, "k_in_last")
+        nw = const_reg([lp.drain_words for lp in layers], range(max(2, max_gw + 1)), "k_nw")
+        dense = const_reg([int(l == 0) for l in range(L)], 1, "k_dense")
+
+        def taps(o, t):
+            """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
+            mo, ph = o >> 1, o[0]
+            k = Signal(2)
+            i = Signal(XY_BITS)
+            v1 = Signal()
+            m.d.comb += [
+                k.eq(Mux(dense, o[:2], Mux(ph, Mux(t, 0, 2), Mux(t, 3, 1)))),
+                i.eq(Mux(ph, mo + t, mo - t)),
+                # (mo + 1 < in_size) is (mo != in_size - 1), as mo < in_size: no carry chain here.
+                v1.eq(~dense & Mux(ph, mo != in_last, mo != 0)),
+            ]
+            return k, i, v1
+
+        ky, iy, vy1 = taps(oy, ty)
+        kx, ix, vx1 = taps(ox, tx)
+        last_c = c == icg_last
+        last_tx = tx | ~vx1
+        last_ty = ty | ~vy1
+        issue = Signal()
+        m.d.comb += issue.eq(running & self.issue_en)
+        m.d.comb += [self.step.valid.eq(issue), self.step.first.eq(eq_const(c, 0) & ~tx & ~ty),
+                     self.step.last.eq(last_c & last_tx & last_ty),
+                     self.step.g.eq(g), self.step.gw.eq(gw), self.step.oy.eq(oy), self.step.ox.eq(ox)]
+        # The decoded step, registered (reset-less: data path).
+        tap = Signal.like(self.tap, reset_less=True)
+        m.d.sync += [tap.kx.eq(kx), tap.ky.eq(ky), tap.ix.eq(ix), tap.iy.eq(iy), tap.g.eq(g), tap.c.eq(c)]
+        m.d.comb += self.tap.eq(tap)
+
+        with m.If(issue):
+            with m.If(~last_c):
+                m.d.sync += c.eq(c + 1)
+            with m.Else():
+                m.d.sync += c.eq(0)
+                with m.If(~last_tx):
+                    m.d.sync += tx.eq(1)
+                with m.Else():
+                    m.d.sync += tx.eq(0)
+                    with m.If(~last_ty):
+                        m.d.sync += ty.eq(1)
+                    with m.Else():
+                        m.d.sync += ty.eq(0)
+                        with m.If(g != ocg_last):
+                            m.d.sync += [g.eq(g + 1), gw.eq(gw + nw)]
+                        with m.Else():
+                            m.d.sync += [g.eq(0), gw.eq(0)]
+                            with m.If(ox != out_last):
+                                m.d.sync += ox.eq(ox + 1)
+                            with m.Else():
+                                m.d.sync += ox.eq(0)
+                                with m.If(oy != out_last):
+                                    m.d.sync += oy.eq(oy + 1)
+                                with m.Else():
+                                    m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
+
+        # Layer / pass control: the next layer (or pass) starts once the pipeline is empty.
+        with m.If(waiting & ~self.in_flight):
+            m.d.sync += waiting.eq(0)
+            with m.If(layer == L - 1):
+                m.d.comb += layer_nxt.eq(0)
+                with m.If(pass_ == PASSES - 1):
+                    m.d.sync += pass_.eq(0)
+                with m.Else():
+                    m.d.sync += [pass_.eq(pass_ + 1), running.eq(1)]
+            with m.Else():
+                m.d.comb += layer_nxt.eq(layer + 1)
+                m.d.sync += running.eq(1)
+        with m.Elif(~running & ~waiting & self.start):
+            m.d.comb += layer_nxt.eq(0)
+            m.d.sync += [running.eq(1), pass_.eq(0)]
+        return m

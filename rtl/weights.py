@@ -1,0 +1,146 @@
+"""The weight store: one ``P × 8``-bit ROM word per step, addressed by (layer, group, tap) and c."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from rtl.config import KERNEL, W_BITS, EnginePlan, ceil_log2
+
+#: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
+BANK_DEPTH = 1024
+#: Bits per weight-ROM slice: eight DP16KD in their 1024 × 18 shape share one address register.
+SLICE_BITS = 8 * 18
+
+
+def tap_layout(plan: EnginePlan) -> data.StructLayout:
+    """A decoded step as the weight store and the activation buffers take it: kernel indices
+    ``kx``/``ky``, input coordinates ``ix``/``iy``, output-channel group ``g``, input-channel group ``c``."""
+    from rtl.config import XY_BITS
+
+    layers = plan.layers
+    return data.StructLayout({
+        "kx": 2, "ky": 2, "ix": XY_BITS, "iy": XY_BITS,
+        "g": range(max(2, max(lp.ocg for lp in layers))),
+        "c": range(max(2, max(lp.icg for lp in layers))),
+    })
+
+
+class WeightStore(wiring.Component):
+    """The weight ROM of every layer and the pipeline that reads it.
+
+    Word ``base_l + ((g·4 + ky)·4 + kx)·ICG_l + c`` holds the ``P`` weights of one step
+    (:func:`rtl.config.plan_engine`). The ROM is cut into banks of :data:`BANK_DEPTH` words (the
+    last one padded with zero words) and each bank into slices of :data:`SLICE_BITS` bits, every
+    slice with its own address register, so one register drives the address pins of a few block
+    RAMs, not all of them. Every slice of every bank is read each step and its word registered (the
+    DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
+    registers.
+
+    Pipeline (:attr:`latency` = 4 cycles from ``tap`` to ``word``):
+
+    1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
+    2. one address register per slice, each with its own adder ``constant + c``;
+    3. block-RAM read;
+    4. the words registered; ``word`` is the addressed bank's word (a bank multiplexer after the
+       registers, selected by a per-slice copy of the bank number).
+
+    Parameters
+    ----------
+    plan : EnginePlan
+
+    Attributes
+    ----------
+    banks : list of list of Memory
+        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``[s·SLICE_BITS, (s+1)·SLICE_BITS)``).
+
+    Members
+    -------
+    layer : In(range(L))
+        The layer in progress (constant while its steps are in flight).
+    tap : In(tap_layout(plan))
+        The decoded step.
+    word : Out(P × 8)
+        Its weights, lane ``j`` in bits ``[8j, 8j+8)``, :attr:`latency` cycles later.
+    """
+
+    def __init__(self, plan: EnginePlan):
+        if not isinstance(plan, EnginePlan):
+            raise TypeError("plan must be an EnginePlan")
+        self.plan = plan
+        words = list(plan.weight_rom)
+        if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
+            words += [0] * (-len(words) % BANK_DEPTH)
+        width = plan.lanes * W_BITS
+        self.banks = [
+            [Memory(shape=unsigned(min(SLICE_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
+                    init=[(w >> lo) & ((1 << SLICE_BITS) - 1) for w in words[b:b + BANK_DEPTH]])
+             for lo in range(0, width, SLICE_BITS)]
+            for b in range(0, len(words), BANK_DEPTH)]
+        super().__init__({
+            "layer": In(range(max(2, len(plan.layers)))),
+            "tap": In(tap_layout(plan)),
+            "word": Out(width),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (address) + 1 (read) + 1 (word register) = 4``."""
+        return 4
+
+    def elaborate(self, platform):
+        plan, layers = self.plan, self.plan.layers
+        P = plan.lanes
+        m = Module()
+        n_banks, n_slices = len(self.banks), len(self.banks[0])
+        rom_words = max(2, len(plan.weight_rom))
+
+        # 1: the (layer, group, tap) constant; c follows it one stage later.
+        base = Signal(range(rom_words), name="w_base", reset_less=True)
+        c_1 = Signal.like(self.tap.c, name="c_1", reset_less=True)
+        m.d.sync += c_1.eq(self.tap.c)
+        tapidx = Cat(self.tap.kx, self.tap.ky, self.tap.g)
+        with m.Switch(self.layer):
+            for l, lp in enumerate(layers):
+                with m.Case(l):
+                    with m.Switch(tapidx):
+                        for t in range(lp.ocg * KERNEL * KERNEL):
+                            with m.Case(t):
+                                m.d.sync += base.eq(lp.weight_base + t * lp.icg)
+
+        # 2: one address register per slice, each with its own adder (kept apart in yosys by
+        # gen/ilpatch.py keep_registers), so no adder output fans out across the die.
+        addrs = [Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
+                 for sl in range(n_slices)]
+        m.d.sync += [a.eq(base + c_1) for a in addrs]
+        bank_bits = ceil_log2(BANK_DEPTH)
+
+        # 3, 4: read every slice of every bank, register the words.
+        raw = []
+        for b, bank in enumerate(self.banks):
+            ports = []
+            for sl, mem in enumerate(bank):
+                m.submodules[f"wrom{b}_{sl}"] = mem
+                rp = mem.read_port()
+                m.d.comb += rp.addr.eq(addrs[sl][:bank_bits])
+                ports.append(rp)
+            r = Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True)
+            m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
+            raw.append(r)
+        if n_banks == 1:
+            m.d.comb += self.word.eq(raw[0])
+        else:
+            # The bank number of the word read (from each slice's address copy), one register per
+            # stage, so that it arrives with the registered words.
+            for sl in range(n_slices):
+                bank_r = Signal(range(n_banks), name=f"bank_r{sl}", reset_less=True, attrs={"keep": 1})
+                bank_w = Signal(range(n_banks), name=f"bank_w{sl}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += [bank_r.eq(addrs[sl][bank_bits:]), bank_w.eq(bank_r)]
+                lo, hi = sl * SLICE_BITS, min(P * W_BITS, (sl + 1) * SLICE_BITS)
+                with m.Switch(bank_w):
+                    for b in range(n_banks):
+                        with m.Case(b):
+                            m.d.comb += self.word[lo:hi].eq(raw[b][lo:hi])
+        return m
