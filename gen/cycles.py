@@ -4,18 +4,18 @@ Schedule (see :mod:`rtl.config` and :mod:`rtl.engine`): an avatar runs ``PASSES`
 layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps, one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
-    gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)
+    gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)
 
-with ``SEL = 1`` (the register that selects the layer's adder-tree level), ``FRONT = 6`` (address
-registers, memory read, raw x/w registers, per-lane operand registers, multiplier input and output
-registers), ``k_l = log2 ICP_l``
-the adder-tree level of the layer and ``NW_l`` its drain words. The ``cycles`` port counts from the first z
+with ``FRONT = 10`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
+latencies), ``SEL = 1`` (the accumulator bank's register stage), ``DRAIN = 3`` (the drain's front,
+d0 and d1 registers), ``k_l = log2 ICP_l`` the adder-tree level of the layer and ``NW_l`` its drain
+words; all four come from :mod:`rtl.engine`. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
     cycles = nz                                   (z words)
            + 1                                    (start of the engine)
            + Σ_runs (S_r − 1 + gap_r) − gap_last  (all PASSES × L layer runs)
-           + FRONT + SEL + k_L + NW_L + 2         (last step -> last pixel written into the FIFO)
+           + FRONT + SEL + k_L + NW_L + DRAIN     (last step -> last pixel written into the FIFO)
            + FIFO_LATENCY + 1                     (FIFO -> pixel stream, inclusive count)
 """
 
@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from rtl.config import plan_layers
 # The pipeline depths and the gap formula are the engine's own (one definition for both).
-from rtl.engine import FRONT, PASSES, SEL
+from rtl.engine import DRAIN, FRONT, PASSES, SEL
 from rtl.engine import gap_after as layer_gap
 
-__all__ = ["FRONT", "SEL", "PASSES", "FIFO_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
+__all__ = ["FRONT", "SEL", "DRAIN", "PASSES", "FIFO_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
 
 #: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).
 FIFO_LATENCY = 2
@@ -60,7 +60,7 @@ def cycle_model(header: dict, lanes: int = 128) -> dict:
     per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
     last = layers[-1]
     total = (nz + 1 + PASSES * per_plane - rows[-1]["gap"]
-             + FRONT + SEL + last.level + last.drain_words + 2 + FIFO_LATENCY + 1)
+             + FRONT + SEL + last.level + last.drain_words + DRAIN + FIFO_LATENCY + 1)
     useful = PASSES * sum(lp.useful_macs for lp in layers)
     return {
         "lanes": lanes,

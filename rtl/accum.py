@@ -41,9 +41,10 @@ class AccumulatorBank(wiring.Component):
     Members
     -------
     tree : In(ArrayLayout(signed(tree_width), n))
-        The level's tree nodes (registers), in the cycle the step's metadata is on ``step``.
+        The level's tree nodes (registers), one cycle after the step's metadata was on ``step``.
     step : In(step_layout)
-        The step's metadata at that tree level.
+        The step's metadata one cycle *before* its tree nodes are on ``tree`` (so that the flags
+        and the group number can be copied to each group of accumulators a cycle early).
     layer : In(range(n_layers))
         The engine's current layer number (constant while steps are in flight).
     hold : Out(ArrayLayout(signed(width), n))
@@ -56,22 +57,11 @@ class AccumulatorBank(wiring.Component):
     """
 
     def __init__(self, n: int, width: int, tree_width: int, layers: dict, step_layout, n_layers: int):
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        if not isinstance(width, int) or width < tree_width:
-            raise ValueError(f"width must be an integer >= tree_width={tree_width}, got {width!r}")
-        if not layers:
-            raise ValueError("layers must name at least one layer")
-        for l, (pre, shift) in layers.items():
-            if not 0 <= l < n_layers:
-                raise ValueError(f"layers: layer index {l} is outside 0 .. {n_layers - 1}")
-            if len(pre) % n:
-                raise ValueError(f"layers[{l}]: preload values must be a multiple of n={n}, got {len(pre)}")
-            if not 1 <= shift <= n:
-                raise ValueError(f"layers[{l}]: drain shift must be in 1 .. n={n}, got {shift}")
-            lim = 1 << (width - 1)
-            if any(not -lim <= v < lim for v in pre):
-                raise ValueError(f"layers[{l}]: a preload value does not fit {width} signed bits")
+        try:
+            _check_bank(n, width, tree_width, layers, n_layers)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
         self.n, self.width, self.layers, self.n_layers = n, width, dict(layers), n_layers
         super().__init__({
             "tree": In(data.ArrayLayout(signed(tree_width), n)),
@@ -84,20 +74,22 @@ class AccumulatorBank(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``step`` to ``cap``: ``1`` (tree node, bias and flags registered: the SEL stage)."""
+        """Cycles from ``tree`` to ``cap``: ``1`` (tree node, bias and flags registered: the SEL stage);
+        ``step`` is one cycle earlier."""
         return 1
 
     def elaborate(self, platform):
         m = Module()
         n, A = self.n, self.width
         mine = sorted(self.layers)
-        # Registered (SEL stage): the tree node, the step's metadata, the bias of its group.
+        # ``step`` comes one cycle before the tree nodes, so the flags and the group number reach
+        # each group of accumulators through two registers (a register tree, no extra latency):
+        # early copies per group (c_tree), then the bias, flags and node registers (SEL stage).
+        st_e = Signal.like(self.step, name="st_e")
         st = Signal.like(self.step, name="st")
-        m.d.sync += st.eq(self.step)
-        active = Signal()
-        act_next = Signal()
-        m.d.comb += act_next.eq(self.step.valid & _is_one_of(self.layer, mine))
-        m.d.sync += active.eq(act_next)
+        active_e, active = Signal(), Signal()
+        m.d.sync += [st_e.eq(self.step), st.eq(st_e),
+                     active_e.eq(self.step.valid & _is_one_of(self.layer, mine)), active.eq(active_e)]
         m.d.comb += [self.cap.eq(active & st.last), self.cap_step.eq(st)]
 
         tsel = [Signal(signed(len(self.tree[0])), name=f"tsel{o}", reset_less=True) for o in range(n)]
@@ -106,20 +98,28 @@ class AccumulatorBank(wiring.Component):
         hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(n)]
         m.d.sync += [t.eq(self.tree[o]) for o, t in enumerate(tsel)]
         m.d.comb += [self.hold[o].eq(h) for o, h in enumerate(hold)]
+        shifts = sorted({self.layers[l][1] for l in mine})
 
         for grp in range(0, n, ACC_GROUP):
             outs = range(grp, min(n, grp + ACC_GROUP))
-            # This group's copies of the flags and the layer (kept apart by gen/ilpatch.py keep_registers).
-            v_g, f_g, c_g = (Signal(name=f"{nm}_{grp}", attrs={"keep": 1}) for nm in ("acc_valid", "acc_first", "acc_cap"))
-            m.d.sync += [v_g.eq(act_next), f_g.eq(self.step.first), c_g.eq(act_next & self.step.last)]
-            lay = self.layer
-            if len(mine) > 1:
-                lay = Signal.like(self.layer, name=f"layer_{grp}", attrs={"keep": 1})
-                m.d.sync += lay.eq(self.layer)
+            # This group's copies (``keep``: yosys must not merge them, gen/ilpatch.py keep_registers):
+            # the layer (one cycle late, safe as the layer changes only while no step is in flight),
+            # whether it is one of the bank's layers, the early flags and group number, then the flags.
+            def kept(name, shape=1):
+                return Signal(shape, name=f"{name}_{grp}", attrs={"keep": 1})
+            lay = kept("layer", range(max(2, self.n_layers)))
+            ours = kept("ours")
+            e_valid, e_first, e_last = kept("e_valid"), kept("e_first"), kept("e_last")
+            e_g = kept("e_g", len(self.step.g))
+            v_g, f_g, c_g = kept("acc_valid"), kept("acc_first"), kept("acc_cap")
+            m.d.sync += [lay.eq(self.layer), ours.eq(_is_one_of(lay, mine)),
+                         e_valid.eq(self.step.valid & ours), e_first.eq(self.step.first),
+                         e_last.eq(self.step.last), e_g.eq(self.step.g),
+                         v_g.eq(e_valid), f_g.eq(e_first), c_g.eq(e_valid & e_last)]
             for l in mine:
                 pre, _ = self.layers[l]
                 with (m.If(eq_const(lay, l)) if len(mine) > 1 else nullcontext()):
-                    with m.Switch(self.step.g):
+                    with m.Switch(e_g):
                         for gg in range(len(pre) // n):
                             with m.Case(gg):
                                 m.d.sync += [bias[o].eq(pre[gg * n + o]) for o in outs]
@@ -131,7 +131,6 @@ class AccumulatorBank(wiring.Component):
                 with m.If(c_g):
                     m.d.sync += hold[o].eq(s)
                 with m.Else():
-                    shifts = sorted({self.layers[l][1] for l in mine})
                     if len(shifts) == 1:
                         src = o + shifts[0]
                         m.d.sync += hold[o].eq(hold[src] if src < n else 0)
@@ -151,3 +150,23 @@ def _is_one_of(value, consts):
     for t in terms[1:]:
         out = out | t
     return out
+
+
+def _check_bank(n, width, tree_width, layers, n_layers):
+    """Raise ValueError naming the first bad :class:`AccumulatorBank` parameter."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(width, int) or width < tree_width:
+        raise ValueError(f"width must be an integer >= tree_width={tree_width}, got {width!r}")
+    if not layers:
+        raise ValueError("layers must name at least one layer")
+    for l, (pre, shift) in layers.items():
+        if not 0 <= l < n_layers:
+            raise ValueError(f"layers: layer index {l} is outside 0 .. {n_layers - 1}")
+        if len(pre) % n:
+            raise ValueError(f"layers[{l}]: preload values must be a multiple of n={n}, got {len(pre)}")
+        if not 1 <= shift <= n:
+            raise ValueError(f"layers[{l}]: drain shift must be in 1 .. n={n}, got {shift}")
+        lim = 1 << (width - 1)
+        if any(not -lim <= v < lim for v in pre):
+            raise ValueError(f"layers[{l}]: a preload value does not fit {width} signed bits")

@@ -20,10 +20,11 @@ class Drain(wiring.Component):
     """Drains the hold bank of the layer in progress after each pixel's last step.
 
     Layer ``l`` drains ``NW_l = OCP_l / ICP_(l+1)`` words per (pixel, group), one per cycle, from
-    ``hold[0 .. ICP_(l+1))`` of its accumulator bank (the bank shifts itself): d0 registers the
-    word and its buffer address, d1 the requantised activations (rule 3: rounding constant already
+    ``hold[0 .. ICP_(l+1))`` of its accumulator bank (the bank shifts itself): dh registers the
+    front words of every bank where they are, d0 the layer's word and its buffer address, d1 the
+    requantised activations (rule 3: rounding constant already
     in the bias, ReLU, saturation), which are written into layer ``l+1``'s input buffer. The last
-    layer's single word goes through the Tanh index (rule 4) straight from ``hold[0]`` into the
+    layer's single word goes through the Tanh index (rule 4) from its front register into the
     Tanh ROM, whose registered output meets d1: a pixel word.
 
     Parameters
@@ -61,9 +62,11 @@ class Drain(wiring.Component):
 
     def __init__(self, plan: EnginePlan, width: int, banks: dict):
         if not isinstance(plan, EnginePlan):
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         for lp in plan.layers:
             if lp.level not in banks or banks[lp.level] < lp.ocp:
+                self._MustUse__silence = True
                 raise ValueError(f"banks: level {lp.level} needs at least {lp.ocp} accumulators for layer {lp.index + 1}")
         self.plan, self.width, self.banks = plan, width, dict(banks)
         layers = plan.layers
@@ -86,9 +89,9 @@ class Drain(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a pixel's capture (``cap``) to its first word written or emitted, minus one per
-        word before it: ``2`` (d0 after the word's turn, then d1); ``NW`` words take ``NW + 2`` cycles."""
-        return 2
+        """Cycles from a word's turn at the front of the hold bank to its write or pixel: ``3`` (the
+        front registers dh, then d0 and d1); a pixel's ``NW`` words take ``NW + 3`` cycles after ``cap``."""
+        return 3
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers
@@ -118,23 +121,35 @@ class Drain(wiring.Component):
             with m.Else():
                 m.d.sync += d_j.eq(d_j + 1)
 
-        # d0: the word at the front of the hold bank and its buffer address.
+        # dh: the front words of every bank registered where they are (no multiplexer), so the
+        # route from accumulators spread over the die to the drain's one place is a pure register hop.
         lanes_out = max(icpn)
+        front = {}
+        for k, n in sorted(self.banks.items()):
+            width = max(icpn[l] for l, lp in enumerate(layers) if lp.level == k)
+            hold = getattr(self, f"hold{k}")
+            front[k] = [Signal(signed(A), name=f"front{k}_{i}", reset_less=True) for i in range(width)]
+            m.d.sync += [f.eq(hold[i]) for i, f in enumerate(front[k])]
+        dh_valid = Signal()
+        dh_j = Signal.like(d_j)
+        dh_meta = Signal.like(hmeta, reset_less=True)       # the next pixel may already be captured
+        m.d.sync += [dh_valid.eq(d_active), dh_j.eq(d_j), dh_meta.eq(hmeta)]
+
+        # d0: the layer's word and its buffer address.
         d0_valid = Signal()
         d0_val = [Signal(signed(A), name=f"d0v{i}", reset_less=True) for i in range(lanes_out)]
         d0_addr = Signal.like(self.write_addr, reset_less=True)
         d0_oy = Signal(XY_BITS, reset_less=True)
         d0_ox = Signal(XY_BITS, reset_less=True)
-        m.d.sync += [d0_valid.eq(d_active), d0_oy.eq(hmeta.oy), d0_ox.eq(hmeta.ox)]
+        m.d.sync += [d0_valid.eq(dh_valid), d0_oy.eq(dh_meta.oy), d0_ox.eq(dh_meta.ox)]
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    hold = getattr(self, f"hold{lp.level}")
-                    m.d.sync += [d0_val[i].eq(hold[i]) for i in range(icpn[l])]
+                    m.d.sync += [d0_val[i].eq(front[lp.level][i]) for i in range(icpn[l])]
                     if l + 1 < L:
                         nx = layers[l + 1]
-                        word = (hmeta.gw + d_j)[:nx.icg_bits]
-                        m.d.sync += d0_addr.eq(Cat(word, hmeta.ox[:nx.in_bits], hmeta.oy[:nx.in_bits]))
+                        word = (dh_meta.gw + dh_j)[:nx.icg_bits]
+                        m.d.sync += d0_addr.eq(Cat(word, dh_meta.ox[:nx.in_bits], dh_meta.oy[:nx.in_bits]))
 
         # d1: requantised activations (or the Tanh word), then written / emitted.
         d1_valid = Signal()
@@ -151,14 +166,14 @@ class Drain(wiring.Component):
                         m.submodules[f"rq{l}_{i}"] = rq
                         m.d.comb += rq.acc.eq(d0_val[i])
                         m.d.sync += d1_q[i].eq(rq.out)
-        # Tanh: the last layer drains one word (NW_L = 1, hold[0]) in the cycle after the capture, so
-        # the table is addressed from hold[0] directly, one stage before d0, and its word is
-        # registered (the DP16KD output register after synthesis); it reaches d1 like the others.
+        # Tanh: the last layer drains one word (NW_L = 1), so the table is addressed from its front
+        # register directly, one stage before d0, and its word is registered (the DP16KD output
+        # register after synthesis); it reaches d1 like the requantised words.
         m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         t_word = Signal(8, reset_less=True)
-        m.d.comb += [tidx.acc.eq(getattr(self, f"hold{layers[-1].level}")[0]), tr.addr.eq(tidx.index)]
+        m.d.comb += [tidx.acc.eq(front[layers[-1].level][0]), tr.addr.eq(tidx.index)]
         m.d.sync += t_word.eq(tr.data)
 
         for l in range(1, L):
@@ -169,6 +184,6 @@ class Drain(wiring.Component):
         m.d.comb += [
             self.pix_valid.eq(d1_valid & (layer_d == L - 1)),
             self.pix_data.eq(Cat(t_word, d1_ox, d1_oy, self.pass_index, is_last)),
-            self.busy.eq(d_active | d0_valid | d1_valid),
+            self.busy.eq(d_active | dh_valid | d0_valid | d1_valid),
         ]
         return m

@@ -5,18 +5,19 @@ latency as a property, and the stage numbers below follow from them::
 
     c0      Sequencer: loop counters, per-layer constants -> the step and its metadata
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
-    c1..c5  WeightStore: table constant, per-slice address copies, block-RAM read, word registers
-            (WeightStore.latency = 4); in parallel the activation side: c2 address stage, c3 buffer
-            address registers, c4 read, c5 x-word registers (layer 1: the pass input's registered
-            sat(z + v), addressed at c2)
-    c5..c9  MacArray: distribution registers per lane group, operand registers per lane, the
-            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c9 = FRONT
-    c9+k    adder-tree level k registered (k = 1 .. log2 P)
-    c9+k    AccumulatorBank of level k = log2 ICP_l: node, bias and flags registered (SEL = 1),
+    c1..c6  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
+            read, word registers (WeightStore.latency = 5); in parallel the activation side: c2, c3
+            delay, c4 buffer address registers, c5 read, c6 x-word registers (layer 1: the pass
+            input's registered sat(z + v), addressed at c3)
+    c6..c10 MacArray: distribution registers per lane group, operand registers per lane, the
+            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c10 = FRONT
+    c10+k   adder-tree level k registered (k = 1 .. log2 P)
+    c10+k   AccumulatorBank of level k = log2 ICP_l: node, bias and flags registered (SEL = 1),
             then accumulate (bias preloaded on a pixel's first step); on a pixel's last step the
             sums are captured into the hold bank
-    then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the hold bank (d0),
-            requantised / Tanh ROM (d1), written into the next layer's buffer or emitted as pixels
+    then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
+            (dh: registered in place; d0: the layer's word), requantised / Tanh ROM (d1), written
+            into the next layer's buffer or emitted as pixels (DRAIN = 3)
 
 A layer starts when the previous one has left the pipeline (see :func:`gap_after`).
 Backpressure stalls only the sequencer (``issue_en`` low: no new step is issued); every later stage
@@ -39,18 +40,20 @@ from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
 from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 
-__all__ = ["Engine", "FRONT", "SEL", "PASSES", "PIXEL_BITS", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
+__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "PIXEL_BITS", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
            "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (4)
 #: + MacArray.latency (4)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 4 + 4
+FRONT = 1 + 5 + 4
 #: Cycles of the register stage in front of the accumulators (:attr:`AccumulatorBank.latency`).
 SEL = 1
+#: Cycles from a word's turn at the front of a hold bank to its write or pixel (:attr:`Drain.latency`).
+DRAIN = 3
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c9+log2 P). The
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c10+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
     the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
     return FRONT + plan.tree_levels
@@ -60,12 +63,12 @@ def gap_after(lp, tree_levels: int) -> int:
     """Cycles between the last step of layer ``lp`` (a :class:`rtl.config.LayerPlan`) and the next
     layer's first step, with ``tree_levels = log2 P``; also the cycle model's (:mod:`gen.cycles`).
 
-    ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + 2)``: the last step leaves the metadata
+    ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)``: the last step leaves the metadata
     pipeline (``FRONT + log2 P`` stages), or its drain completes (capture ``FRONT + SEL + k_l`` cycles
-    after issue, ``NW_l`` drain words, then the d0 and d1 stages, ``Drain.latency = 2``), whichever is
+    after issue, ``NW_l`` drain words, then the dh, d0 and d1 stages, ``DRAIN = 3``), whichever is
     later; one cycle sees the pipeline empty and one more starts the next layer.
     """
-    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + 2)
+    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + DRAIN)
 
 
 def layer_gap(plan: EnginePlan, l: int) -> int:
@@ -113,6 +116,7 @@ class Engine(wiring.Component):
 
     def __init__(self, plan: EnginePlan, mult: str = "generic"):
         if not isinstance(plan, EnginePlan):
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, check_mult_kind(mult)
         layers = plan.layers
@@ -145,15 +149,15 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 4 + 4 = 9``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 5 + 4 = 10``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
     def pixel_latency(self) -> int:
-        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + k_L + NW_L + 2``
-        (tree level ``k_L`` registered into its bank, accumulated, ``NW_L`` drain words, d0 and d1)."""
+        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + k_L + NW_L + DRAIN``
+        (tree level ``k_L`` registered into its bank, accumulated, ``NW_L`` drain words, dh, d0, d1)."""
         last = self.plan.layers[-1]
-        return FRONT + SEL + last.level + last.drain_words + 2
+        return FRONT + SEL + last.level + last.drain_words + DRAIN
 
     @property
     def pixels_in_flight(self) -> int:
@@ -167,7 +171,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c9+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c10+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -190,24 +194,25 @@ class Engine(wiring.Component):
         m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
-        # ---------------------------------------------------------------- step metadata, c0 .. c9+log2 P
+        # ---------------------------------------------------------------- step metadata, c0 .. c10+log2 P
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
         for i in range(1, len(meta)):
             m.d.sync += meta[i].eq(meta[i - 1])
 
-        # ---------------------------------------------------------------- weights: c1 -> c5
+        # ---------------------------------------------------------------- weights: c1 -> c6
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
 
-        # ---------------------------------------------------------------- activations: c1 -> c5
-        # c2: the decoded step one stage on (the weight store's table stage); c3: buffer address
-        # registers; c4: read; c5: x words registered. The pass input is one stage longer (its sum
-        # is registered), so it is addressed from the c2 register: its data arrives at c5 too.
+        # ---------------------------------------------------------------- activations: c1 -> c6
+        # c2, c3: the decoded step delayed like the weight store's table and copy stages; c4: buffer
+        # address registers; c5: read; c6: x words registered. The pass input is one stage longer
+        # (its sum is registered), so it is addressed from the c3 register: its data arrives at c6 too.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
-        m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2)]
-        assert pin.latency == 3 and ws.latency == 4
-        m.d.comb += [pin.r_addr.eq(tap_2.c), pin.r_pass.eq(seq.pass_index)]
+        tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
+        m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
+        assert pin.latency == 3 and ws.latency == 5
+        m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
         m.d.comb += mac.x.layer1.eq(pin.r_data)
         for l in range(1, L):
             lp = layers[l]
@@ -215,7 +220,7 @@ class Engine(wiring.Component):
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
-            m.d.comb += rp.addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
+            m.d.comb += rp.addr.eq(Cat(tap_4.c[:lp.icg_bits], tap_4.ix[:lp.in_bits], tap_4.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
             m.d.comb += mac.x[f"layer{l + 1}"].eq(x_raw)
@@ -224,7 +229,7 @@ class Engine(wiring.Component):
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
 
-        # ---------------------------------------------------------------- MAC array: c5 -> c9 + k
+        # ---------------------------------------------------------------- MAC array: c6 -> c10 + k
         m.d.comb += [mac.layer.eq(seq.layer), mac.w.eq(ws.word)]
         assert self.front_latency == FRONT
 
@@ -245,7 +250,7 @@ class Engine(wiring.Component):
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank
             level = getattr(mac, f"level{k}")
-            m.d.comb += [bank.step.eq(meta[FRONT + k]), bank.layer.eq(seq.layer)]
+            m.d.comb += [bank.step.eq(meta[FRONT + k - 1]), bank.layer.eq(seq.layer)]
             m.d.comb += [bank.tree[o].eq(level[o]) for o in range(n)]
             m.d.comb += getattr(drain, f"hold{k}").eq(bank.hold)
             banks[k] = bank

@@ -56,6 +56,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, plan: EnginePlan, mult: str = "generic"):
         if not isinstance(plan, EnginePlan):
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         check_mult_kind(mult)
         self.plan, self.mult = plan, mult

@@ -58,6 +58,7 @@ class Sequencer(wiring.Component):
 
     def __init__(self, plan: EnginePlan):
         if not isinstance(plan, EnginePlan):
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         self.plan = plan
         super().__init__({

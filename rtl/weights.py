@@ -39,12 +39,14 @@ class WeightStore(wiring.Component):
     DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
     registers.
 
-    Pipeline (:attr:`latency` = 4 cycles from ``tap`` to ``word``):
+    Pipeline (:attr:`latency` = 5 cycles from ``tap`` to ``word``):
 
     1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
-    2. one address register per slice, each with its own adder ``constant + c``;
-    3. block-RAM read;
-    4. the words registered; ``word`` is the addressed bank's word (a bank multiplexer after the
+    2. a copy of the constant and of ``c`` per slice (a register tree: the table's one output
+       reaches the slices spread over the die through a pure register hop);
+    3. one address register per slice, each with its own adder ``constant + c``;
+    4. block-RAM read;
+    5. the words registered; ``word`` is the addressed bank's word (a bank multiplexer after the
        registers, selected by a per-slice copy of the bank number).
 
     Parameters
@@ -68,6 +70,7 @@ class WeightStore(wiring.Component):
 
     def __init__(self, plan: EnginePlan):
         if not isinstance(plan, EnginePlan):
+            self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         self.plan = plan
         words = list(plan.weight_rom)
@@ -87,8 +90,8 @@ class WeightStore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (address) + 1 (read) + 1 (word register) = 4``."""
-        return 4
+        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (copies) + 1 (address) + 1 (read) + 1 (word register) = 5``."""
+        return 5
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers
@@ -110,14 +113,18 @@ class WeightStore(wiring.Component):
                             with m.Case(t):
                                 m.d.sync += base.eq(lp.weight_base + t * lp.icg)
 
-        # 2: one address register per slice, each with its own adder (kept apart in yosys by
-        # gen/ilpatch.py keep_registers), so no adder output fans out across the die.
-        addrs = [Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
-                 for sl in range(n_slices)]
-        m.d.sync += [a.eq(base + c_1) for a in addrs]
+        # 2, 3: per slice, copies of the constant and of c, then the address register with its own
+        # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
+        addrs = []
+        for sl in range(n_slices):
+            base_s = Signal.like(base, name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
+            c_s = Signal.like(c_1, name=f"w_c{sl}", reset_less=True, attrs={"keep": 1})
+            a = Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [base_s.eq(base), c_s.eq(c_1), a.eq(base_s + c_s)]
+            addrs.append(a)
         bank_bits = ceil_log2(BANK_DEPTH)
 
-        # 3, 4: read every slice of every bank, register the words.
+        # 4, 5: read every slice of every bank, register the words.
         raw = []
         for b, bank in enumerate(self.banks):
             ports = []

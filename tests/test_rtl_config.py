@@ -1,6 +1,7 @@
 """The engine plan: lane split, schedule, ROM layout, validation, cycle model (no simulation)."""
 
 import pytest
+from amaranth.hdl import Fragment
 
 import gen.cycles
 import rtl.engine
@@ -84,9 +85,11 @@ def test_front_is_the_sum_of_the_component_latencies():
         eng = rtl.engine.Engine(plan, mult)
         assert eng.front_latency == eng.sequencer.latency + eng.weights.latency + eng.mac.latency
         assert eng.front_latency == rtl.engine.FRONT == gen.cycles.FRONT
-        assert eng.drain.latency == 2
+        assert eng.drain.latency == rtl.engine.DRAIN == gen.cycles.DRAIN
+        Fragment.get(eng, None)                # elaborate it (the components are used, and it builds)
     bank = AccumulatorBank(4, 20, 12, {0: ([1, 2, 3, 4], 1)}, step_layout(plan), 4)
     assert bank.latency == rtl.engine.SEL
+    Fragment.get(bank, None)
 
 
 @pytest.mark.parametrize("kwargs, match", [
