@@ -157,7 +157,8 @@ ROUTERS = ("router1", "router2")
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-             tmdriv: bool = True, bram_outreg: bool = True) -> FlowResult:
+             tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
+             heatmap: bool = False) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -182,6 +183,11 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         Show a tqdm bar with the stage and its elapsed time on stderr.
     router : {"router1", "router2"}
         nextpnr's ``--router``.
+    density : float or None
+        HeAP's maximum placement density (``--placer-heap-beta``, nextpnr's default 0.9): lower
+        spreads the logic over more of the die, which leaves more routing for congested designs.
+    heatmap : bool
+        router2's congestion heatmaps (``heatmap_*.csv`` in the build folder, one per iteration).
     tmdriv : bool
         Timing-driven placement (nextpnr's default); ``False`` passes ``--no-tmdriv``: placement
         optimizes wire length only, which shortens the annealing refinement and costs Fmax
@@ -201,6 +207,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     """
     if router not in ROUTERS:
         raise UserError(f"--router must be one of {', '.join(ROUTERS)}, got {router!r}")
+    if density is not None and not 0.3 <= density <= 1.0:
+        raise UserError(f"--placer-density must be in [0.3, 1.0], got {density:g}")
     build = ensure_dir(build_dir).resolve()
     from gen.ilpatch import keep_registers, relax_read_collisions
 
@@ -217,6 +225,10 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if not tmdriv:
         nextpnr_args.append("--no-tmdriv")
+    if density is not None:
+        nextpnr_args += ["--placer-heap-beta", f"{density:g}"]
+    if heatmap:
+        nextpnr_args += ["--router2-heatmap", "heatmap"]
     if lpf is not None:
         lpf = Path(lpf)
         if not lpf.is_file():
@@ -352,7 +364,8 @@ def freq_from_report(path, top: str = "board") -> float:
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
-                tmdriv: bool = True, bram_outreg: bool = True) -> dict:
+                tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
+                heatmap: bool = False) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
@@ -397,7 +410,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
-                   router=router, tmdriv=tmdriv, bram_outreg=bram_outreg)
+                   router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -407,6 +420,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     rep["router"] = router
     rep["timing_driven_placement"] = tmdriv
+    rep["placer_density"] = density
     rep["bram_output_registers"] = res.bram_outreg
     rep["relaxed_read_ports"] = res.relaxed_read_ports
     rep["kept_registers"] = res.kept_registers

@@ -167,6 +167,9 @@ def test_flow_error_is_one_line(tmp_path):
     with pytest.raises(UserError, match="--router"):
         run_flow("", "top", tmp_path / "bad2", DEVICES["85F"], 100.0, progress=False, router="router3")
     assert not (tmp_path / "bad2").exists()
+    with pytest.raises(UserError, match="--placer-density"):
+        run_flow("", "top", tmp_path / "bad3", DEVICES["85F"], 100.0, progress=False, density=2.0)
+    assert not (tmp_path / "bad3").exists()
 
 
 def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
@@ -187,15 +190,20 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
         return 0.5
 
     monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
-    for opts, router, tmdriv in [([], "router1", True), (["--router", "router2", "--no-tmdriv"], "router2", False)]:
+    for opts, router, tmdriv, beta in [
+            ([], "router1", True, None),
+            (["--router", "router2", "--no-tmdriv", "--placer-density", "0.6", "--heatmap"], "router2", False, 0.6)]:
         calls.clear()
         out = tmp_path / router
         assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "100", *opts, "-o", str(out)]) == 0
         cmd = dict(calls)["nextpnr"]
         assert cmd[cmd.index("--router") + 1] == router
         assert ("--no-tmdriv" in cmd) == (not tmdriv)
+        assert ("--placer-heap-beta" in cmd) == (beta is not None) and ("--router2-heatmap" in cmd) == (beta is not None)
+        if beta is not None:
+            assert cmd[cmd.index("--placer-heap-beta") + 1] == "0.6"
         rep = json.loads((out / "report.json").read_text())
-        assert (rep["router"], rep["timing_driven_placement"]) == (router, tmdriv)
+        assert (rep["router"], rep["timing_driven_placement"], rep["placer_density"]) == (router, tmdriv, beta)
         assert rep["nextpnr_command"] == "nextpnr-ecp5 " + " ".join(cmd[1:])
         assert f"nextpnr `{rep['nextpnr_command']}`." in (out / "report.md").read_text()
 

@@ -31,6 +31,11 @@ def configure(p):
                    help="nextpnr router: router1 (default) or router2 (its newer router)")
     p.add_argument("--no-tmdriv", dest="tmdriv", action="store_false",
                    help="nextpnr --no-tmdriv: wire-length-only placement (shorter placement, lower Fmax)")
+    p.add_argument("--placer-density", type=float, default=None, metavar="BETA",
+                   help="nextpnr HeAP maximum placement density (--placer-heap-beta, default 0.9); lower "
+                        "spreads the logic, for congested designs")
+    p.add_argument("--heatmap", action="store_true",
+                   help="router2 congestion heatmaps (heatmap_*.csv in the build folder)")
     p.add_argument("--no-bram-outreg", dest="bram_outreg", action="store_false",
                    help="keep block-RAM outputs registered in flip-flops instead of the DP16KD output "
                         "registers (gen/bramreg.py)")
@@ -50,7 +55,8 @@ def run(args) -> int:
         raise UserError(f"--lanes must be a power of two, got {args.lanes}")
     rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
-                      router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg)
+                      router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
+                      density=args.placer_density, heatmap=args.heatmap)
     r, p = rep["resources"], rep["performance"]
     def used(k):
         return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"
