@@ -45,6 +45,7 @@ from PIL import Image, ImageOps
 
 from avatargan.errors import UserError
 from avatargan.fileio import atomic_path, atomic_write, check_output_folder, staged_folder
+from golden.npzfile import read_npz
 
 #: Side of a dataset image in pixels.
 SIZE = 32
@@ -493,18 +494,12 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
         if not p.is_file():
             raise UserError(f"{path} is not a dataset folder (no {NPZ_NAME}); "
                             "make one with `avatargan dataset`")
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"dataset {p} does not exist")
-    if not zipfile.is_zipfile(p):
-        raise UserError(f"dataset {p} is not an .npz file")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            if "images" not in f.files:
-                raise UserError(f"dataset {p} has no array 'images' "
-                                f"(found: {', '.join(f.files) or 'nothing'})")
-            images = f["images"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(f"dataset {p} is not a readable .npz file ({e})") from None
+    arrays = read_npz(p, "dataset")
+    if "images" not in arrays:
+        raise UserError(f"dataset {p} has no array 'images' (found: {', '.join(arrays) or 'nothing'})")
+    images = arrays["images"]
     if images.dtype != np.uint8:
         raise UserError(f"dataset {p}: 'images' must be uint8, got {images.dtype}")
     if images.ndim != 4 or images.shape[1:] != (SIZE, SIZE, 3) or images.shape[0] < 1:

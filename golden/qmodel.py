@@ -22,10 +22,8 @@ header's list of layer records (index 0 is layer 1).
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -417,25 +415,19 @@ def load_qmodel(path: str | os.PathLike) -> QModel:
     avatargan.errors.UserError
         One line naming ``path`` and what is wrong (truncated, other version, shapes, codes, ...).
     """
+    from golden.npzfile import read_npz
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"quantized model {p}: no such file")
+    arrays = read_npz(p, "quantized model")
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise UserError(f"quantized model {p}: cannot read: {e.strerror or e}") from None
-    try:
-        return _load_bytes(data, p)
+        return _from_arrays(arrays, p)
     except UserError as e:
         raise UserError(f"quantized model {p}: {e}") from None
 
 
-def _load_bytes(data: bytes, path) -> QModel:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise UserError(f"not a readable npz archive (truncated or corrupt: {type(e).__name__})") from None
+def _from_arrays(arrays: dict, path) -> QModel:
     if "header" not in arrays:
         raise UserError("no 'header' array: not an avatargan quantized model")
     hb = arrays.pop("header")

@@ -20,10 +20,20 @@ from avatargan.errors import UserError
 BATCH = 250
 
 
+#: The shipped default model (a Generator-only float checkpoint written by ``avatargan train``):
+#: every command that takes a model uses it when none is given.
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "default.npz"
+
+#: Most pixels in one picture: Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``), which
+#: viewers and Pillow itself refuse to open; beyond it a grid would also need gigabytes of memory.
+MAX_PICTURE_PIXELS = 89_478_485
+
+
 def add_source_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    """``CHECKPOINT`` (optional when ``--fixed`` is given), ``--fixed MODEL`` and ``--seed``."""
+    """``CHECKPOINT`` (default: the shipped model unless ``--fixed`` is given), ``--fixed MODEL``, ``--seed``."""
     parser.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
-                        help="float checkpoint (.npz from `avatargan train`); may be omitted with --fixed")
+                        help="float checkpoint (.npz from `avatargan train`; default: the shipped "
+                             "models/default.npz, or none when --fixed is given)")
     parser.add_argument("--fixed", metavar="MODEL",
                         help=f"{what} with the bit-exact integer golden model of this quantized model "
                              "(.npz from `avatargan quantize`); z is quantised to S(16,12)")
@@ -43,11 +53,23 @@ def int_arg(value, name: str, minimum: int = 1, maximum: int | None = None) -> i
     return n
 
 
-def png_out(path) -> Path:
-    """Check that an output picture name ends in ``.png`` (before any work is done)."""
+def png_out(path, inputs=()) -> Path:
+    """Check an output picture name before any work: ends in ``.png``, not a folder, not an input."""
+    from avatargan.fileio import check_output_file
+
     if not str(path).lower().endswith(".png"):
         raise UserError(f"--out {path}: pictures are written as PNG; give a file name ending in .png")
-    return Path(path)
+    return check_output_file(path, inputs)
+
+
+def check_picture(rows: int, cols: int, scale: int, label_px: int = 0) -> None:
+    """Refuse a grid whose picture would exceed :data:`MAX_PICTURE_PIXELS`, before drawing it."""
+    side = 32 * scale
+    px = (rows * side + label_px) * (cols * side + label_px)
+    if px > MAX_PICTURE_PIXELS:
+        raise UserError(f"the picture would have {px:,} pixels ({rows} x {cols} avatars at --scale {scale}); "
+                        f"the limit is {MAX_PICTURE_PIXELS:,} (Pillow's image-bomb limit): lower the counts "
+                        "or --scale")
 
 
 def seed_arg(args) -> int:
@@ -120,9 +142,9 @@ class FixedSource:
 
 
 def open_sources(args) -> tuple[FloatSource | None, FixedSource | None]:
-    """Load the checkpoint and/or quantized model named by the arguments; at least one is needed."""
+    """Load the checkpoint and/or quantized model named by the arguments (neither: the shipped model)."""
     if not args.checkpoint and not args.fixed:
-        raise UserError("give a CHECKPOINT, or --fixed MODEL for the integer golden model")
+        args.checkpoint = str(SHIPPED_MODEL)
     for label, p in (("checkpoint", args.checkpoint), ("quantized model", args.fixed)):
         if p and not Path(p).is_file():
             raise UserError(f"{label} {p} does not exist or is not a file")

@@ -200,15 +200,14 @@ def _json_safe(x):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from avatargan.fileio import atomic_write, ensure_dir
+    from avatargan.fileio import atomic_write, check_output_folder, staged_folder
     from golden.dataset import load_images
     from golden.images import write_grid
 
     count = int_arg(args.count, "--count", 2, 10_000)
     seed = seed_arg(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
+    check_output_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data])
     real = load_images(args.data)
     if len(real) < 4:
         raise UserError(f"dataset {args.data} has {len(real)} avatar(s); evaluation needs at least 4")
@@ -254,13 +253,13 @@ def run(args) -> int:
                                     "avatars; PSNR and SWD against the float model need the checkpoint"}
     rep["seconds"] = time.monotonic() - t0
 
-    ensure_dir(out)
     text = markdown(rep)
-    write_grid(out / "samples.png", samples[:64], cols=8)
-    if fixed_samples is not None:
-        write_grid(out / "samples_fixed.png", fixed_samples[:64], cols=8)
-    atomic_write(out / "report.json", json.dumps(_json_safe(rep), indent=2) + "\n")
-    atomic_write(out / "report.md", text)
+    with staged_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data]) as stage:
+        write_grid(stage / "samples.png", samples[:64], cols=8)
+        if fixed_samples is not None:
+            write_grid(stage / "samples_fixed.png", fixed_samples[:64], cols=8)
+        atomic_write(stage / "report.json", json.dumps(_json_safe(rep), indent=2) + "\n")
+        atomic_write(stage / "report.md", text)
     steps.update()
     steps.close()
     print(text, end="")
