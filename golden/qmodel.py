@@ -117,10 +117,16 @@ def float_to_pixel(y: np.ndarray) -> np.ndarray:
 def q_float(x: np.ndarray, frac: int) -> np.ndarray:
     """Float -> integer code ``floor(x * 2^frac + 0.5)`` (round half up) in float64, as int64.
 
-    No saturation here; callers saturate to their format. ``x`` must be finite.
+    Callers saturate to their format; codes beyond +-2^62 are first clipped to +-2^62 (in
+    float64, before the cast) so that the cast cannot wrap a huge value to the wrong sign and
+    the callers' saturation still sees it as too large. ``x`` must be finite.
     """
     x = np.asarray(x, dtype=np.float64)
-    return np.floor(np.ldexp(x, frac) + 0.5).astype(np.int64)
+    return np.clip(np.floor(np.ldexp(x, frac) + 0.5), -Q_FLOAT_LIMIT, Q_FLOAT_LIMIT).astype(np.int64)
+
+
+#: :func:`q_float` clips its codes to +-2^62, far beyond every format and exact in float64 and int64.
+Q_FLOAT_LIMIT = float(2 ** 62)
 
 
 def saturate(q: np.ndarray, f: dict) -> tuple[np.ndarray, int]:

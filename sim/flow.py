@@ -92,10 +92,14 @@ def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
     try:
         write_design(load_qmodel(model), tmp, lanes=DEFAULT_LANES if lanes is None else lanes,
                      verilog=True, rtlil=False)
+        if not (tmp / "generator.v").is_file():
+            raise runner.SimulationError(f"the Verilog generator wrote no generator.v in {tmp}")
     except ValueError as e:  # the generator refuses a lane count / model combination
+        shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"{model}: {e}") from None
-    if not (tmp / "generator.v").is_file():
-        raise runner.SimulationError(f"the Verilog generator wrote no generator.v in {tmp}")
+    except BaseException:  # nothing half-made stays in the cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -167,3 +167,51 @@ def draw_many(source, z: np.ndarray, desc: str, quiet: bool = False) -> np.ndarr
             out[i : i + BATCH] = source.draw(z[i : i + BATCH])
             bar.update(len(z[i : i + BATCH]))
     return out
+
+
+# --------------------------------------------------------------------------- hardware commands' model
+
+#: Where ``verilog``, ``simulate`` and ``synth`` keep the quantized models of float checkpoints.
+QUANT_CACHE = Path("build") / "cache" / "quantized"
+#: Calibration z for those models (``avatargan quantize``'s and ``demo``'s default).
+CACHE_CALIB = 1000
+#: Most multiply lanes: 256 is already over the 156 MULT18X18D of the largest ECP5 (LFE5U-85F),
+#: and elaboration time and memory grow with the lanes (2^20 lanes ran for minutes past 770 MB).
+MAX_LANES = 256
+
+
+def lanes_arg(lanes: int | None) -> int | None:
+    """``--lanes``: ``None`` (the command's default) or a power of two from 1 to :data:`MAX_LANES`."""
+    if lanes is not None and (lanes < 1 or lanes & (lanes - 1) or lanes > MAX_LANES):
+        raise UserError(f"--lanes must be a power of two from 1 to {MAX_LANES} (more than the largest ECP5's "
+                        f"156 multipliers), got {lanes}")
+    return lanes
+
+
+def quantized_model(path, command: str) -> Path:
+    """The quantized model to build hardware from: ``path`` itself, or that of a float checkpoint.
+
+    ``path`` may be a quantized model (``avatargan quantize``), a float checkpoint (quantized here
+    with :data:`CACHE_CALIB` calibration z, as ``avatargan demo`` does, and cached under
+    :data:`QUANT_CACHE` by the checkpoint's SHA-256), or ``None`` for the shipped model. A float
+    checkpoint is reported in one line on stderr.
+    """
+    from golden.npzfile import npz_members
+
+    p = Path(path) if path else SHIPPED_MODEL
+    names = npz_members(p, "model")
+    if "header" in names:
+        return p
+    if "meta" not in names:
+        raise UserError(f"model {p} is neither a quantized model (no 'header') nor a float checkpoint (no 'meta')")
+    from golden.qmodel import save_qmodel, sha256_file
+    from golden.quantize import quantize_checkpoint
+
+    cached = QUANT_CACHE / f"{p.stem}-{sha256_file(p)[:16]}-calib{CACHE_CALIB}.npz"
+    made = not cached.is_file()
+    if made:
+        qm, _, _ = quantize_checkpoint(p, n_calib=CACHE_CALIB)
+        save_qmodel(qm, cached)
+    print(f"avatargan {command}: {p} is a float checkpoint; using its quantized model {cached} "
+          f"({CACHE_CALIB} calibration z, {'made now' if made else 'cached'})", file=sys.stderr)
+    return cached

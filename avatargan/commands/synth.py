@@ -12,7 +12,9 @@ DESCRIPTION = (
 
 
 def configure(p):
-    p.add_argument("model", metavar="MODEL", help="quantized model (.npz) or random:C0,C1,C2,C3,C4[:SEED]")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="quantized model (.npz), a float checkpoint (quantized and cached) or "
+                        "random:C0,C1,C2,C3,C4[:SEED]; default: the shipped models/default.npz")
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
     p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 64; 128 fit the 85F's DSPs but did not finish routing with the shipped model)")
@@ -35,12 +37,17 @@ def configure(p):
 
 
 def run(args) -> int:
+    from avatargan.commands._avatars import lanes_arg, quantized_model
     from avatargan.errors import UserError
     from gen.synth import DEVICES, synth_model
 
-    if args.lanes is not None and (args.lanes < 1 or args.lanes & (args.lanes - 1)):
-        raise UserError(f"--lanes must be a power of two, got {args.lanes}")
-    rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
+    lanes_arg(args.lanes)
+    if args.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    model = args.model
+    if model is None or not model.startswith("random:"):
+        model = str(quantized_model(model, NAME))
+    rep = synth_model(model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg)
     r, p = rep["resources"], rep["performance"]
