@@ -295,28 +295,41 @@ def folder_lock(folder, what: str = "command") -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (its :data:`LOCK` file) for the ``with`` block.
 
     A second process that asks for the same folder gets a one-line :class:`UserError` at once.
-    The lock dies with its process (``flock``), so a killed run never leaves the folder locked.
+    The lock dies with its process (``flock``), so a killed run never leaves the folder locked;
+    the lock file is removed on release (a taker checks that the file it locked is still the
+    one in the folder, so the removal cannot let two holders in).
     """
     import fcntl
 
     folder = ensure_dir(folder)
     path = folder / LOCK
-    try:
-        f = open(path, "a+")
-    except OSError as e:
-        raise write_error(path, e) from None
-    try:
+    while True:
+        try:
+            f = open(path, "a+")
+        except OSError as e:
+            raise write_error(path, e) from None
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "?"
+            f.close()
             raise UserError(f"{folder} is in use by another {what} (process {holder}); wait for it to "
                             "finish or choose another folder") from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the holder released and removed it meanwhile: take the new file
+    try:
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
         yield folder
     finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
         f.close()

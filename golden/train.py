@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+from avatargan.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sweep_temporaries
 from golden import nn
 from golden.augment import DiffAugment
 from golden.checkpoint import generator_arrays, read_checkpoint, save_checkpoint
@@ -360,8 +360,42 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self.old)
 
 
+def _saved_config(meta: dict, path) -> Config:
+    """The :class:`Config` stored in a checkpoint's meta, or a one-line refusal."""
+    from dataclasses import fields
+
+    saved = meta.get("config")
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: no training configuration in the checkpoint; it cannot be resumed")
+    unknown = sorted(set(saved) - {f.name for f in fields(Config)})
+    if unknown:
+        raise UserError(f"{path}: unknown configuration key(s) {', '.join(map(repr, unknown))} "
+                        "(written by another version?); it cannot be resumed")
+    try:
+        cfg = Config(**saved)
+    except TypeError as e:
+        raise UserError(f"{path}: unreadable training configuration ({e})") from None
+    for key in ("iterations", "batch", "seed", "checkpoint_every"):
+        if not isinstance(getattr(cfg, key), int) or isinstance(getattr(cfg, key), bool):
+            raise UserError(f"{path}: configuration {key} must be an integer, got {getattr(cfg, key)!r}")
+    return cfg
+
+
 def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
           progress: bool = True, log=None) -> dict:
+    """Train (or resume) in ``out_dir`` while holding its lock (:func:`avatargan.fileio.folder_lock`).
+
+    A second train into the same folder is refused in one line; temporaries left in it by a
+    killed run are swept first. See :func:`_train`.
+    """
+    out = ensure_dir(out_dir)
+    with folder_lock(out, "train"):
+        sweep_temporaries(out)
+        return _train(data_path, out, cfg, resume, progress, log)
+
+
+def _train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
+           progress: bool = True, log=None) -> dict:
     """Train (or resume) in ``out_dir``; return a summary dict.
 
     Files in ``out_dir``: ``checkpoint.npz`` (whole state, every ``checkpoint_every`` iterations
@@ -378,8 +412,11 @@ def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
         if not ckpt.is_file():
             raise UserError(f"--resume: {ckpt} does not exist")
         meta, arrays = read_checkpoint(ckpt, need_all=True)
-        saved = Config(**meta["config"])
+        saved = _saved_config(meta, ckpt)
         if cfg is not None and cfg.iterations != saved.iterations:
+            if cfg.iterations <= meta["iteration"]:
+                raise UserError(f"--resume: --iterations {cfg.iterations} is not more than the "
+                                f"{meta['iteration']} already done in {ckpt}; give a larger total")
             saved.iterations = cfg.iterations
         cfg = saved
         if meta.get("data_sha256") and meta["data_sha256"] != data_hash:
