@@ -79,8 +79,8 @@ def run(args) -> int:
     from golden.qmodel import load_qmodel
 
     lanes_arg(args.lanes)
+    check_output_folder(args.out, NAME, inputs=[args.model, args.z], legacy=_legacy_simulate)
     model = quantized_model(args.model, NAME)
-    check_output_folder(args.out, NAME, inputs=[args.model, model, args.z], legacy=_legacy_simulate)
     qm = load_qmodel(model)
     zq, nsat, what = _load_z(args, qm)
     if nsat:

@@ -44,8 +44,8 @@ def run(args) -> int:
     from golden.qmodel import load_qmodel
 
     lanes = lanes_arg(args.lanes)
+    check_output_folder(args.out, NAME, inputs=[args.model], legacy=_legacy_verilog)
     model = quantized_model(args.model, NAME)
-    check_output_folder(args.out, NAME, inputs=[args.model, model], legacy=_legacy_verilog)
     qm = load_qmodel(model)
     with staged_folder(args.out, NAME, inputs=[args.model, model], legacy=_legacy_verilog) as stage:
         try:
