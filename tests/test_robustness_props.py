@@ -163,7 +163,8 @@ def folder_entries(draw):
         if kind == "bytes":
             body = draw(st.binary(max_size=200))
         else:
-            mode = draw(st.sampled_from(["RGB", "RGBA", "L", "LA", "P", "I;16", "1", "CMYK"])) if kind == "mode" else "RGB"
+            modes = ["RGB", "RGBA", "L", "LA", "P", "I;16", "1", "CMYK"]
+            mode = draw(st.sampled_from(modes)) if kind == "mode" else "RGB"
             size = (draw(st.integers(1, 40)), draw(st.integers(1, 40)))
             buf = io.BytesIO()
             fmt = "JPEG" if mode == "CMYK" else "PNG"

@@ -18,8 +18,8 @@ DESCRIPTION = (
     "DIR/png/NNNN.png (32x32 RGB), DIR/avatars.npz (images uint8 (N, 32, 32, 3) and the z that drew "
     "them) and DIR/augment.json (how they were made), so DIR can be used as a dataset. A folder that "
     "exists and is not empty is refused unless --force is given, and --force replaces only a folder "
-    "that holds nothing but earlier augment output (never a dataset or your files). With --fixed MODEL the integer golden "
-    "model draws them; CHECKPOINT may then be omitted."
+    "that holds nothing but earlier augment output (never a dataset or your files). With --fixed MODEL "
+    "the integer golden model draws them; without either, the shipped models/default.npz does."
 )
 
 #: The files augment writes (besides the manifest of avatargan.fileio).

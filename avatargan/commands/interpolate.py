@@ -13,7 +13,8 @@ DESCRIPTION = (
     "For each row draw z1, z2 ~ N(0, I) (seeded) and the STEPS points between them, "
     "z(t_k) = (1 - t_k) z1 + t_k z2 with t_k = k / (STEPS + 1), k = 1..STEPS (the seed paper's "
     "eqs. 12-13, STEPS = 3 by default); each row shows z1, the interpolated avatars and z2. "
-    "With --fixed MODEL the integer golden model draws them; without either, the shipped models/default.npz draws them."
+    "With --fixed MODEL the integer golden model draws them; "
+    "without either, the shipped models/default.npz draws them."
 )
 
 
