@@ -200,10 +200,10 @@ def read_z(path, nz: int) -> np.ndarray:
         raise UserError(f"z file {p} is {_KINDS[kind]}; give a .npy (numpy.save) of shape (N, {nz})")
     if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
         raise UserError(f"z file {p} must hold floats or integer S(16,12) codes, got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.shape[-1] != nz:
+        raise UserError(f"z file {p} must have shape (N, {nz}) or ({nz},), got {arr.shape}")
     if arr.ndim == 1:
         arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != nz:
-        raise UserError(f"z file {p} must have shape (N, {nz}) or ({nz},), got {arr.shape}")
     if not 1 <= len(arr) <= MAX_Z_ROWS:
         raise UserError(f"z file {p} holds {len(arr)} z vectors; give 1 to {MAX_Z_ROWS:,}")
     return arr

@@ -131,6 +131,9 @@ def file_size_limit(nbytes: int):
     (["verilog", "{model}", "-o", "{out}/v", "--lanes", "4"], "v"),
     (["augment", "--fixed", "{model}", "--count", "40", "--out", "{out}/a"], "a"),
     (["train", "--data", "{data}", "--out", "{out}/run", "--iterations", "2", *TINY_TRAIN], "run/checkpoint.npz"),
+    (["interpolate", "--fixed", "{model}", "--out", "{out}/i.png", "--scale", "8"], "i.png"),
+    (["evaluate", "--fixed", "{model}", "--data", "{data}", "--count", "8", "--out", "{out}/e"], "e"),
+    (["dataset", "--count", "8", "--out", "{out}/d", "--quiet"], "d"),
 ])
 def test_case4_full_disk_is_one_line_and_leaves_nothing_half_written(files, tmp_path, capsys, argv, target):
     out = tmp_path / "o"
@@ -441,3 +444,38 @@ def test_case19_hardware_commands_take_a_float_checkpoint(files, tmp_path, capsy
     assert "cached" in capsys.readouterr().err
     cached = list((tmp_path / "build" / "cache" / "quantized").iterdir())
     assert len(cached) == 1 and cached[0].name.startswith("float-")
+
+
+def test_case19_simulate_and_synth_take_a_float_checkpoint(files, tmp_path, capsys, monkeypatch):
+    import avatargan.commands.simulate as simulate
+    import gen.synth
+    from golden.qmodel import load_qmodel
+
+    seen = []
+
+    def stop(model, *a, **k):  # the hardware flows themselves are tested elsewhere
+        seen.append(Path(model))
+        raise UserError("stopped by the test")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(simulate, "simulate_to_folder", stop)
+    monkeypatch.setattr(gen.synth, "synth_model", stop)
+    for argv, made in ((["simulate", str(files["ckpt"]), "--count", "1"], "made now"),
+                       (["synth", str(files["ckpt"])], "cached"),
+                       (["simulate", "--count", "1"], "made now")):  # no MODEL: the shipped one
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 2 and "is a float checkpoint; using its quantized model" in err[0] and made in err[0]
+        assert err[1] == f"avatargan {argv[0]}: error: stopped by the test"
+    assert seen[0] == seen[1] and load_qmodel(seen[0]).nz == CHANNELS[0]
+    assert seen[2].name.startswith("default-") and load_qmodel(seen[2]).nz == 100
+
+
+def test_board_z_file_and_out_are_checked(files, tmp_path, capsys):
+    (tmp_path / "z.npy").write_bytes(b"")
+    one_line(capsys, ["board", "--port", "x", "--model", files["model"], "--z", tmp_path / "z.npy",
+                      "--out", tmp_path / "b.png"], "is an empty file")
+    (tmp_path / "b.png").mkdir()
+    one_line(capsys, ["board", "--port", "x", "--model", files["model"], "--out", tmp_path / "b.png"], "is a folder")
+    one_line(capsys, ["board", "--port", "x", "--seed", "-1", "--nz", "8", "--out", tmp_path / "c.png"],
+             "--seed must be a non-negative integer")
