@@ -73,6 +73,10 @@ def test_case1_dataset_out_with_user_files_is_refused(tmp_path, capsys):
     assert cli.main(["dataset", "--count", "3", "--out", str(ds), "--quiet"]) == 0
     assert cli.main(["dataset", "--count", "2", "--seed", "1", "--out", str(ds), "--quiet"]) == 0
     assert sorted(p.name for p in (ds / "png").iterdir()) == ["0000.png", "0001.png"]
+    # a dataset written before manifests existed (its own files only) is replaced too
+    (ds / ".avatargan-manifest.json").unlink()
+    assert cli.main(["dataset", "--count", "1", "--out", str(ds), "--quiet"]) == 0
+    assert sorted(p.name for p in (ds / "png").iterdir()) == ["0000.png"]
     # ... but not once the user has put a file of their own in it
     (ds / "notes.txt").write_text("mine")
     one_line(capsys, ["dataset", "--count", "2", "--out", ds, "--quiet"], "avatargan did not write")

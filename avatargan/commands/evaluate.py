@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,14 @@ def configure(parser) -> None:
     parser.add_argument("--count", default="1000", metavar="N", help="avatars to draw (default 1000)")
     parser.add_argument("--out", default="build/evaluate", metavar="DIR",
                         help="folder for report.md, report.json, samples.png (default build/evaluate)")
+
+
+_OWN = re.compile(r"^(samples(_fixed)?\.png|report\.(json|md))$")
+
+
+def _legacy_evaluate(files: list[str]) -> str | None:
+    """A folder written by `avatargan evaluate` before manifests: its own files and nothing else."""
+    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
 
 
 def _split_real(real: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +216,7 @@ def run(args) -> int:
     count = int_arg(args.count, "--count", 2, 10_000)
     seed = seed_arg(args)
     out = Path(args.out)
-    check_output_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data])
+    check_output_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data], legacy=_legacy_evaluate)
     real = load_images(args.data)
     if len(real) < 4:
         raise UserError(f"dataset {args.data} has {len(real)} avatar(s); evaluation needs at least 4")
@@ -254,7 +263,7 @@ def run(args) -> int:
     rep["seconds"] = time.monotonic() - t0
 
     text = markdown(rep)
-    with staged_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data]) as stage:
+    with staged_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data], legacy=_legacy_evaluate) as stage:
         write_grid(stage / "samples.png", samples[:64], cols=8)
         if fixed_samples is not None:
             write_grid(stage / "samples_fixed.png", fixed_samples[:64], cols=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,14 @@ DESCRIPTION = (
 
 #: Most calibration z: 100 000 already take minutes and change no format against 1 000.
 MAX_CALIB = 100_000
+
+
+_OWN = re.compile(r"^(report\.(json|md)|layer\d\.png)$")
+
+
+def _legacy_report(files: list[str]) -> str | None:
+    """A --report folder written before manifests: its own files and nothing else."""
+    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
 
 
 def configure(p):
@@ -48,7 +57,8 @@ def run(args) -> int:
         args.checkpoint = str(SHIPPED_MODEL)
     check_output_file(args.output, inputs=[args.checkpoint], flag="-o")
     if args.report:
-        check_output_folder(args.report, NAME, inputs=[args.checkpoint, args.output], flag="--report")
+        check_output_folder(args.report, NAME, inputs=[args.checkpoint, args.output], legacy=_legacy_report,
+                            flag="--report")
     qm, stats, _ = quantize_checkpoint(args.checkpoint, n_calib=args.calib, weight_rule=args.weight_rule)
     save_qmodel(qm, args.output)
     print(f"wrote {args.output} (format_version {qm.header['format_version']}, channels {qm.channels})")
@@ -71,7 +81,8 @@ def run(args) -> int:
         prof["v_saturated"] = stats["v_saturated"]
         prof["model"] = str(args.output)
         prof["source"] = qm.header["source"]
-        with staged_folder(args.report, NAME, inputs=[args.checkpoint, args.output], flag="--report") as stage:
+        with staged_folder(args.report, NAME, inputs=[args.checkpoint, args.output], legacy=_legacy_report,
+                           flag="--report") as stage:
             paths = write_report(prof, stage, title=f"Range profile of {args.output}")
         paths = [Path(args.report) / p.name for p in paths]
         print(text_table(prof))
