@@ -360,6 +360,10 @@ def test_case15_numerics_states_the_default_weight_rule():
     (["augment", "--fixed", "{model}", "--count", "1000000", "--out", "{o}/a"], "between 1 and 100000"),
     (["simulate", "{model}", "--count", "1000000", "--out", "{o}/s"], "between 1 and 100000"),
     (["quantize", "{ckpt}", "-o", "{o}/q.npz", "--calib", "10000000"], "between 1 and 100000"),
+    (["synth", "{model}", "--freq", "nan", "-o", "{o}/y"], "--freq must be in (0, 400] MHz"),
+    (["synth", "{model}", "--seed", str(2 ** 40), "-o", "{o}/y"], "32-bit integer"),
+    (["board", "--port", "x", "--nz", "8", "--timeout", "nan", "--out", "{o}/b.png"], "--timeout must be in"),
+    (["train", "--data", "{data}", "--out", "{o}/r", "--iterations", "10000000"], "at most 1,000,000"),
 ])
 def test_case16_sizes_are_bounded_in_one_line(files, tmp_path, capsys, argv, needle):
     one_line(capsys, [a.format(o=tmp_path, **files) for a in argv], needle)

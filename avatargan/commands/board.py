@@ -81,6 +81,10 @@ def run(args) -> int:
     png_out(args.out, inputs=[args.model, args.z])
     if not 1 <= args.nz <= 1024:
         raise UserError(f"--nz must be between 1 and 1024, got {args.nz}")
+    if not 0 < args.timeout <= 3600:  # also refuses nan
+        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout:g}")
+    if args.baud is not None and not 1 <= args.baud <= 12_000_000:
+        raise UserError(f"--baud must be between 1 and 12000000 (the FTDI's limit), got {args.baud}")
     qm = None
     nz = args.nz
     if args.model:

@@ -44,6 +44,10 @@ def run(args) -> int:
     lanes_arg(args.lanes)
     if args.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.seed > 2 ** 31 - 1:
+        raise UserError(f"--seed must be at most {2 ** 31 - 1} (nextpnr's seed is a 32-bit integer), got {args.seed}")
+    if not 0 < args.freq <= 400:  # also refuses nan
+        raise UserError(f"--freq must be in (0, 400] MHz (the ECP5 PLL's range), got {args.freq:g}")
     model = args.model
     if model is None or not model.startswith("random:"):
         model = str(quantized_model(model, NAME))
