@@ -129,13 +129,12 @@ def _read_dataset_npz(path) -> np.ndarray:
         p = p / "avatars.npz"
     if not p.is_file():
         raise UserError(f"dataset {p} does not exist (give the .npz from `avatargan dataset` or its folder)")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            if "images" not in z.files:
-                raise UserError(f"{p} has no 'images' array")
-            return z["images"]
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{p} is not a readable .npz dataset ({e})") from None
+    from golden.npzfile import read_npz
+
+    arrays = read_npz(p, "dataset")
+    if "images" not in arrays:
+        raise UserError(f"{p} has no 'images' array")
+    return arrays["images"]
 
 
 def file_sha256(path) -> str:

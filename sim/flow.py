@@ -49,19 +49,21 @@ def model_digest(path: str | os.PathLike) -> str:
     """
     import json
 
+    from golden.npzfile import read_npz
+
     h = hashlib.sha256()
     try:
-        with np.load(path, allow_pickle=False) as z:
-            for k in sorted(z.files):
-                a = z[k]
-                if k == "header":
-                    hd = json.loads(a.tobytes().decode("utf-8"))
-                    hd.pop("created", None)
-                    h.update(json.dumps(hd, sort_keys=True).encode())
-                else:
-                    h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
-                    h.update(np.ascontiguousarray(a).tobytes())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+        arrays = read_npz(path, "quantized model")  # sizes checked before anything is allocated
+        for k in sorted(arrays):
+            a = arrays[k]
+            if k == "header":
+                hd = json.loads(a.tobytes().decode("utf-8"))
+                hd.pop("created", None)
+                h.update(json.dumps(hd, sort_keys=True).encode())
+            else:
+                h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+    except (UserError, ValueError, AttributeError, UnicodeDecodeError):
         return file_digest(path)       # not a readable model: the generator will say why
     return h.hexdigest()
 
