@@ -13,8 +13,8 @@
 * **Faults are one line.** ``ENOSPC``, ``EACCES``, ``EISDIR``, ``EROFS`` (any ``OSError``) while
   writing become a :class:`UserError` naming the path (:func:`write_error`).
 * **Temporaries are swept.** Temporary names carry the writer's process id
-  (``.NAME.tmpPID-XXXX``); those of processes that no longer run are removed on the next write
-  beside them (:func:`sweep_temporaries`).
+  (``.NAME.tmpPID-XXXX``); those of processes that no longer run are removed by the next process
+  that writes in that folder (:func:`sweep_temporaries`).
 * **A run folder is locked** while a command writes it (:func:`folder_lock`).
 """
 
@@ -113,6 +113,18 @@ def sweep_temporaries(folder: str | os.PathLike, name: str | None = None) -> lis
     return removed
 
 
+#: Folders this process has swept already: each is listed once, not once per file written
+#: (writing N files into one folder stays O(N)).
+_SWEPT: set[str] = set()
+
+
+def _sweep_once(folder) -> None:
+    key = os.path.realpath(folder)
+    if key not in _SWEPT:
+        sweep_temporaries(folder)
+        _SWEPT.add(key)
+
+
 def _tmp_prefix(name: str) -> str:
     return f".{name}.tmp{os.getpid()}-"
 
@@ -124,14 +136,14 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     ``suffix`` defaults to the target's suffix, so libraries that pick a format from the file
     name (Pillow, ``numpy.savez``) see the right one. On an exception the temporary file is
     removed and ``target`` is left as it was; an ``OSError`` becomes a one-line
-    :class:`UserError` naming ``target``. Temporaries of dead processes beside ``target`` are
-    swept first.
+    :class:`UserError` naming ``target``. Temporaries of dead processes in the folder are swept
+    at this process's first write there.
     """
     target = Path(target)
     folder = ensure_dir(target.parent if str(target.parent) else ".")
     if target.is_dir():
         raise UserError(f"cannot write {target}: it is a folder")
-    sweep_temporaries(folder, target.name)
+    _sweep_once(folder)
     try:
         fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target.name), suffix=suffix or target.suffix, dir=folder)
     except OSError as e:

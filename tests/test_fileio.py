@@ -101,3 +101,15 @@ def test_sweep_removes_only_temporaries_of_dead_processes(tmp_path):
     removed = sweep_temporaries(tmp_path)
     assert sorted(p.name for p in removed) == [f".c.npz.tmp{dead}-abcd1234.npz", f".d.tmp{dead}-zz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".c.npz.tmp{os.getpid()}-abcd1234.npz", "c.npz"]
+
+
+def test_first_write_in_a_folder_sweeps_dead_temporaries(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = tmp_path / f".other.png.tmp{dead}-abcd1234.png"
+    left.write_bytes(b"half")
+    atomic_write(tmp_path / "a.txt", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
