@@ -96,6 +96,16 @@ def test_case2_output_that_is_an_input_is_refused(files, tmp_path, capsys):
     one_line(capsys, ["simulate", ckpt, "--out", tmp_path], "holds the input")
 
 
+def test_case2_train_run_folder_may_not_hold_the_dataset(files, tmp_path, capsys):
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "avatars.npz").write_bytes(files["data"].read_bytes())
+    one_line(capsys, ["train", "--data", d, "--out", d, "--iterations", "1", *TINY_TRAIN], "holds the dataset")
+    one_line(capsys, ["train", "--data", d / "avatars.npz", "--out", d, "--iterations", "1", *TINY_TRAIN],
+             "holds the dataset")
+    assert [p.name for p in d.iterdir()] == ["avatars.npz"]
+
+
 def test_case3_augment_force_never_replaces_a_dataset(files, tmp_path, capsys):
     from avatargan.fileio import MANIFEST
 

@@ -73,6 +73,11 @@ def run(args) -> int:
             raise UserError(f"--{opt.replace('_', '-')} must be at most {limit:,} ({_WHY[opt]}), got {value}")
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    from pathlib import Path
+
+    data, out = Path(args.data).resolve(), Path(args.out).resolve()
+    if data == out or out in data.parents:
+        raise UserError(f"--out {args.out} holds the dataset {args.data}; choose another run folder")
     if args.resume:
         for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every"):
             if getattr(args, opt) is not None:
