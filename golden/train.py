@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -390,7 +391,14 @@ def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
     out = ensure_dir(out_dir)
     with folder_lock(out, "train"):
         sweep_temporaries(out)
+        for p in out.iterdir():  # left by versions before process-tagged names; no train runs here now
+            if _OLD_TMP.match(p.name) and p.is_file():
+                p.unlink()
         return _train(data_path, out, cfg, resume, progress, log)
+
+
+#: Temporaries of the run files as earlier versions named them (``.checkpoint.npz.k3j2h1g0.npz``).
+_OLD_TMP = re.compile(r"^\.(checkpoint\.npz|generator\.npz|losses\.csv|losses\.png)\.[a-z0-9_]{8}\.(npz|csv|png)$")
 
 
 def _train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
