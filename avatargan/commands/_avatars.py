@@ -41,16 +41,24 @@ def add_source_arguments(parser: argparse.ArgumentParser, what: str) -> None:
                         help="seed of the random z (default 0); same seed, same avatars")
 
 
-def int_arg(value, name: str, minimum: int = 1, maximum: int | None = None) -> int:
-    """Parse an integer option; raise a one-line :class:`UserError` if it is not one or out of range."""
+def int_arg(value, name: str, minimum: int = 1, maximum: int | None = None, why: str = "") -> int:
+    """Parse an integer option; raise a one-line :class:`UserError` if it is not one or out of range.
+
+    ``why`` says in a few words why the limit is what it is; it ends the message.
+    """
     try:
         n = int(str(value), 10)
     except ValueError:
         raise UserError(f"{name} must be an integer, got {value!r}") from None
     if n < minimum or (maximum is not None and n > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise UserError(f"{name} must be {bound}, got {n}")
+        raise UserError(f"{name} must be {bound}, got {n}" + (f" ({why})" if why else ""))
     return n
+
+
+#: Why the grid options have their limits (sample, interpolate).
+GRID_WHY = "one picture; larger ones exceed Pillow's image-size limit"
+SCALE_WHY = "each avatar pixel becomes K x K picture pixels"
 
 
 def png_out(path, inputs=()) -> Path:

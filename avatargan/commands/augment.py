@@ -51,7 +51,7 @@ def run(args) -> int:
     from avatargan.fileio import check_output_folder, staged_folder
     from golden.images import write_png
 
-    count = int_arg(args.count, "--count", 1, MAX_COUNT)
+    count = int_arg(args.count, "--count", 1, MAX_COUNT, "one PNG each; 100 000 take about 300 MB in avatars.npz")
     seed = seed_arg(args)
     out = Path(args.out)
     inputs = [args.checkpoint, args.fixed]

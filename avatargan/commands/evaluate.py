@@ -213,7 +213,7 @@ def run(args) -> int:
     from golden.dataset import load_images
     from golden.images import write_grid
 
-    count = int_arg(args.count, "--count", 2, 10_000)
+    count = int_arg(args.count, "--count", 2, 10_000, "the diversity ratio compares every pair of samples")
     seed = seed_arg(args)
     out = Path(args.out)
     check_output_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data], legacy=_legacy_evaluate)

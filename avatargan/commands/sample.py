@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from avatargan.commands._avatars import (add_source_arguments, check_picture, int_arg, open_sources, png_out,
-                                        random_z, seed_arg)
+from avatargan.commands._avatars import (GRID_WHY, SCALE_WHY, add_source_arguments, check_picture, int_arg,
+                                        open_sources, png_out, random_z, seed_arg)
 
 NAME = "sample"
 HELP = "draw a grid of random avatars from a checkpoint or (--fixed) a quantized model"
@@ -28,9 +28,9 @@ def configure(parser) -> None:
 def run(args) -> int:
     from golden.images import write_grid
 
-    count = int_arg(args.count, "--count", 1, 4096)
-    cols = int_arg(args.cols, "--cols", 1, 4096) if args.cols is not None else math.ceil(math.sqrt(count))
-    scale = int_arg(args.scale, "--scale", 1, 32)
+    count = int_arg(args.count, "--count", 1, 4096, GRID_WHY)
+    cols = int_arg(args.cols, "--cols", 1, 4096, GRID_WHY) if args.cols is not None else math.ceil(math.sqrt(count))
+    scale = int_arg(args.scale, "--scale", 1, 32, SCALE_WHY)
     seed = seed_arg(args)
     check_picture(math.ceil(count / cols), min(cols, count), scale)
     png_out(args.out, inputs=[args.checkpoint, args.fixed])
