@@ -498,3 +498,13 @@ def test_board_z_file_and_out_are_checked(files, tmp_path, capsys):
     one_line(capsys, ["board", "--port", "x", "--model", files["model"], "--out", tmp_path / "b.png"], "is a folder")
     one_line(capsys, ["board", "--port", "x", "--seed", "-1", "--nz", "8", "--out", tmp_path / "c.png"],
              "--seed must be a non-negative integer")
+
+
+def test_case10_non_utf8_output_name_on_a_strict_terminal(files, tmp_path):
+    name = os.fsdecode(b"caf\xe9.png")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    proc = subprocess.run([sys.executable, "-m", "avatargan", "sample", "--fixed", str(files["model"]), "--count", "1",
+                           "--out", name], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          errors="backslashreplace")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "caf\\udce9.png" in proc.stdout and (tmp_path / name).is_file()
