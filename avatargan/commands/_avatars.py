@@ -191,8 +191,8 @@ MAX_LANES = 256
 def lanes_arg(lanes: int | None) -> int | None:
     """``--lanes``: ``None`` (the command's default) or a power of two from 1 to :data:`MAX_LANES`."""
     if lanes is not None and (lanes < 1 or lanes & (lanes - 1) or lanes > MAX_LANES):
-        raise UserError(f"--lanes must be a power of two from 1 to {MAX_LANES} (more than the largest ECP5's "
-                        f"156 multipliers), got {lanes}")
+        raise UserError(f"--lanes must be a power of two from 1 to {MAX_LANES} ({MAX_LANES} already exceeds the "
+                        f"156 multipliers of the largest ECP5, the LFE5U-85F), got {lanes}")
     return lanes
 
 

@@ -95,7 +95,8 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     """Simulate the avatars of ``zq`` on the Verilog of ``model`` and write the verdict to ``out``.
 
     Writes hardware.png, golden.png, difference.png, hardware.npy, simulate.json and simulate.md
-    (all appear together, or none) and prints the verdict. Used by ``avatargan simulate`` and ``avatargan demo``.
+    (all appear together, or none) and prints the verdict. Used by ``avatargan simulate`` and
+    ``avatargan demo``.
 
     Parameters
     ----------
@@ -141,6 +142,8 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
         with staged_folder(out, NAME, inputs=[model, *inputs], legacy=_legacy_simulate) as stage:
             return simulate_to_folder(model, zq, what, out, lanes, waves, seed, title, into=stage)
     stage, out = Path(into), Path(out)
+    # the model as the report names it: a model written into the staging folder is named where it ends up
+    shown_model = out / model.relative_to(stage) if model.is_relative_to(stage) else model
     t_all = time.perf_counter()
     t0 = time.perf_counter()
     verilog = flow.generate_verilog(model, lanes)
@@ -183,7 +186,7 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     cyc = float(np.mean(cycles)) if cycles else float("nan")
     rate = len(zq) / sim_wall if sim_wall > 0 else float("nan")
     summary = {
-        "model": str(model), "z": what, "avatars": int(len(zq)), "lanes": lanes,
+        "model": str(shown_model), "z": what, "avatars": int(len(zq)), "lanes": lanes,
         "bit_exact": exact, "mismatching_pixels": int(mismatches), "messages": messages,
         "cycles_per_avatar": cyc, "cycles_min": min(cycles) if cycles else None,
         "cycles_max": max(cycles) if cycles else None, "dut_cycles_port": sorted(set(dut_cycles)),
@@ -194,7 +197,7 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     (stage / "simulate.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     md = [
         f"# {title}", "",
-        f"- model: `{model}`", f"- z: {what}",
+        f"- model: `{shown_model}`", f"- z: {what}",
         f"- bit-exact: **{'yes' if exact else 'NO'}** ({mismatches} mismatching pixels of {len(zq) * 3072})",
         f"- cycles per avatar: {cyc:.0f} (first z word taken to last pixel taken)",
         f"- simulated avatars/s (wall clock of the simulation loop): {rate:.2f}",
