@@ -255,6 +255,12 @@ def check_output_folder(out, command: str, inputs: Iterable = (), legacy=None, a
     return out
 
 
+def write_manifest(folder, command: str) -> Path:
+    """Record in ``folder`` that ``command`` wrote every file now in it (:data:`MANIFEST`)."""
+    files = [f for f in _files(Path(folder)) if f != MANIFEST]
+    return atomic_write(Path(folder) / MANIFEST, json.dumps({"command": command, "files": files}, indent=1) + "\n")
+
+
 @contextlib.contextmanager
 def staged_folder(out, command: str, inputs: Iterable = (), legacy=None, accept: Iterable[str] = (),
                   flag: str = "--out") -> Iterator[Path]:
@@ -279,8 +285,7 @@ def staged_folder(out, command: str, inputs: Iterable = (), legacy=None, accept:
     try:
         os.chmod(stage, 0o777 & ~_umask())
         yield stage
-        files = [f for f in _files(stage) if f != MANIFEST]
-        atomic_write(stage / MANIFEST, json.dumps({"command": command, "files": files}, indent=1) + "\n")
+        write_manifest(stage, command)
         check_output_folder(out, command, inputs, legacy, accept, flag)
         if real.exists():
             old = Path(tempfile.mkdtemp(prefix=_tmp_prefix(real.name), dir=parent))

