@@ -374,6 +374,10 @@ def test_case15_numerics_states_the_default_weight_rule():
     (["synth", "{model}", "--seed", str(2 ** 40), "-o", "{o}/y"], "32-bit integer"),
     (["board", "--port", "x", "--nz", "8", "--timeout", "nan", "--out", "{o}/b.png"], "--timeout must be in"),
     (["train", "--data", "{data}", "--out", "{o}/r", "--iterations", "10000000"], "at most 1,000,000"),
+    (["bench", "golden", "--batch", "1000000000"], "--batch must be between 1 and 100,000"),
+    (["bench", "train", "--iterations", "0"], "--iterations must be between 1 and 100,000"),
+    (["bench", "rtl", "--lanes", "1048576"], "--lanes must be a power of two"),
+    (["bench", "rtl", "--channels", "100000,8,4,4,1"], "at most 1024 wide"),
 ])
 def test_case16_sizes_are_bounded_in_one_line(files, tmp_path, capsys, argv, needle):
     one_line(capsys, [a.format(o=tmp_path, **files) for a in argv], needle)
