@@ -37,6 +37,8 @@ def _channels(text: str) -> tuple:
         raise UserError(f"channels must be comma-separated integers, got {text!r}") from None
     if len(ch) != 5 or min(ch) < 1:
         raise UserError(f"channels must be 5 positive integers (nz,c1,c2,c3,1), got {text!r}")
+    if max(ch) > 1024:
+        raise UserError(f"channels must be at most 1024 wide (as `avatargan train --channels`), got {text!r}")
     return ch
 
 

@@ -15,7 +15,8 @@ Modules are discovered automatically, so adding a subcommand touches no other fi
 modules import heavy libraries (Amaranth, cocotb) inside ``run`` so that ``--help`` stays fast.
 
 User mistakes raise :class:`avatargan.errors.UserError`; they are printed as one line on stderr
-with exit status 2. Ctrl-C exits with status 130.
+with exit status 2, as is any ``OSError`` (full disk, permissions) or ``MemoryError`` that no
+check caught. Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must not end in a traceback
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -74,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"avatargan {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a fault no check caught (full disk, permissions): still one line
+        where = f": {e.filename}" if e.filename is not None else ""
+        print(f"avatargan {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"avatargan {args.command}: error: out of memory (choose smaller sizes)", file=sys.stderr)
+        return 2
     return int(status or 0)
 
 

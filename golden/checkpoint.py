@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 from avatargan.errors import UserError
 from avatargan.fileio import atomic_path
 from golden.models import Generator
+from golden.npzfile import read_npz
 
 FORMAT = "avatargan-checkpoint"
 FORMAT_VERSION = 1
@@ -75,13 +75,9 @@ def read_checkpoint(path, need_all: bool = False) -> tuple[dict, dict[str, np.nd
     ``need_all`` also requires the discriminator and optimiser state (for ``--resume``).
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"checkpoint {p} does not exist or is not a file")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-        raise UserError(f"{p} is not a readable .npz checkpoint ({e.__class__.__name__}: {e})") from None
+    arrays = read_npz(p, "checkpoint")
     if "meta" not in arrays:
         raise UserError(f"{p} is not an avatargan checkpoint (no 'meta' entry)")
     blob = arrays.pop("meta")

@@ -32,9 +32,8 @@ import csv
 import io
 import json
 import os
-import shutil
+import re
 import sys
-import tempfile
 import warnings
 import zipfile
 from importlib import metadata
@@ -45,7 +44,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+from avatargan.fileio import atomic_path, atomic_write, check_output_folder, staged_folder
+from golden.npzfile import read_npz
 
 #: Side of a dataset image in pixels.
 SIZE = 32
@@ -272,7 +272,14 @@ def to_rgb32(im: Image.Image) -> np.ndarray:
     """
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I", "F") or im.mode.startswith("I;"):
+        key = im.info.get("transparency")  # 16-bit grey PNG with tRNS: one transparent grey code
+        alpha = None
+        if isinstance(key, int) and im.mode != "F":
+            alpha = Image.fromarray(np.where(np.asarray(im) == key, 0, 255).astype(np.uint8), "L")
         im = _to_8bit(im)
+        if alpha is not None:
+            im = im.copy()
+            im.putalpha(alpha)  # L -> LA, composited on white below
     if im.mode == "RGB":
         rgb = im
     elif im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info:
@@ -311,6 +318,15 @@ def read_image(path: Path) -> tuple[np.ndarray, tuple[int, int], str]:
         raise ValueError(str(e) or type(e).__name__) from None
 
 
+def shown(name) -> str:
+    """``name`` as printable UTF-8 text: bytes that are not UTF-8 become ``\\xNN`` escapes.
+
+    File names on Linux are bytes; Python keeps undecodable ones as surrogates, which cannot be
+    written to a UTF-8 file or terminal.
+    """
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def import_images(folder: str | os.PathLike, warn: Callable[[str], None] | None = None,
                   progress: bool = True) -> tuple[np.ndarray, list[dict]]:
     """Read every image file directly inside ``folder`` (sorted by name; subfolders are not searched).
@@ -338,10 +354,17 @@ def import_images(folder: str | os.PathLike, warn: Callable[[str], None] | None 
     if not folder.is_dir():
         raise UserError(f"{folder} is not a folder (--from takes a folder of images)")
     try:
-        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     except OSError as e:
-        raise UserError(f"cannot list image folder {folder}: {e.strerror or e}") from None
-    files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+        raise UserError(f"cannot list image folder {shown(folder)}: {e.strerror or e}") from None
+    files = []
+    for p in entries:
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if p.is_file():  # follows symbolic links; a broken one, a FIFO or a folder is not a file
+            files.append(p)
+        else:
+            warn(f"warning: skipping {shown(p)}: not a regular file")
     if not files:
         kinds = ", ".join(IMAGE_SUFFIXES)
         what = "is empty" if not entries else f"holds no image files ({kinds})"
@@ -351,10 +374,10 @@ def import_images(folder: str | os.PathLike, warn: Callable[[str], None] | None 
         try:
             img, size, mode = read_image(p)
         except ValueError as e:
-            warn(f"warning: skipping {p}: not a readable image ({e})")
+            warn(f"warning: skipping {shown(p)}: not a readable image ({e})")
             continue
         images.append(img)
-        rows.append({"source": p.name, "width": size[0], "height": size[1], "mode": mode})
+        rows.append({"source": shown(p.name), "width": size[0], "height": size[1], "mode": mode})
     if not images:
         raise UserError(f"none of the {len(files)} image files in {folder} could be read")
     return np.stack(images), rows
@@ -366,15 +389,15 @@ def import_dataset(folder: str | os.PathLike, out: str | os.PathLike, progress: 
     folder_r, out_r = Path(folder).resolve(), Path(out).resolve()
     if out_r == folder_r:
         raise UserError(f"--out {out} is the image folder itself; choose another output folder")
-    out = _check_out(out)
+    out = _check_out(out, inputs=[folder])
     images, rows = import_images(folder, warn=warn, progress=progress)
     table = [{"index": i, "png": _png_name(i), **r} for i, r in enumerate(rows)]
     info = {
         "format": "avatargan-dataset", "format_version": 1, "source": "folder",
-        "folder": str(folder_r), "count": len(images), "size": SIZE, "filter": RESAMPLE_NAME,
+        "folder": shown(str(folder_r)), "count": len(images), "size": SIZE, "filter": RESAMPLE_NAME,
         "versions": _versions("pillow", "numpy"),
     }
-    return write_dataset(out, images, table, info)
+    return write_dataset(out, images, table, info, inputs=[folder])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,25 +408,23 @@ def _png_name(i: int) -> str:
     return f"{PNG_DIR}/{i:04d}.png"
 
 
-def _is_dataset(folder: Path) -> bool:
-    return (folder / NPZ_NAME).is_file() or (folder / JSON_NAME).is_file()
+_LEGACY = re.compile(r"^(png/\d{4,}\.png|attributes\.csv|avatars\.npz|dataset\.json)$")
 
 
-def _check_out(out: str | os.PathLike) -> Path:
-    """Check the output folder before any work is done.
+def _legacy_dataset(files: list[str]) -> str | None:
+    """A dataset folder written before manifests: the dataset's own files and nothing else."""
+    if JSON_NAME in files and all(_LEGACY.match(f) for f in files):
+        return "dataset"
+    return None
 
-    Refuses an output path that is a file, or a non-empty folder that is not a dataset, and makes
-    sure the parent folder exists and is writable (creating it if needed).
+
+def _check_out(out: str | os.PathLike, inputs=()) -> Path:
+    """Check the output folder before any work is done (the policy of :mod:`avatargan.fileio`).
+
+    Refuses an output path that is a file, a folder holding an input, or a non-empty folder that
+    is not wholly a dataset written by this tool.
     """
-    out = Path(out)
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise UserError(f"output {out} exists and is not a folder")
-        if any(out.iterdir()) and not _is_dataset(out):
-            raise UserError(f"output folder {out} is not empty and holds no dataset; "
-                            "refusing to replace it (choose a new or empty --out)")
-    ensure_dir(out.parent if str(out.parent) else ".")
-    return out
+    return check_output_folder(out, "dataset", inputs=inputs, legacy=_legacy_dataset)
 
 
 def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> Path:
@@ -436,49 +457,21 @@ def _csv_text(rows: Iterable[dict]) -> str:
     return buf.getvalue()
 
 
-def write_dataset(out: str | os.PathLike, images: np.ndarray, rows: list[dict], info: dict) -> Path:
+def write_dataset(out: str | os.PathLike, images: np.ndarray, rows: list[dict], info: dict,
+                  inputs=()) -> Path:
     """Write a dataset folder; the previous content of ``out`` survives any failure.
 
-    The new folder is built as a hidden sibling of ``out`` and renamed into place when complete;
-    an existing dataset in ``out`` is moved aside first and deleted only after the swap.
+    The new folder is built as a hidden sibling of ``out`` and swapped into place when complete
+    (:func:`avatargan.fileio.staged_folder`); only an empty folder or a dataset this tool wrote
+    is replaced.
     """
-    out = _check_out(out)
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
-    except OSError as e:
-        raise UserError(f"cannot write in {parent}: {e.strerror or e}") from None
-    old = None
-    try:
-        os.chmod(stage, 0o777 & ~_umask())
+    with staged_folder(out, "dataset", inputs=inputs, legacy=_legacy_dataset) as stage:
         for row, img in zip(rows, images):
             atomic_write(stage / row["png"], _png_bytes(img))
         atomic_write(stage / CSV_NAME, _csv_text(rows))
         save_npz(stage / NPZ_NAME, images=images)
         atomic_write(stage / JSON_NAME, json.dumps(info, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / "dataset")
-        try:
-            os.replace(stage, out)
-        except OSError:
-            if old is not None:
-                os.replace(old / "dataset", out)
-            raise
-    except OSError as e:
-        raise UserError(f"cannot write dataset {out}: {e.strerror or e}") from None
-    finally:
-        if stage.exists():
-            shutil.rmtree(stage, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    return out
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return Path(out)
 
 
 def load_images(path: str | os.PathLike) -> np.ndarray:
@@ -501,18 +494,12 @@ def load_images(path: str | os.PathLike) -> np.ndarray:
         if not p.is_file():
             raise UserError(f"{path} is not a dataset folder (no {NPZ_NAME}); "
                             "make one with `avatargan dataset`")
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"dataset {p} does not exist")
-    if not zipfile.is_zipfile(p):
-        raise UserError(f"dataset {p} is not an .npz file")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            if "images" not in f.files:
-                raise UserError(f"dataset {p} has no array 'images' "
-                                f"(found: {', '.join(f.files) or 'nothing'})")
-            images = f["images"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(f"dataset {p} is not a readable .npz file ({e})") from None
+    arrays = read_npz(p, "dataset")
+    if "images" not in arrays:
+        raise UserError(f"dataset {p} has no array 'images' (found: {', '.join(arrays) or 'nothing'})")
+    images = arrays["images"]
     if images.dtype != np.uint8:
         raise UserError(f"dataset {p}: 'images' must be uint8, got {images.dtype}")
     if images.ndim != 4 or images.shape[1:] != (SIZE, SIZE, 3) or images.shape[0] < 1:

@@ -87,10 +87,11 @@ def check_zq(qm: QModel, zq) -> np.ndarray:
         raise UserError(f"z codes must be integers (S(16,12) codes), got dtype {zq.dtype}; "
                         f"use quantize_z for float z")
     lo, hi = code_range(Z_FMT)
-    zq = zq.astype(np.int64)
-    if zq.size and (zq.min() < lo or zq.max() > hi):
-        raise UserError(f"z codes must lie in [{lo}, {hi}] (S(16,12)), got [{zq.min()}, {zq.max()}]")
-    return zq
+    if zq.size:  # range first, in the stored dtype (Python ints are exact): a cast could wrap
+        zmin, zmax = int(zq.min()), int(zq.max())
+        if zmin < lo or zmax > hi:
+            raise UserError(f"z codes must lie in [{lo}, {hi}] (S(16,12)), got [{zmin}, {zmax}]")
+    return zq.astype(np.int64)
 
 
 def quantize_z(z, nz: int | None = None) -> tuple[np.ndarray, int]:

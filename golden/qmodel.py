@@ -22,10 +22,8 @@ header's list of layer records (index 0 is layer 1).
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,10 +117,16 @@ def float_to_pixel(y: np.ndarray) -> np.ndarray:
 def q_float(x: np.ndarray, frac: int) -> np.ndarray:
     """Float -> integer code ``floor(x * 2^frac + 0.5)`` (round half up) in float64, as int64.
 
-    No saturation here; callers saturate to their format. ``x`` must be finite.
+    Callers saturate to their format; codes beyond +-2^62 are first clipped to +-2^62 (in
+    float64, before the cast) so that the cast cannot wrap a huge value to the wrong sign and
+    the callers' saturation still sees it as too large. ``x`` must be finite.
     """
     x = np.asarray(x, dtype=np.float64)
-    return np.floor(np.ldexp(x, frac) + 0.5).astype(np.int64)
+    return np.clip(np.floor(np.ldexp(x, frac) + 0.5), -Q_FLOAT_LIMIT, Q_FLOAT_LIMIT).astype(np.int64)
+
+
+#: :func:`q_float` clips its codes to +-2^62, far beyond every format and exact in float64 and int64.
+Q_FLOAT_LIMIT = float(2 ** 62)
 
 
 def saturate(q: np.ndarray, f: dict) -> tuple[np.ndarray, int]:
@@ -417,25 +421,19 @@ def load_qmodel(path: str | os.PathLike) -> QModel:
     avatargan.errors.UserError
         One line naming ``path`` and what is wrong (truncated, other version, shapes, codes, ...).
     """
+    from golden.npzfile import read_npz
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"quantized model {p}: no such file")
+    arrays = read_npz(p, "quantized model")
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise UserError(f"quantized model {p}: cannot read: {e.strerror or e}") from None
-    try:
-        return _load_bytes(data, p)
+        return _from_arrays(arrays, p)
     except UserError as e:
         raise UserError(f"quantized model {p}: {e}") from None
 
 
-def _load_bytes(data: bytes, path) -> QModel:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise UserError(f"not a readable npz archive (truncated or corrupt: {type(e).__name__})") from None
+def _from_arrays(arrays: dict, path) -> QModel:
     if "header" not in arrays:
         raise UserError("no 'header' array: not an avatargan quantized model")
     hb = arrays.pop("header")

@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import signal
 import sys
 import time
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+from avatargan.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sweep_temporaries
 from golden import nn
 from golden.augment import DiffAugment
 from golden.checkpoint import generator_arrays, read_checkpoint, save_checkpoint
@@ -129,13 +130,12 @@ def _read_dataset_npz(path) -> np.ndarray:
         p = p / "avatars.npz"
     if not p.is_file():
         raise UserError(f"dataset {p} does not exist (give the .npz from `avatargan dataset` or its folder)")
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            if "images" not in z.files:
-                raise UserError(f"{p} has no 'images' array")
-            return z["images"]
-    except (ValueError, OSError, EOFError) as e:
-        raise UserError(f"{p} is not a readable .npz dataset ({e})") from None
+    from golden.npzfile import read_npz
+
+    arrays = read_npz(p, "dataset")
+    if "images" not in arrays:
+        raise UserError(f"{p} has no 'images' array")
+    return arrays["images"]
 
 
 def file_sha256(path) -> str:
@@ -360,8 +360,49 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self.old)
 
 
+def _saved_config(meta: dict, path) -> Config:
+    """The :class:`Config` stored in a checkpoint's meta, or a one-line refusal."""
+    from dataclasses import fields
+
+    saved = meta.get("config")
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: no training configuration in the checkpoint; it cannot be resumed")
+    unknown = sorted(set(saved) - {f.name for f in fields(Config)})
+    if unknown:
+        raise UserError(f"{path}: unknown configuration key(s) {', '.join(map(repr, unknown))} "
+                        "(written by another version?); it cannot be resumed")
+    try:
+        cfg = Config(**saved)
+    except TypeError as e:
+        raise UserError(f"{path}: unreadable training configuration ({e})") from None
+    for key in ("iterations", "batch", "seed", "checkpoint_every"):
+        if not isinstance(getattr(cfg, key), int) or isinstance(getattr(cfg, key), bool):
+            raise UserError(f"{path}: configuration {key} must be an integer, got {getattr(cfg, key)!r}")
+    return cfg
+
+
 def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
           progress: bool = True, log=None) -> dict:
+    """Train (or resume) in ``out_dir`` while holding its lock (:func:`avatargan.fileio.folder_lock`).
+
+    A second train into the same folder is refused in one line; temporaries left in it by a
+    killed run are swept first. See :func:`_train`.
+    """
+    out = ensure_dir(out_dir)
+    with folder_lock(out, "train"):
+        sweep_temporaries(out)
+        for p in out.iterdir():  # left by versions before process-tagged names; no train runs here now
+            if _OLD_TMP.match(p.name) and p.is_file():
+                p.unlink()
+        return _train(data_path, out, cfg, resume, progress, log)
+
+
+#: Temporaries of the run files as earlier versions named them (``.checkpoint.npz.k3j2h1g0.npz``).
+_OLD_TMP = re.compile(r"^\.(checkpoint\.npz|generator\.npz|losses\.csv|losses\.png)\.[a-z0-9_]{8}\.(npz|csv|png)$")
+
+
+def _train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
+           progress: bool = True, log=None) -> dict:
     """Train (or resume) in ``out_dir``; return a summary dict.
 
     Files in ``out_dir``: ``checkpoint.npz`` (whole state, every ``checkpoint_every`` iterations
@@ -378,8 +419,11 @@ def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
         if not ckpt.is_file():
             raise UserError(f"--resume: {ckpt} does not exist")
         meta, arrays = read_checkpoint(ckpt, need_all=True)
-        saved = Config(**meta["config"])
+        saved = _saved_config(meta, ckpt)
         if cfg is not None and cfg.iterations != saved.iterations:
+            if cfg.iterations <= meta["iteration"]:
+                raise UserError(f"--resume: --iterations {cfg.iterations} is not more than the "
+                                f"{meta['iteration']} already done in {ckpt}; give a larger total")
             saved.iterations = cfg.iterations
         cfg = saved
         if meta.get("data_sha256") and meta["data_sha256"] != data_hash:

@@ -49,19 +49,21 @@ def model_digest(path: str | os.PathLike) -> str:
     """
     import json
 
+    from golden.npzfile import read_npz
+
     h = hashlib.sha256()
     try:
-        with np.load(path, allow_pickle=False) as z:
-            for k in sorted(z.files):
-                a = z[k]
-                if k == "header":
-                    hd = json.loads(a.tobytes().decode("utf-8"))
-                    hd.pop("created", None)
-                    h.update(json.dumps(hd, sort_keys=True).encode())
-                else:
-                    h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
-                    h.update(np.ascontiguousarray(a).tobytes())
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
+        arrays = read_npz(path, "quantized model")  # sizes checked before anything is allocated
+        for k in sorted(arrays):
+            a = arrays[k]
+            if k == "header":
+                hd = json.loads(a.tobytes().decode("utf-8"))
+                hd.pop("created", None)
+                h.update(json.dumps(hd, sort_keys=True).encode())
+            else:
+                h.update(f"{k}|{a.dtype.str}|{a.shape}".encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+    except (UserError, ValueError, AttributeError, UnicodeDecodeError):
         return file_digest(path)       # not a readable model: the generator will say why
     return h.hexdigest()
 
@@ -92,10 +94,14 @@ def generate_verilog(model: str | os.PathLike, lanes: int | None = None,
     try:
         write_design(load_qmodel(model), tmp, lanes=DEFAULT_LANES if lanes is None else lanes,
                      verilog=True, rtlil=False)
+        if not (tmp / "generator.v").is_file():
+            raise runner.SimulationError(f"the Verilog generator wrote no generator.v in {tmp}")
     except ValueError as e:  # the generator refuses a lane count / model combination
+        shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"{model}: {e}") from None
-    if not (tmp / "generator.v").is_file():
-        raise runner.SimulationError(f"the Verilog generator wrote no generator.v in {tmp}")
+    except BaseException:  # nothing half-made stays in the cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     os.replace(tmp, out)

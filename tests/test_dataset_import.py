@@ -265,10 +265,10 @@ def test_load_images_accepts_npz_and_folder(tmp_path):
     (lambda p: _npz(p, images=np.zeros((32, 32, 3), np.uint8)), "must have shape"),
     (lambda p: _npz(p, images=np.zeros((0, 32, 32, 3), np.uint8)), "N >= 1"),
     (lambda p: _npz(p, pictures=np.zeros((2, 32, 32, 3), np.uint8)), "no array 'images' (found: pictures)"),
-    (lambda p: _npz(p, images=np.array([{"a": 1}], dtype=object)), "not a readable .npz"),
-    (lambda p: p.write_text("hello, I am text"), "is not an .npz file"),
+    (lambda p: _npz(p, images=np.array([{"a": 1}], dtype=object)), "only plain numbers are read"),
+    (lambda p: p.write_text("hello, I am text"), "is a text file, not an .npz archive"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros((2, 32, 32, 3), np.uint8))
-     or p.with_suffix(".npy").rename(p), "is not an .npz file"),
+     or p.with_suffix(".npy").rename(p), "is a single NumPy .npy array, not an .npz archive"),
 ])
 def test_load_images_refuses_bad_files(tmp_path, make, message):
     p = tmp_path / "bad.npz"

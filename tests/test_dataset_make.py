@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
+from avatargan.fileio import MANIFEST
 from avatargan.errors import UserError
 from golden import dataset as ds
 
@@ -50,7 +51,8 @@ def test_layout_and_formats(small):
     assert (info["count"], info["seed"], info["filter"], info["source"]) == (8, 0, "LANCZOS", "py-avataaars")
     # nothing but the dataset: no temporary or hidden files left beside or inside it
     assert sorted(p.name for p in small.parent.iterdir()) == ["avatars"]
-    assert not [p for p in small.rglob(".*")]
+    # ... except the manifest that marks the folder as this tool's (avatargan.fileio)
+    assert [p.name for p in small.rglob(".*")] == [MANIFEST]
 
 
 def test_same_seed_same_bytes_other_seed_other_avatars(small, tmp_path):
@@ -131,7 +133,7 @@ def test_failed_run_keeps_old_dataset(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ds, "save_npz", disk_full)
-    with pytest.raises(UserError, match="No space left"):
+    with pytest.raises(UserError, match="no space left on the device"):
         ds.generate_dataset(out, count=3, seed=1, progress=False)
     assert _hashes(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # the half-built copy is gone
@@ -183,6 +185,6 @@ def test_default_275_avatars_reproducible(tmp_path):
     assert cli.main(["dataset", "--out", str(a), "--quiet"]) == 0
     assert cli.main(["dataset", "--out", str(b), "--quiet"]) == 0
     ha = _hashes(a)
-    assert len(ha) == 275 + 3
+    assert len(ha) == 275 + 4  # PNGs, csv, npz, json, manifest
     assert ha == _hashes(b)
     assert len({im.tobytes() for im in ds.load_images(a)}) == 275

@@ -148,7 +148,6 @@ def test_bad_input_one_line_exit_2(models, tmp_path, capsys):
     out = str(tmp_path / "x.png")
     _one_line_error(["sample", str(tmp_path / "missing.npz"), "--out", out], capsys, "does not exist")
     _one_line_error(["sample", "--fixed", str(tmp_path / "missing.npz"), "--out", out], capsys, "does not exist")
-    _one_line_error(["sample", "--out", out], capsys, "CHECKPOINT")
     _one_line_error(["sample", ckpt, "--count", "0", "--out", out], capsys, "--count")
     _one_line_error(["sample", ckpt, "--count", "many", "--out", out], capsys, "--count must be an integer")
     _one_line_error(["sample", ckpt, "--seed", "-1", "--out", out], capsys, "--seed")

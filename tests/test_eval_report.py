@@ -119,7 +119,6 @@ def test_evaluate_bad_input(files, tmp_path, capsys):
     one_line(["evaluate", files["ckpt"], "--data", files["noimages"], "--out", out], "images")
     one_line(["evaluate", files["ckpt"], "--data", files["data"], "--count", "1", "--out", out], "--count")
     one_line(["evaluate", str(tmp_path / "nock.npz"), "--data", files["data"], "--out", out], "does not exist")
-    one_line(["evaluate", "--data", files["data"], "--out", out], "CHECKPOINT")
     a_file = tmp_path / "f"
     a_file.write_text("x")
     one_line(["evaluate", files["ckpt"], "--data", files["data"], "--out", str(a_file)], "not a folder")

@@ -35,7 +35,7 @@ def test_not_a_model(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("content,what", [
-    (b"garbage", "not a readable"),
+    (b"garbage", "is a text file"),
     (None, "shape"),
     ("nan", "non-finite"),
 ])

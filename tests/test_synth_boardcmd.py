@@ -92,7 +92,7 @@ def test_board_command_timeout_and_bad_z(tmp_path, monkeypatch, model, capsys):
     bad = tmp_path / "z.npy"
     np.save(bad, np.zeros(qm.nz + 1))
     assert main(["board", "--port", "x", "--model", str(path), "--z", str(bad), "--out", str(out)]) == 2
-    assert f"{qm.nz} elements" in capsys.readouterr().err
+    assert f"must have shape (N, {qm.nz}) or ({qm.nz},), got ({qm.nz + 1},)" in capsys.readouterr().err
 
 
 def test_board_command_without_pyserial(tmp_path, monkeypatch, capsys):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
@@ -18,11 +17,15 @@ DESCRIPTION = (
     "Draw COUNT new avatars from z ~ N(0, I) (seeded) and write them in the dataset layout: "
     "DIR/png/NNNN.png (32x32 RGB), DIR/avatars.npz (images uint8 (N, 32, 32, 3) and the z that drew "
     "them) and DIR/augment.json (how they were made), so DIR can be used as a dataset. A folder that "
-    "exists and is not empty is refused unless --force is given. With --fixed MODEL the integer golden "
-    "model draws them; CHECKPOINT may then be omitted."
+    "exists and is not empty is refused unless --force is given, and --force replaces only a folder "
+    "that holds nothing but earlier augment output (never a dataset or your files). With --fixed MODEL "
+    "the integer golden model draws them; without either, the shipped models/default.npz does."
 )
 
-_PNG_NAME = re.compile(r"^\d{4,}\.png$")
+#: The files augment writes (besides the manifest of avatargan.fileio).
+_OWN = re.compile(r"^(png/\d{4,}\.png|avatars\.npz|augment\.json)$")
+#: Most avatars one run writes (each is a PNG; 100 000 take about 300 MB in avatars.npz).
+MAX_COUNT = 100_000
 
 
 def configure(parser) -> None:
@@ -30,18 +33,29 @@ def configure(parser) -> None:
     parser.add_argument("--count", required=True, metavar="N", help="number of new avatars")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--force", action="store_true",
-                        help="write into an existing non-empty folder, replacing earlier augment output")
+                        help="replace a folder that holds earlier augment output (and nothing else)")
+
+
+def _legacy_augment(files: list[str]) -> str | None:
+    """An augment folder written before manifests: its own files and nothing else."""
+    if "augment.json" in files and all(_OWN.match(f) for f in files):
+        return NAME
+    return None
 
 
 def run(args) -> int:
-    from golden.images import write_png
-    from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+    import sys
 
-    count = int_arg(args.count, "--count", 1, 1_000_000)
+    from tqdm import tqdm
+
+    from avatargan.fileio import check_output_folder, staged_folder
+    from golden.images import write_png
+
+    count = int_arg(args.count, "--count", 1, MAX_COUNT, "one PNG each; 100 000 take about 300 MB in avatars.npz")
     seed = seed_arg(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
+    inputs = [args.checkpoint, args.fixed]
+    check_output_folder(out, NAME, inputs=inputs, legacy=_legacy_augment)
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise UserError(f"--out {out} is not empty; give --force to replace its augment output")
     flt, fix = open_sources(args)
@@ -52,27 +66,17 @@ def run(args) -> int:
         fix.report_saturation(NAME)
     images = np.ascontiguousarray(rgb.transpose(0, 2, 3, 1))
 
-    from tqdm import tqdm
-    import sys
-
-    png_dir = ensure_dir(out / "png")
     width = max(4, len(str(count - 1)))
-    for i in tqdm(range(count), desc="writing PNGs", unit="png", file=sys.stderr, leave=False,
-                  disable=count < 200):
-        write_png(png_dir / f"{i:0{width}d}.png", images[i])
-    # With --force, PNGs of an earlier, larger run would otherwise stay mixed in with the new ones.
-    stale = [p for p in png_dir.iterdir() if _PNG_NAME.match(p.name) and int(p.stem) >= count]
-    for p in stale:
-        p.unlink()
-
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, images=images, z=z)
-    with atomic_path(out / "avatars.npz") as tmp:
-        tmp.write_bytes(buf.getvalue())
-    record = {"count": count, "seed": seed, "source": source.kind, "checkpoint": args.checkpoint,
-              "fixed_model": args.fixed, "z": "numpy.random.default_rng(seed).standard_normal((count, nz))",
-              "images": "avatars.npz['images'] uint8 (N, 32, 32, 3); png/NNNN.png"}
-    atomic_write(out / "augment.json", json.dumps(record, indent=2) + "\n")
-    print(f"wrote {count} avatars from the {source.describe()} to {out}/png/ and {out}/avatars.npz "
-          f"(seed {seed}{', ' + str(len(stale)) + ' stale PNG(s) removed' if stale else ''})")
+    with staged_folder(out, NAME, inputs=inputs, legacy=_legacy_augment) as stage:
+        (stage / "png").mkdir()
+        for i in tqdm(range(count), desc="writing PNGs", unit="png", file=sys.stderr, leave=False,
+                      disable=count < 200):
+            write_png(stage / "png" / f"{i:0{width}d}.png", images[i])
+        with open(stage / "avatars.npz", "wb") as f:
+            np.savez(f, allow_pickle=False, images=images, z=z)
+        record = {"count": count, "seed": seed, "source": source.kind, "checkpoint": args.checkpoint,
+                  "fixed_model": args.fixed, "z": "numpy.random.default_rng(seed).standard_normal((count, nz))",
+                  "images": "avatars.npz['images'] uint8 (N, 32, 32, 3); png/NNNN.png"}
+        (stage / "augment.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {count} avatars from the {source.describe()} to {out}/png/ and {out}/avatars.npz (seed {seed})")
     return 0

@@ -49,9 +49,38 @@ def configure(parser) -> None:
         p.set_defaults(_bench=mod)
 
 
+#: Limits of the benches' sizes: option -> (least, most, why). A bench is a measurement of
+#: seconds to minutes; beyond these it runs for hours or exhausts memory.
+LIMITS = {
+    "batch": (1, 100_000, "memory grows with the batch"),
+    "repeat": (1, 1000, "the best of 1000 runs is as good as of more"),
+    "workers": (1, 256, "more processes than any machine here has cores"),
+    "count": (1, 10_000, "the simulator draws a few avatars a second"),
+    "iterations": (1, 100_000, "at ~0.2 s each, hours"),
+    "warmup": (0, 10_000, "at ~0.2 s each, beyond half an hour"),
+    "threads": (1, 1024, "more threads than any machine here has cores"),
+    "seed": (0, 2 ** 63 - 1, "a non-negative 64-bit seed"),
+}
+
+
+def check_sizes(args) -> None:
+    """Refuse, in one line, a bench size beyond :data:`LIMITS` or a lane count beyond ``MAX_LANES``."""
+    from avatargan.commands._avatars import lanes_arg
+    from avatargan.errors import UserError
+
+    for name, (lo, hi, why) in LIMITS.items():
+        value = getattr(args, name, None)
+        if isinstance(value, int) and not lo <= value <= hi:
+            raise UserError(f"--{name} must be between {lo} and {hi:,} ({why}), got {value}")
+    for name in ("lanes", "sim_lanes"):
+        if isinstance(getattr(args, name, None), int):
+            lanes_arg(getattr(args, name))
+
+
 def run(args) -> int:
     from avatargan.fileio import atomic_write
 
+    check_sizes(args)
     figures = args._bench.run(args)
     if args.json:
         atomic_write(args.json, json.dumps(figures, indent=2) + "\n")

@@ -34,12 +34,15 @@ def z_codes(seed: int | None, zfile: str | None, nz: int):
     from golden.fixed import quantize_z
 
     if zfile is not None:
-        try:
-            z = np.load(zfile, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise UserError(f"cannot read z from {zfile}: {e}") from None
-        z = np.asarray(z).reshape(-1) if np.ndim(z) == 2 and np.shape(z)[0] == 1 else z
+        from golden.npzfile import read_z
+
+        z = read_z(zfile, nz)
+        if len(z) != 1:
+            raise UserError(f"z file {zfile} holds {len(z)} vectors; the board draws one")
+        z = z[0].astype(np.float64)
     else:
+        if seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, got {seed}")
         z = np.random.default_rng(seed).standard_normal(nz)
     codes, n_sat = quantize_z(z, nz=nz)
     if np.ndim(codes) != 1:
@@ -73,6 +76,15 @@ def run(args) -> int:
     from avatargan.fileio import atomic_path
     from rtl.board import DEFAULT_BAUD
 
+    from avatargan.commands._avatars import png_out
+
+    png_out(args.out, inputs=[args.model, args.z])
+    if not 1 <= args.nz <= 1024:
+        raise UserError(f"--nz must be between 1 and 1024, got {args.nz}")
+    if not 0 < args.timeout <= 3600:  # also refuses nan
+        raise UserError(f"--timeout must be in (0, 3600] seconds, got {args.timeout:g}")
+    if args.baud is not None and not 1 <= args.baud <= 12_000_000:
+        raise UserError(f"--baud must be between 1 and 12000000 (the FTDI's limit), got {args.baud}")
     qm = None
     nz = args.nz
     if args.model:

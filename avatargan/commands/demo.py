@@ -7,7 +7,10 @@ model. ``make demo`` runs this with its defaults.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+from avatargan.commands._avatars import SHIPPED_MODEL  # the shipped float model (default)
 
 NAME = "demo"
 HELP = "the main job on the shipped model: quantize -> Verilog -> Verilator -> PNGs, bit-exact verdict, cycles"
@@ -19,8 +22,14 @@ DESCRIPTION = (
     "Exit status 0 only if the hardware is bit-exact and its cycle count equals the cycle model."
 )
 
-#: The shipped default model (a Generator-only float checkpoint written by ``avatargan train``).
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "default.npz"
+#: The files demo writes (besides the manifest of avatargan.fileio).
+_OWN = re.compile(r"^(model_q\.npz|hardware\.(png|npy)|golden\.png|difference\.png|float\.png|"
+                  r"simulate\.(json|md)|demo\.(json|md))$")
+
+
+def _legacy_demo(files: list[str]) -> str | None:
+    """A folder written by `avatargan demo` before manifests: its own files and nothing else."""
+    return NAME if "demo.json" in files and all(_OWN.match(f) for f in files) else None
 
 
 def configure(parser) -> None:
@@ -44,36 +53,47 @@ def _fmt_table(qm) -> list[str]:
 
 
 def run(args) -> int:
-    import json
-    import time
-
-    import numpy as np
-
-    from avatargan.commands.simulate import simulate_to_folder
+    from avatargan.commands._avatars import lanes_arg
     from avatargan.errors import UserError
-    from avatargan.fileio import atomic_write, ensure_dir
+    from avatargan.fileio import check_output_folder, staged_folder
     from golden.checkpoint import read_checkpoint
-    from golden.fidelity import psnr
-    from golden.fixed import quantize_z
-    from golden.qmodel import save_qmodel
-    from golden.quantize import float_rgb_pixels, quantize_checkpoint
-    from sim import images
 
     model = Path(args.model) if args.model else SHIPPED_MODEL
     if not model.is_file():
         raise UserError(f"model {model} does not exist")
     if not 1 <= args.count <= 1000:
         raise UserError(f"--count must be between 1 and 1000, got {args.count}")
-    if args.calib < 1:
-        raise UserError(f"--calib must be at least 1, got {args.calib}")
+    if not 1 <= args.calib <= 100_000:
+        raise UserError(f"--calib must be between 1 and 100000, got {args.calib}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    lanes_arg(args.lanes)
+    out = check_output_folder(args.out, NAME, inputs=[model], legacy=_legacy_demo)
     meta, _ = read_checkpoint(model)
-    out = ensure_dir(args.out)
+    with staged_folder(out, NAME, inputs=[model], legacy=_legacy_demo) as stage:
+        return _demo(args, model, meta, out, stage)
+
+
+def _demo(args, model: Path, meta: dict, out: Path, stage: Path) -> int:
+    """The demo proper, writing into ``stage`` (which becomes ``out`` when it returns)."""
+    import json
+    import time
+
+    import numpy as np
+
+    from avatargan.commands.simulate import simulate_to_folder
+    from golden.fidelity import psnr
+    from golden.fixed import quantize_z
+    from golden.qmodel import save_qmodel
+    from golden.quantize import float_rgb_pixels, quantize_checkpoint
+    from sim import images
+
     t_all = time.perf_counter()
 
     print(f"1/3 quantize {model} (trained {meta.get('iteration', '?')} iterations, preset "
           f"{meta.get('preset', '?')}) with {args.calib} calibration z")
     qm, stats, gen = quantize_checkpoint(model, n_calib=args.calib)
-    qpath = out / "model_q.npz"
+    qpath = stage / "model_q.npz"
     save_qmodel(qm, qpath)
 
     rng = np.random.default_rng(args.seed)
@@ -81,7 +101,8 @@ def run(args) -> int:
     what = f"{args.count} random z (N(0,1), seed {args.seed}), quantized to S(16,12) ({nsat} saturated)"
     print("2/3 Verilog (cached per model and design sources) and Verilator build (cached)")
     print(f"3/3 simulate {args.count} RGB avatars under cocotb and compare every pixel with the golden model")
-    sim = simulate_to_folder(qpath, zq, what, out, lanes=args.lanes, seed=args.seed, title="avatargan demo: simulation")
+    sim = simulate_to_folder(qpath, zq, what, out, lanes=args.lanes, seed=args.seed, title="avatargan demo: simulation",
+                             into=stage)
 
     vsum = json.loads((Path(sim["verilog"]).parent / "summary.json").read_text())
     predicted = int(vsum["cycles_per_avatar"])
@@ -89,14 +110,14 @@ def run(args) -> int:
     cycles_ok = measured == (predicted, predicted) and set(sim["dut_cycles_port"]) == {predicted}
 
     fl = float_rgb_pixels(gen, zq.astype(np.float64) / 2 ** 12)
-    images.write_png(out / "float.png", images.grid(fl[:64]))
+    images.write_png(stage / "float.png", images.grid(fl[:64]))
     fidelity = psnr(sim["golden"], fl)
     ok = sim["bit_exact"] and cycles_ok
     wall = time.perf_counter() - t_all
 
     report = {
         "float_model": str(model), "iteration": meta.get("iteration"), "preset": meta.get("preset"),
-        "channels": list(qm.channels), "quantized_model": str(qpath),
+        "channels": list(qm.channels), "quantized_model": str(out / qpath.name),
         "lanes": vsum["lanes"], "weight_rom_bits": vsum["weight_rom_bits"], "rom_bits": vsum["rom_bits"],
         "dp16kd_expected": vsum["dp16kd_expected"], "mult18x18d_expected": vsum["mult18x18d_expected"],
         "avatars": args.count, "seed": args.seed, "bit_exact": sim["bit_exact"],
@@ -106,7 +127,7 @@ def run(args) -> int:
         "verilator_build_s": sim["verilator_build_s"], "verilator_build_reused": sim["verilator_build_reused"],
         "simulated_avatars_per_s": sim["simulated_avatars_per_s"], "wall_s": wall, "passed": ok,
     }
-    atomic_write(out / "demo.json", json.dumps(report, indent=2) + "\n")
+    (stage / "demo.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     md = [
         "# avatargan demo", "",
         f"Float model `{model.name}`: {meta.get('iteration', '?')} training iterations, preset "
@@ -127,7 +148,7 @@ def run(args) -> int:
         "| ![hardware](hardware.png) | ![golden](golden.png) | ![difference](difference.png) | ![float](float.png) |",
         "", f"Wall time {wall:.1f} s.",
     ]
-    atomic_write(out / "demo.md", "\n".join(md) + "\n")
+    (stage / "demo.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print(f"cycles per avatar: predicted {predicted}, measured {sorted(set(measured))}: "
           f"{'match' if cycles_ok else 'MISMATCH'}")
     print(f"fixed vs float PSNR: {fidelity:.2f} dB")

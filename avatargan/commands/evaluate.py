@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,14 @@ def configure(parser) -> None:
     parser.add_argument("--count", default="1000", metavar="N", help="avatars to draw (default 1000)")
     parser.add_argument("--out", default="build/evaluate", metavar="DIR",
                         help="folder for report.md, report.json, samples.png (default build/evaluate)")
+
+
+_OWN = re.compile(r"^(samples(_fixed)?\.png|report\.(json|md))$")
+
+
+def _legacy_evaluate(files: list[str]) -> str | None:
+    """A folder written by `avatargan evaluate` before manifests: its own files and nothing else."""
+    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
 
 
 def _split_real(real: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -200,15 +209,14 @@ def _json_safe(x):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from avatargan.fileio import atomic_write, ensure_dir
+    from avatargan.fileio import atomic_write, check_output_folder, staged_folder
     from golden.dataset import load_images
     from golden.images import write_grid
 
-    count = int_arg(args.count, "--count", 2, 10_000)
+    count = int_arg(args.count, "--count", 2, 10_000, "the diversity ratio compares every pair of samples")
     seed = seed_arg(args)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
+    check_output_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data], legacy=_legacy_evaluate)
     real = load_images(args.data)
     if len(real) < 4:
         raise UserError(f"dataset {args.data} has {len(real)} avatar(s); evaluation needs at least 4")
@@ -254,13 +262,13 @@ def run(args) -> int:
                                     "avatars; PSNR and SWD against the float model need the checkpoint"}
     rep["seconds"] = time.monotonic() - t0
 
-    ensure_dir(out)
     text = markdown(rep)
-    write_grid(out / "samples.png", samples[:64], cols=8)
-    if fixed_samples is not None:
-        write_grid(out / "samples_fixed.png", fixed_samples[:64], cols=8)
-    atomic_write(out / "report.json", json.dumps(_json_safe(rep), indent=2) + "\n")
-    atomic_write(out / "report.md", text)
+    with staged_folder(out, NAME, inputs=[args.checkpoint, args.fixed, args.data], legacy=_legacy_evaluate) as stage:
+        write_grid(stage / "samples.png", samples[:64], cols=8)
+        if fixed_samples is not None:
+            write_grid(stage / "samples_fixed.png", fixed_samples[:64], cols=8)
+        atomic_write(stage / "report.json", json.dumps(_json_safe(rep), indent=2) + "\n")
+        atomic_write(stage / "report.md", text)
     steps.update()
     steps.close()
     print(text, end="")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatargan.commands._avatars import (add_source_arguments, int_arg, open_sources, png_out, random_z,
-                                        seed_arg)
+from avatargan.commands._avatars import (GRID_WHY, SCALE_WHY, add_source_arguments, check_picture, int_arg,
+                                        open_sources, png_out, random_z, seed_arg)
 
 NAME = "interpolate"
 HELP = "draw rows of avatars interpolated between two random z (seed Fig. 7)"
@@ -13,7 +13,8 @@ DESCRIPTION = (
     "For each row draw z1, z2 ~ N(0, I) (seeded) and the STEPS points between them, "
     "z(t_k) = (1 - t_k) z1 + t_k z2 with t_k = k / (STEPS + 1), k = 1..STEPS (the seed paper's "
     "eqs. 12-13, STEPS = 3 by default); each row shows z1, the interpolated avatars and z2. "
-    "With --fixed MODEL the integer golden model draws them; CHECKPOINT may then be omitted."
+    "With --fixed MODEL the integer golden model draws them; "
+    "without either, the shipped models/default.npz draws them."
 )
 
 
@@ -47,11 +48,12 @@ def interpolation_z(z1: np.ndarray, z2: np.ndarray, steps: int) -> np.ndarray:
 def run(args) -> int:
     from golden.images import write_grid
 
-    rows = int_arg(args.rows, "--rows", 1, 256)
-    steps = int_arg(args.steps, "--steps", 1, 64)
-    scale = int_arg(args.scale, "--scale", 1, 32)
+    rows = int_arg(args.rows, "--rows", 1, 256, GRID_WHY)
+    steps = int_arg(args.steps, "--steps", 1, 64, GRID_WHY)
+    scale = int_arg(args.scale, "--scale", 1, 32, SCALE_WHY)
     seed = seed_arg(args)
-    png_out(args.out)
+    check_picture(rows, steps + 2, scale, label_px=120)
+    png_out(args.out, inputs=[args.checkpoint, args.fixed])
     flt, fix = open_sources(args)
     source = fix or flt
     ends = random_z(source.nz, (rows, 2), seed)

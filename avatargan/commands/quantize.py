@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 NAME = "quantize"
 HELP = "float checkpoint -> quantized-model file (the contract of golden model and Verilog)"
@@ -14,11 +16,24 @@ DESCRIPTION = (
 )
 
 
+#: Most calibration z: 100 000 already take minutes and change no format against 1 000.
+MAX_CALIB = 100_000
+
+
+_OWN = re.compile(r"^(report\.(json|md)|layer\d\.png)$")
+
+
+def _legacy_report(files: list[str]) -> str | None:
+    """A --report folder written before manifests: its own files and nothing else."""
+    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
+
+
 def configure(p):
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="float checkpoint (.npz) from avatargan train")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", nargs="?", default=None,
+                   help="float checkpoint (.npz) from avatargan train (default: the shipped models/default.npz)")
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="quantized-model file to write (.npz)")
     p.add_argument("--calib", metavar="N", type=int, default=1000,
-                   help="random z for calibration and for the report (default 1000)")
+                   help=f"random z for calibration and for the report, 1..{MAX_CALIB} (default 1000)")
     p.add_argument("--weight-rule", choices=("max", "mse"), default="max",
                    help="weight fraction bits: 'max' = largest with no weight saturating (default, the rule of "
                         "docs/NUMERICS.md); 'mse' = least squared weight error among F0..F0+2 (may saturate outliers)")
@@ -28,13 +43,22 @@ def configure(p):
 def run(args) -> int:
     from tqdm import tqdm
 
+    from avatargan.commands._avatars import SHIPPED_MODEL
     from avatargan.errors import UserError
+    from avatargan.fileio import check_output_file, check_output_folder, staged_folder
     from golden.profile import profile, text_table, write_report
     from golden.qmodel import fmt_name, save_qmodel
     from golden.quantize import quantize_checkpoint
 
-    if args.calib < 1:
-        raise UserError(f"--calib must be >= 1, got {args.calib}")
+    if not 1 <= args.calib <= MAX_CALIB:
+        raise UserError(f"--calib must be between 1 and {MAX_CALIB} (more changes no format and takes "
+                        f"minutes), got {args.calib}")
+    if args.checkpoint is None:
+        args.checkpoint = str(SHIPPED_MODEL)
+    check_output_file(args.output, inputs=[args.checkpoint], flag="-o")
+    if args.report:
+        check_output_folder(args.report, NAME, inputs=[args.checkpoint, args.output], legacy=_legacy_report,
+                            flag="--report")
     qm, stats, _ = quantize_checkpoint(args.checkpoint, n_calib=args.calib, weight_rule=args.weight_rule)
     save_qmodel(qm, args.output)
     print(f"wrote {args.output} (format_version {qm.header['format_version']}, channels {qm.channels})")
@@ -57,7 +81,10 @@ def run(args) -> int:
         prof["v_saturated"] = stats["v_saturated"]
         prof["model"] = str(args.output)
         prof["source"] = qm.header["source"]
-        paths = write_report(prof, args.report, title=f"Range profile of {args.output}")
+        with staged_folder(args.report, NAME, inputs=[args.checkpoint, args.output], legacy=_legacy_report,
+                           flag="--report") as stage:
+            paths = write_report(prof, stage, title=f"Range profile of {args.output}")
+        paths = [Path(args.report) / p.name for p in paths]
         print(text_table(prof))
         print(f"z saturated: {prof['z_saturated']}, z+v saturated: {prof['pass_saturated']}")
         print(f"report: {paths[0]} (+ report.json, {len(paths) - 2} PNG)")

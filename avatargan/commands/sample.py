@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from avatargan.commands._avatars import (add_source_arguments, int_arg, open_sources, png_out, random_z,
-                                        seed_arg)
+from avatargan.commands._avatars import (GRID_WHY, SCALE_WHY, add_source_arguments, check_picture, int_arg,
+                                        open_sources, png_out, random_z, seed_arg)
 
 NAME = "sample"
 HELP = "draw a grid of random avatars from a checkpoint or (--fixed) a quantized model"
@@ -13,7 +13,7 @@ DESCRIPTION = (
     "Draw COUNT avatars from z ~ N(0, I) (seeded) and write them as one PNG grid, upscaled with "
     "nearest-neighbour so the 32x32 pixels stay visible (the seed paper's Fig. 6). With --fixed MODEL "
     "the avatars come from the bit-exact integer golden model, exactly as the FPGA draws them; "
-    "CHECKPOINT may then be omitted."
+    "without either, the shipped models/default.npz draws them."
 )
 
 
@@ -28,11 +28,12 @@ def configure(parser) -> None:
 def run(args) -> int:
     from golden.images import write_grid
 
-    count = int_arg(args.count, "--count", 1, 4096)
-    cols = int_arg(args.cols, "--cols", 1, 4096) if args.cols is not None else math.ceil(math.sqrt(count))
-    scale = int_arg(args.scale, "--scale", 1, 32)
+    count = int_arg(args.count, "--count", 1, 4096, GRID_WHY)
+    cols = int_arg(args.cols, "--cols", 1, 4096, GRID_WHY) if args.cols is not None else math.ceil(math.sqrt(count))
+    scale = int_arg(args.scale, "--scale", 1, 32, SCALE_WHY)
     seed = seed_arg(args)
-    png_out(args.out)
+    check_picture(math.ceil(count / cols), min(cols, count), scale)
+    png_out(args.out, inputs=[args.checkpoint, args.fixed])
     flt, fix = open_sources(args)
     source = fix or flt
     z = random_z(source.nz, (count,), seed)

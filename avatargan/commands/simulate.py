@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 NAME = "simulate"
 HELP = "simulate the Generator's Verilog in Verilator and compare every pixel with the golden model"
 DESCRIPTION = (
@@ -17,14 +19,30 @@ CHUNK = 50
 GRID_MAX = 64
 
 
+#: Most random avatars per run (the simulator draws a few per second; the z-file limit is the same).
+MAX_COUNT = 100_000
+#: The files simulate writes (besides the manifest of avatargan.fileio).
+_OWN = re.compile(r"^(hardware\.(png|npy)|golden\.png|difference\.png|simulate\.(json|md))$")
+
+
+def _legacy_simulate(files: list[str]) -> str | None:
+    """A folder written by `avatargan simulate` before manifests: its own files and nothing else."""
+    return NAME if "simulate.json" in files and all(_OWN.match(f) for f in files) else None
+
+
 def configure(parser) -> None:
-    parser.add_argument("model", help="quantized model (.npz from `avatargan quantize`)")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="quantized model (.npz from `avatargan quantize`) or a float checkpoint (quantized "
+                             "and cached); default: the shipped models/default.npz")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--seed", type=int, default=0, help="seed of the random z, N(0, 1) (default 0)")
     src.add_argument("--z", metavar="FILE",
-                     help=".npy of z: float (N, nz) values (quantized to S(16,12)) or integer S(16,12) codes")
-    parser.add_argument("--count", type=int, default=8, help="number of random avatars (default 8; ignored with --z)")
-    parser.add_argument("--lanes", type=int, default=None, help="multiply lanes P (default: the generator's default)")
+                     help=".npy of z (or .npz with an array 'z'): float (N, nz) values (quantized to S(16,12)) "
+                          "or integer S(16,12) codes")
+    parser.add_argument("--count", type=int, default=8,
+                        help=f"number of random avatars, 1..{MAX_COUNT} (default 8; ignored with --z)")
+    parser.add_argument("--lanes", type=int, default=None,
+                        help="multiply lanes P, a power of two up to 256 (default: the generator's default)")
     parser.add_argument("--out", default="build/simulate", help="output folder (default build/simulate)")
     parser.add_argument("--waves", action="store_true",
                         help="record waves (FST; VCD where liblz4-dev is missing) in the run folder")
@@ -35,53 +53,50 @@ def _load_z(args, qm):
 
     from avatargan.errors import UserError
     from golden.fixed import check_zq, quantize_z
+    from golden.npzfile import read_z
 
     if args.z is None:
-        if args.count < 1:
-            raise UserError(f"--count must be at least 1, got {args.count}")
+        if not 1 <= args.count <= MAX_COUNT:
+            raise UserError(f"--count must be between 1 and {MAX_COUNT} (the simulator draws a few avatars "
+                            f"a second), got {args.count}")
+        if args.seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
         z = np.random.default_rng(args.seed).standard_normal((args.count, qm.nz))
         zq, nsat = quantize_z(z, qm.nz)
         return zq, nsat, f"{args.count} random z (N(0,1), seed {args.seed})"
-    try:
-        arr = np.load(args.z, allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"z file {args.z} does not exist") from None
-    except (OSError, ValueError) as e:
-        raise UserError(f"z file {args.z} is not a readable .npy array ({e})") from None
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if np.issubdtype(arr.dtype, np.integer):
+    arr = read_z(args.z, qm.nz)
+    if arr.dtype.kind in "iu":
         return check_zq(qm, arr), 0, f"{len(arr)} z code vector(s) from {args.z}"
-    if np.issubdtype(arr.dtype, np.floating):
-        zq, nsat = quantize_z(arr, qm.nz)
-        return zq, nsat, f"{len(arr)} float z vector(s) from {args.z}"
-    raise UserError(f"z file {args.z} must hold floats or integer codes, got dtype {arr.dtype}")
+    zq, nsat = quantize_z(arr, qm.nz)
+    return zq, nsat, f"{len(arr)} float z vector(s) from {args.z}"
 
 
 def run(args) -> int:
     import sys
-    from pathlib import Path
 
-    from avatargan.errors import UserError
+    from avatargan.commands._avatars import lanes_arg, quantized_model
+    from avatargan.fileio import check_output_folder
     from golden.qmodel import load_qmodel
 
-    model = Path(args.model)
-    if not model.is_file():
-        raise UserError(f"model {model} does not exist")
+    lanes_arg(args.lanes)
+    check_output_folder(args.out, NAME, inputs=[args.model, args.z], legacy=_legacy_simulate)
+    model = quantized_model(args.model, NAME)
     qm = load_qmodel(model)
     zq, nsat, what = _load_z(args, qm)
     if nsat:
         print(f"note: {nsat} z value(s) outside [-8, 8) saturated", file=sys.stderr)
-    summary = simulate_to_folder(model, zq, what, args.out, lanes=args.lanes, waves=args.waves, seed=args.seed)
+    summary = simulate_to_folder(model, zq, what, args.out, lanes=args.lanes, waves=args.waves, seed=args.seed,
+                                 inputs=[args.model, args.z])
     return 0 if summary["bit_exact"] else 1
 
 
 def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, waves: bool = False,
-                       seed: int = 0, title: str = "avatargan simulate") -> dict:
+                       seed: int = 0, title: str = "avatargan simulate", into=None, inputs=()) -> dict:
     """Simulate the avatars of ``zq`` on the Verilog of ``model`` and write the verdict to ``out``.
 
     Writes hardware.png, golden.png, difference.png, hardware.npy, simulate.json and simulate.md
-    (each atomically) and prints the verdict. Used by ``avatargan simulate`` and ``avatargan demo``.
+    (all appear together, or none) and prints the verdict. Used by ``avatargan simulate`` and
+    ``avatargan demo``.
 
     Parameters
     ----------
@@ -92,7 +107,11 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     what : str
         One line saying where the z came from (for the report).
     out : path
-        Output folder (created).
+        Output folder: replaced whole once everything is written (:func:`avatargan.fileio.staged_folder`).
+    into : path, optional
+        Write into this folder instead (a caller's own staging folder that becomes ``out``).
+    inputs : paths
+        The command's inputs, which ``out`` must not hold.
     lanes : int, optional
         Multiply lanes (default: the generator's default).
     waves : bool
@@ -115,11 +134,16 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     import numpy as np
     from tqdm import tqdm
 
-    from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+    from avatargan.fileio import staged_folder
     from sim import flow, images, runner
 
     model = Path(model)
-    out = ensure_dir(out)
+    if into is None:
+        with staged_folder(out, NAME, inputs=[model, *inputs], legacy=_legacy_simulate) as stage:
+            return simulate_to_folder(model, zq, what, out, lanes, waves, seed, title, into=stage)
+    stage, out = Path(into), Path(out)
+    # the model as the report names it: a model written into the staging folder is named where it ends up
+    shown_model = out / model.relative_to(stage) if model.is_relative_to(stage) else model
     t_all = time.perf_counter()
     t0 = time.perf_counter()
     verilog = flow.generate_verilog(model, lanes)
@@ -154,16 +178,15 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     exact = bool(passed and np.array_equal(hw, ref))
 
     shown = slice(0, min(len(hw), GRID_MAX))
-    images.write_png(out / "hardware.png", images.grid(hw[shown]))
-    images.write_png(out / "golden.png", images.grid(ref[shown]))
-    images.write_png(out / "difference.png", images.grid(images.difference(hw[shown], ref[shown])))
-    with atomic_path(out / "hardware.npy") as tmp:
-        np.save(tmp, hw)
+    images.write_png(stage / "hardware.png", images.grid(hw[shown]))
+    images.write_png(stage / "golden.png", images.grid(ref[shown]))
+    images.write_png(stage / "difference.png", images.grid(images.difference(hw[shown], ref[shown])))
+    np.save(stage / "hardware.npy", hw)
 
     cyc = float(np.mean(cycles)) if cycles else float("nan")
     rate = len(zq) / sim_wall if sim_wall > 0 else float("nan")
     summary = {
-        "model": str(model), "z": what, "avatars": int(len(zq)), "lanes": lanes,
+        "model": str(shown_model), "z": what, "avatars": int(len(zq)), "lanes": lanes,
         "bit_exact": exact, "mismatching_pixels": int(mismatches), "messages": messages,
         "cycles_per_avatar": cyc, "cycles_min": min(cycles) if cycles else None,
         "cycles_max": max(cycles) if cycles else None, "dut_cycles_port": sorted(set(dut_cycles)),
@@ -171,17 +194,17 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
         "verilog_s": t_verilog, "verilator_build_s": built.seconds, "verilator_build_reused": not built.compiled,
         "verilog": str(verilog), "build_dir": str(built.build_dir),
     }
-    atomic_write(out / "simulate.json", json.dumps(summary, indent=2) + "\n")
+    (stage / "simulate.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     md = [
         f"# {title}", "",
-        f"- model: `{model}`", f"- z: {what}",
+        f"- model: `{shown_model}`", f"- z: {what}",
         f"- bit-exact: **{'yes' if exact else 'NO'}** ({mismatches} mismatching pixels of {len(zq) * 3072})",
         f"- cycles per avatar: {cyc:.0f} (first z word taken to last pixel taken)",
         f"- simulated avatars/s (wall clock of the simulation loop): {rate:.2f}",
         f"- total wall time: {total_wall:.1f} s", "",
         "![hardware](hardware.png) ![golden](golden.png) ![difference](difference.png)", "",
     ] + [f"- {m}" for m in messages]
-    atomic_write(out / "simulate.md", "\n".join(md) + "\n")
+    (stage / "simulate.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
     print(f"bit-exact: {'yes' if exact else 'NO'} ({len(zq)} avatars, {mismatches} mismatching pixels)")
     for m in messages[:3]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 NAME = "synth"
 HELP = "synthesize, place and route the Generator for a ULX3S ECP5 and write the hardware report"
 DESCRIPTION = (
@@ -11,8 +13,20 @@ DESCRIPTION = (
 )
 
 
+#: What a synth build folder holds (recognises folders written before manifests).
+_OWN = re.compile(r"^(design(_pnr)?\.(il|json|bit|config|svf|v)|constraints\.lpf|[\w.-]+\.(log|out)|"
+                  r"(yosys_stat|nextpnr_report|report)\.json|report\.md)$")
+
+
+def _legacy_synth(files: list[str]) -> str | None:
+    """A synth build folder written before manifests: the flow's files and nothing else."""
+    return NAME if "design.il" in files and all(_OWN.match(f) for f in files) else None
+
+
 def configure(p):
-    p.add_argument("model", metavar="MODEL", help="quantized model (.npz) or random:C0,C1,C2,C3,C4[:SEED]")
+    p.add_argument("model", metavar="MODEL", nargs="?", default=None,
+                   help="quantized model (.npz), a float checkpoint (quantized and cached) or "
+                        "random:C0,C1,C2,C3,C4[:SEED]; default: the shipped models/default.npz")
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
     p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 64; 128 fit the 85F's DSPs but did not finish routing with the shipped model)")
@@ -44,19 +58,34 @@ def configure(p):
 
 
 def run(args) -> int:
+    from avatargan.commands._avatars import lanes_arg, quantized_model
     from avatargan.errors import UserError
+    from avatargan.fileio import check_output_folder, write_manifest
     from gen.synth import DEVICES, freq_from_report, synth_model
 
+    lanes_arg(args.lanes)
+    if args.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.seed > 2 ** 31 - 1:
+        raise UserError(f"--seed must be at most {2 ** 31 - 1} (nextpnr's seed is a 32-bit integer), got {args.seed}")
     freq = args.freq if args.freq is not None else 150.0
+    if not 0 < freq <= 400:  # also refuses nan
+        raise UserError(f"--freq must be in (0, 400] MHz (the ECP5 PLL's range), got {freq:g}")
+    if args.placer_density is not None and not 0.3 <= args.placer_density <= 1.0:  # also refuses nan
+        raise UserError(f"--placer-density must be in [0.3, 1.0], got {args.placer_density:g}")
+    model = args.model
+    if args.out is not None:  # the default folder under build/ is the tool's own
+        check_output_folder(args.out, NAME, inputs=[args.model], legacy=_legacy_synth, flag="-o")
     if args.freq_from is not None:
         freq = freq_from_report(args.freq_from, args.top)
         print(f"avatargan synth: clock {freq:g} MHz from {args.freq_from}")
-    if args.lanes is not None and (args.lanes < 1 or args.lanes & (args.lanes - 1)):
-        raise UserError(f"--lanes must be a power of two, got {args.lanes}")
-    rep = synth_model(args.model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
+    if model is None or not model.startswith("random:"):
+        model = str(quantized_model(model, NAME))
+    rep = synth_model(model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
                       density=args.placer_density, heatmap=args.heatmap)
+    write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):
         return f"{r[k]['used']}/{r[k]['available']}" if k in r else "-"

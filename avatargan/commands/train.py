@@ -13,6 +13,17 @@ DESCRIPTION = (
 )
 
 
+#: Widest layer --channels/--d-channels accept: 1024 x 1024 x 4 x 4 weights with gradients and
+#: Adam moments are ~270 MB per layer; 100 000 ran out of memory.
+MAX_WIDTH = 1024
+#: Most iterations (a hundred times the presets; at ~0.2 s each, about two days).
+MAX_ITERATIONS = 1_000_000
+#: Largest minibatch (the dataset limit of `avatargan dataset` is 9 999 images).
+MAX_BATCH = 4096
+_WHY = {"iterations": "about 2 days at 0.2 s per iteration", "batch": "memory grows with the batch",
+        "checkpoint_every": "the run's iteration limit"}
+
+
 def configure(parser) -> None:
     parser.add_argument("--data", required=True, metavar="PATH",
                         help="dataset .npz from `avatargan dataset` (images: uint8 N×32×32×3) or its folder")
@@ -47,9 +58,26 @@ def run(args) -> int:
     channels = _ints(args.channels, "--channels")
     if channels is not None and (len(channels) != 5 or channels[-1] != 1 or min(channels) < 1):
         raise UserError("--channels must be nz,c1,c2,c3,1 with positive widths")
+    if channels is not None and max(channels) > MAX_WIDTH:
+        raise UserError(f"--channels widths must be at most {MAX_WIDTH} (wider layers need gigabytes for the "
+                        f"weights and Adam state), got {max(channels)}")
     d_channels = _ints(args.d_channels, "--d-channels")
     if d_channels is not None and (not 1 <= len(d_channels) <= 5 or min(d_channels) < 1):
         raise UserError("--d-channels must be 1 to 5 positive widths")
+    if d_channels is not None and max(d_channels) > MAX_WIDTH:
+        raise UserError(f"--d-channels widths must be at most {MAX_WIDTH} (wider layers need gigabytes for the "
+                        f"weights and Adam state), got {max(d_channels)}")
+    for opt, limit in (("iterations", MAX_ITERATIONS), ("batch", MAX_BATCH), ("checkpoint_every", MAX_ITERATIONS)):
+        value = getattr(args, opt)
+        if value is not None and value > limit:
+            raise UserError(f"--{opt.replace('_', '-')} must be at most {limit:,} ({_WHY[opt]}), got {value}")
+    if args.seed is not None and args.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
+    from pathlib import Path
+
+    data, out = Path(args.data).resolve(), Path(args.out).resolve()
+    if data == out or out in data.parents:
+        raise UserError(f"--out {args.out} holds the dataset {args.data}; choose another run folder")
     if args.resume:
         for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every"):
             if getattr(args, opt) is not None:
