@@ -145,18 +145,20 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
     return dt
 
 
-#: Multiply lanes of a build on either device. The 85F has the DSPs for 128 lanes (156 MULT18X18D),
-#: and 128 lanes place, but with the shipped model (95 % of the block RAMs) nextpnr's routing of 128
-#: lanes did not finish in an hour on a 2-core machine, while 64 lanes route in about 55 minutes
-#: (docs/RESULTS.md); ``--lanes 128`` is still accepted. The 45F has 72 MULT18X18D.
-DEFAULT_LANES = 64
+#: Multiply lanes of a build per device: the 85F has the DSPs for 128 (156 MULT18X18D), and with the
+#: engine's accumulators fixed to adder-tree nodes 128 lanes of the shipped model route in minutes
+#: with router2 (docs/RESULTS.md); the 45F has 72 MULT18X18D.
+DEFAULT_LANES = {"85F": 128, "45F": 64}
 
-#: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs).
+#: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs:
+#: it routes 128 lanes of the shipped model in minutes where router1 did not finish in an hour).
 ROUTERS = ("router1", "router2")
+#: The router ``avatargan synth`` uses unless told otherwise.
+DEFAULT_ROUTER = "router2"
 
 
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
-             seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
+             seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
              tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
              heatmap: bool = False) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
@@ -363,7 +365,7 @@ def freq_from_report(path, top: str = "board") -> float:
 
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
-                seed: int = 1, dff: bool = False, progress: bool = True, router: str = "router1",
+                seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
                 tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
                 heatmap: bool = False) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
@@ -381,7 +383,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     if freq_mhz <= 0 or freq_mhz > 400:
         raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
     qm = load_model_spec(model_spec)
-    lanes = lanes or DEFAULT_LANES
+    lanes = lanes or DEFAULT_LANES[device.key]
     name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
         model_spec[len("random:"):].split(":")[0].split(","))
     build = Path(out) if out else Path("build") / f"synth-{device.key}-{name}"

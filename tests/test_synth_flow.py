@@ -191,8 +191,8 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
     for opts, router, tmdriv, beta in [
-            ([], "router1", True, None),
-            (["--router", "router2", "--no-tmdriv", "--placer-density", "0.6", "--heatmap"], "router2", False, 0.6)]:
+            ([], "router2", True, None),
+            (["--router", "router1", "--no-tmdriv", "--placer-density", "0.6", "--heatmap"], "router1", False, 0.6)]:
         calls.clear()
         out = tmp_path / router
         assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "100", *opts, "-o", str(out)]) == 0

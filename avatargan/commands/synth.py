@@ -29,7 +29,7 @@ def configure(p):
                         "random:C0,C1,C2,C3,C4[:SEED]; default: the shipped models/default.npz")
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
-    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 64; 128 fit the 85F's DSPs but did not finish routing with the shipped model)")
+    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 128 on the 85F, 64 on the 45F)")
     clock = p.add_mutually_exclusive_group()
     clock.add_argument("--freq", type=float, default=None, help="core clock target in MHz (default 150)")
     clock.add_argument("--freq-from", metavar="REPORT", default=None,
@@ -41,8 +41,8 @@ def configure(p):
     p.add_argument("--mult", choices=["ecp5", "generic"], default="ecp5",
                    help="ecp5: MULT18X18D instances with input/output registers (default); generic: let yosys infer")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
-    p.add_argument("--router", choices=["router1", "router2"], default="router1",
-                   help="nextpnr router: router1 (default) or router2 (its newer router)")
+    p.add_argument("--router", choices=["router1", "router2"], default="router2",
+                   help="nextpnr router: router2 (default; routes the full design in minutes) or router1")
     p.add_argument("--no-tmdriv", dest="tmdriv", action="store_false",
                    help="nextpnr --no-tmdriv: wire-length-only placement (shorter placement, lower Fmax)")
     p.add_argument("--placer-density", type=float, default=None, metavar="BETA",
