@@ -5,15 +5,14 @@ latency as a property, and the stage numbers below follow from them::
 
     c0      Sequencer: loop counters, per-layer constants -> the step and its metadata
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
-    c1..c7  WeightStore: table constant, per-slice adders, per-column (per block RAM) address
-            registers, read, word registers, registers before the bank multiplexer
-            (WeightStore.latency = 6); in parallel the activation side: c2, c3 delay, c4 buffer
-            address registers, c5 read, c6 x-word registers, c7 registered again (layer 1: the
-            pass input's registered sat(z + v), addressed at c3)
-    c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
-            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
-    c11+k   adder-tree level k registered (k = 1 .. log2 P)
-    c11+k   AccumulatorBank of level k = log2 ICP_l: node, bias and flags registered (SEL = 1),
+    c1..c6  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
+            read, word registers (WeightStore.latency = 5); in parallel the activation side: c2, c3
+            delay, c4 buffer address registers, c5 read, c6 x-word registers (layer 1: the pass
+            input's registered sat(z + v), addressed at c3)
+    c6..c10 MacArray: distribution registers per lane group, operand registers per lane, the
+            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c10 = FRONT
+    c10+k   adder-tree level k registered (k = 1 .. log2 P)
+    c10+k   AccumulatorBank of level k = log2 ICP_l: node, bias and flags registered (SEL = 1),
             then accumulate (bias preloaded on a pixel's first step); on a pixel's last step the
             sums are captured into the hold bank
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -39,14 +38,14 @@ from rtl.mac import MacArray
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
-from rtl.weights import BANK_DEPTH, COLUMN_BITS, SLICE_BITS, WeightStore
+from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 
-__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "PIXEL_BITS", "BANK_DEPTH", "COLUMN_BITS", "SLICE_BITS", "gap_after", "layer_gap",
+__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "PIXEL_BITS", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
            "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (4)
 #: + MacArray.latency (4)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 6 + 4
+FRONT = 1 + 5 + 4
 #: Cycles of the register stage in front of the accumulators (:attr:`AccumulatorBank.latency`).
 SEL = 1
 #: Cycles from a word's turn at the front of a hold bank to its write or pixel (:attr:`Drain.latency`).
@@ -54,7 +53,7 @@ DRAIN = 3
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c11+log2 P). The
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c10+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
     the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
     return FRONT + plan.tree_levels
@@ -150,7 +149,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 4 = 11``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 5 + 4 = 10``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
@@ -172,7 +171,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c11+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c10+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -195,28 +194,26 @@ class Engine(wiring.Component):
         m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
-        # ---------------------------------------------------------------- step metadata, c0 .. c11+log2 P
+        # ---------------------------------------------------------------- step metadata, c0 .. c10+log2 P
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
         for i in range(1, len(meta)):
             m.d.sync += meta[i].eq(meta[i - 1])
 
-        # ---------------------------------------------------------------- weights: c1 -> c7
+        # ---------------------------------------------------------------- weights: c1 -> c6
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
 
-        # ---------------------------------------------------------------- activations: c1 -> c7
-        # c2, c3: the decoded step delayed like the weight store's table and adder stages; c4: buffer
-        # address registers; c5: read; c6: x words registered (DP16KD output registers); c7: registered
-        # again on their way to the lane groups. The pass input is one stage longer (its sum is
-        # registered), so it is addressed from the c3 register: its data arrives at c6 too.
+        # ---------------------------------------------------------------- activations: c1 -> c6
+        # c2, c3: the decoded step delayed like the weight store's table and copy stages; c4: buffer
+        # address registers; c5: read; c6: x words registered. The pass input is one stage longer
+        # (its sum is registered), so it is addressed from the c3 register: its data arrives at c6 too.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
         m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
-        assert pin.latency == 3 and ws.latency == 6
+        assert pin.latency == 3 and ws.latency == 5
         m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
-        x_pre = Signal.like(mac.x, name="x_pre", reset_less=True)
-        m.d.sync += x_pre.layer1.eq(pin.r_data)
+        m.d.comb += mac.x.layer1.eq(pin.r_data)
         for l in range(1, L):
             lp = layers[l]
             mem = self.buffers[l]
@@ -225,14 +222,14 @@ class Engine(wiring.Component):
             wp = mem.write_port()
             m.d.comb += rp.addr.eq(Cat(tap_4.c[:lp.icg_bits], tap_4.ix[:lp.in_bits], tap_4.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
-            m.d.sync += [x_raw.eq(rp.data), x_pre[f"layer{l + 1}"].eq(x_raw)]
+            m.d.sync += x_raw.eq(rp.data)
+            m.d.comb += mac.x[f"layer{l + 1}"].eq(x_raw)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
-        m.d.comb += mac.x.eq(x_pre)
 
-        # ---------------------------------------------------------------- MAC array: c7 -> c11 + k
+        # ---------------------------------------------------------------- MAC array: c6 -> c10 + k
         m.d.comb += [mac.layer.eq(seq.layer), mac.w.eq(ws.word)]
         assert self.front_latency == FRONT
 

@@ -11,10 +11,8 @@ from rtl.config import KERNEL, W_BITS, EnginePlan, ceil_log2
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
-#: Bits of one weight-ROM column: one DP16KD in its 1024 × 18 shape, with its own address register.
-COLUMN_BITS = 18
-#: Bits per weight-ROM slice: eight columns share one address adder.
-SLICE_BITS = 8 * COLUMN_BITS
+#: Bits per weight-ROM slice: eight DP16KD in their 1024 × 18 shape share one address register.
+SLICE_BITS = 8 * 18
 
 
 def tap_layout(plan: EnginePlan) -> data.StructLayout:
@@ -35,21 +33,20 @@ class WeightStore(wiring.Component):
 
     Word ``base_l + ((g·4 + ky)·4 + kx)·ICG_l + c`` holds the ``P`` weights of one step
     (:func:`rtl.config.plan_engine`). The ROM is cut into banks of :data:`BANK_DEPTH` words (the
-    last one padded with zero words) and each bank into columns of :data:`COLUMN_BITS` bits, one
-    block RAM each. Every column has its own address register next to it, fed by one adder per
-    slice of :data:`SLICE_BITS` bits, so no net drives address pins spread over the die. Every
-    column of every bank is read each step and its word registered (the DP16KD output register
-    after synthesis, :mod:`gen.bramreg`), registered once more on its way to the bank multiplexer
-    (the three banks of a bit may sit far apart), then the bank is chosen.
+    last one padded with zero words) and each bank into slices of :data:`SLICE_BITS` bits, every
+    slice with its own address register, so one register drives the address pins of a few block
+    RAMs, not all of them. Every slice of every bank is read each step and its word registered (the
+    DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
+    registers.
 
-    Pipeline (:attr:`latency` = 6 cycles from ``tap`` to ``word``):
+    Pipeline (:attr:`latency` = 5 cycles from ``tap`` to ``word``):
 
     1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
-    2. per slice: ``constant + c`` (its own adder);
-    3. per column: the address register, a copy of its slice's (a register tree);
+    2. a copy of the constant and of ``c`` per slice (a register tree: the table's one output
+       reaches the slices spread over the die through a pure register hop);
+    3. one address register per slice, each with its own adder ``constant + c``;
     4. block-RAM read;
-    5. the words registered (DP16KD output registers);
-    6. the words registered again; ``word`` is the addressed bank's word (a multiplexer after the
+    5. the words registered; ``word`` is the addressed bank's word (a bank multiplexer after the
        registers, selected by a per-slice copy of the bank number).
 
     Parameters
@@ -59,7 +56,7 @@ class WeightStore(wiring.Component):
     Attributes
     ----------
     banks : list of list of Memory
-        ``banks[b][k]``: bank ``b``, column ``k`` (bits ``[k·COLUMN_BITS, (k+1)·COLUMN_BITS)``).
+        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``[s·SLICE_BITS, (s+1)·SLICE_BITS)``).
 
     Members
     -------
@@ -81,9 +78,9 @@ class WeightStore(wiring.Component):
             words += [0] * (-len(words) % BANK_DEPTH)
         width = plan.lanes * W_BITS
         self.banks = [
-            [Memory(shape=unsigned(min(COLUMN_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
-                    init=[(w >> lo) & ((1 << COLUMN_BITS) - 1) for w in words[b:b + BANK_DEPTH]])
-             for lo in range(0, width, COLUMN_BITS)]
+            [Memory(shape=unsigned(min(SLICE_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
+                    init=[(w >> lo) & ((1 << SLICE_BITS) - 1) for w in words[b:b + BANK_DEPTH]])
+             for lo in range(0, width, SLICE_BITS)]
             for b in range(0, len(words), BANK_DEPTH)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
@@ -93,20 +90,15 @@ class WeightStore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (slice adders) + 1 (column addresses) + 1 (read)
-        + 1 (word registers) + 1 (registers before the bank multiplexer) = 6``."""
-        return 6
+        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (copies) + 1 (address) + 1 (read) + 1 (word register) = 5``."""
+        return 5
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers
         P = plan.lanes
-        width = P * W_BITS
         m = Module()
-        n_banks, n_cols = len(self.banks), len(self.banks[0])
-        n_slices = -(-width // SLICE_BITS)
-        per_slice = SLICE_BITS // COLUMN_BITS
+        n_banks, n_slices = len(self.banks), len(self.banks[0])
         rom_words = max(2, len(plan.weight_rom))
-        bank_bits = ceil_log2(BANK_DEPTH)
 
         # 1: the (layer, group, tap) constant; c follows it one stage later.
         base = Signal(range(rom_words), name="w_base", reset_less=True)
@@ -121,40 +113,40 @@ class WeightStore(wiring.Component):
                             with m.Case(t):
                                 m.d.sync += base.eq(lp.weight_base + t * lp.icg)
 
-        # 2: one adder per slice; 3: one address register per column (all kept apart in yosys by
-        # gen/ilpatch.py keep_registers, which would otherwise merge the equal copies).
-        sums = [Signal(range(rom_words), name=f"w_sum{sl}", reset_less=True, attrs={"keep": 1})
-                for sl in range(n_slices)]
-        m.d.sync += [sm.eq(base + c_1) for sm in sums]
+        # 2, 3: per slice, copies of the constant and of c, then the address register with its own
+        # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
+        addrs = []
+        for sl in range(n_slices):
+            base_s = Signal.like(base, name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
+            c_s = Signal.like(c_1, name=f"w_c{sl}", reset_less=True, attrs={"keep": 1})
+            a = Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [base_s.eq(base), c_s.eq(c_1), a.eq(base_s + c_s)]
+            addrs.append(a)
+        bank_bits = ceil_log2(BANK_DEPTH)
+
+        # 4, 5: read every slice of every bank, register the words.
         raw = []
         for b, bank in enumerate(self.banks):
-            data_b = []
-            for k, mem in enumerate(bank):
-                m.submodules[f"wrom{b}_{k}"] = mem
-                addr = Signal(bank_bits, name=f"w_addr{b}_{k}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += addr.eq(sums[k // per_slice][:bank_bits])
+            ports = []
+            for sl, mem in enumerate(bank):
+                m.submodules[f"wrom{b}_{sl}"] = mem
                 rp = mem.read_port()
-                m.d.comb += rp.addr.eq(addr)
-                data_b.append(rp.data)
-            # 4, 5: read, then the registered word (absorbed into the DP16KD output registers).
-            r = Signal(width, name=f"w_raw{b}", reset_less=True)
-            m.d.sync += r.eq(Cat(*data_b))
-            # 6: registered again before the bank multiplexer.
-            r2 = Signal(width, name=f"w_pre{b}", reset_less=True)
-            m.d.sync += r2.eq(r)
-            raw.append(r2)
+                m.d.comb += rp.addr.eq(addrs[sl][:bank_bits])
+                ports.append(rp)
+            r = Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True)
+            m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
+            raw.append(r)
         if n_banks == 1:
             m.d.comb += self.word.eq(raw[0])
         else:
-            # The bank number of the word read, per slice, one register per stage, so that it
-            # arrives with the registered words.
+            # The bank number of the word read (from each slice's address copy), one register per
+            # stage, so that it arrives with the registered words.
             for sl in range(n_slices):
-                stages = [Signal(range(n_banks), name=f"bank{i}_{sl}", reset_less=True, attrs={"keep": 1})
-                          for i in range(4)]
-                m.d.sync += stages[0].eq(sums[sl][bank_bits:])
-                m.d.sync += [stages[i].eq(stages[i - 1]) for i in range(1, 4)]
-                lo, hi = sl * SLICE_BITS, min(width, (sl + 1) * SLICE_BITS)
-                with m.Switch(stages[-1]):
+                bank_r = Signal(range(n_banks), name=f"bank_r{sl}", reset_less=True, attrs={"keep": 1})
+                bank_w = Signal(range(n_banks), name=f"bank_w{sl}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += [bank_r.eq(addrs[sl][bank_bits:]), bank_w.eq(bank_r)]
+                lo, hi = sl * SLICE_BITS, min(P * W_BITS, (sl + 1) * SLICE_BITS)
+                with m.Switch(bank_w):
                     for b in range(n_banks):
                         with m.Case(b):
                             m.d.comb += self.word[lo:hi].eq(raw[b][lo:hi])
