@@ -329,18 +329,21 @@ def load_model_spec(spec: str):
     return load_qmodel(spec)
 
 
-def freq_from_report(path, top: str = "board") -> float:
+def freq_from_report(path, top: str = "board", with_target: bool = False):
     """The fastest engine clock at or below the Fmax of an earlier run's ``report.json``.
 
     For the board top it is a frequency the PLL makes from the 25 MHz oscillator (``ecppll``),
     searched downwards in 0.5 MHz steps from the Fmax; for the bare core, the Fmax rounded down to
-    0.1 MHz. This is how a bitstream gets the clock its routed paths allow.
+    0.1 MHz. This is how a bitstream gets the clock its routed paths allow. With ``with_target``,
+    returns ``(clock, target)`` where ``target`` is the nextpnr constraint of that run (placing and
+    routing for the same target again gives the placement that reached that Fmax).
     """
     import math
 
     try:
         rep = json.loads(Path(path).read_text())
         fmax = float(rep["performance"]["fmax_mhz"])
+        target = float(rep["freq_constraint_mhz"])
     except OSError as e:
         raise UserError(f"--freq-from {path}: {e.strerror or e}") from None
     except (ValueError, KeyError, TypeError):
@@ -348,7 +351,8 @@ def freq_from_report(path, top: str = "board") -> float:
     if not 1.0 <= fmax <= 400.0:
         raise UserError(f"--freq-from {path}: Fmax {fmax:g} MHz is outside 1 .. 400 MHz")
     if top == "core":
-        return math.floor(fmax * 10) / 10
+        clock = math.floor(fmax * 10) / 10
+        return (clock, max(clock, target)) if with_target else clock
     from gen.pll import ecppll_config
 
     f = math.floor(fmax * 2) / 2
@@ -358,7 +362,7 @@ def freq_from_report(path, top: str = "board") -> float:
         except UserError:
             cfg = None
         if cfg is not None and cfg.clkout_mhz <= fmax:
-            return cfg.clkout_mhz
+            return (cfg.clkout_mhz, max(cfg.clkout_mhz, target)) if with_target else cfg.clkout_mhz
         f -= 0.5
     raise UserError(f"--freq-from {path}: the PLL makes no clock at or below {fmax:.1f} MHz")
 
@@ -367,8 +371,13 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
                 tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
-                heatmap: bool = False) -> dict:
+                heatmap: bool = False, pnr_freq_mhz: float | None = None) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
+
+    ``freq_mhz`` is the engine clock of the bitstream (the PLL's output for the board top);
+    ``pnr_freq_mhz`` the target nextpnr places and routes for (default the same). A target above
+    the clock makes nextpnr work harder on the paths while the bitstream runs at a clock they meet;
+    the report judges the bitstream at its own clock.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
     see :func:`run_flow`) and returns the report dict.
@@ -382,6 +391,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
         raise UserError(f"--top must be core or board, not {top!r}")
     if freq_mhz <= 0 or freq_mhz > 400:
         raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
+    if pnr_freq_mhz is not None and not freq_mhz <= pnr_freq_mhz <= 400:
+        raise UserError(f"--pnr-freq must be in [--freq, 400] MHz, got {pnr_freq_mhz:g}")
     qm = load_model_spec(model_spec)
     lanes = lanes or DEFAULT_LANES[device.key]
     name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
@@ -407,17 +418,18 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
             raise UserError(str(e)) from None
         top_name, lpf = "board", Path(__file__).resolve().parent.parent / "constraints" / "ulx3s.lpf"
         freq_mhz = pll.clkout_mhz
+    target = max(freq_mhz, pnr_freq_mhz or freq_mhz)
     if progress:
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
-    res = run_flow(text, top_name, build, device, freq_mhz, lpf=lpf, seed=seed, dff=dff, progress=progress,
+    res = run_flow(text, top_name, build, device, target, lpf=lpf, seed=seed, dff=dff, progress=progress,
                    router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
     rep = build_report(yosys_stat=res.yosys_stat, nextpnr_report=res.nextpnr_report, device=device,
-                       top=top_name, freq_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
+                       top=top_name, freq_mhz=target, clock_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     rep["router"] = router

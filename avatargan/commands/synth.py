@@ -35,6 +35,9 @@ def configure(p):
     clock.add_argument("--freq-from", metavar="REPORT", default=None,
                        help="clock the bitstream at the fastest PLL frequency at or below the Fmax of an "
                             "earlier run's report.json (a bitstream that meets timing)")
+    p.add_argument("--pnr-freq", type=float, default=None, metavar="MHZ",
+                   help="target nextpnr places and routes for, at or above the bitstream's clock (default: "
+                        "the clock; with --freq-from: that report's target)")
     p.add_argument("-o", "--out", default=None, help="build folder (default build/synth-DEVICE-MODEL)")
     p.add_argument("--top", choices=["board", "core"], default="board",
                    help="board: UART/PLL/LED top for the ULX3S (default); core: the bare generator module")
@@ -76,15 +79,19 @@ def run(args) -> int:
     model = args.model
     if args.out is not None:  # the default folder under build/ is the tool's own
         check_output_folder(args.out, NAME, inputs=[args.model], legacy=_legacy_synth, flag="-o")
+    pnr = args.pnr_freq
     if args.freq_from is not None:
-        freq = freq_from_report(args.freq_from, args.top)
-        print(f"avatargan synth: clock {freq:g} MHz from {args.freq_from}")
+        freq, target = freq_from_report(args.freq_from, args.top, with_target=True)
+        pnr = pnr if pnr is not None else target
+        print(f"avatargan synth: clock {freq:g} MHz from {args.freq_from}, place and route for {pnr:g} MHz")
+    if pnr is not None and not freq <= pnr <= 400:  # also refuses nan
+        raise UserError(f"--pnr-freq must be in [{freq:g}, 400] MHz (at or above the clock), got {pnr:g}")
     if model is None or not model.startswith("random:"):
         model = str(quantized_model(model, NAME))
     rep = synth_model(model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
-                      density=args.placer_density, heatmap=args.heatmap)
+                      density=args.placer_density, heatmap=args.heatmap, pnr_freq_mhz=pnr)
     write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):
