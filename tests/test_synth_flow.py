@@ -115,11 +115,32 @@ def test_avatars_per_s_at_the_bitstream_clock(tmp_path):
     assert find_report((100, 128, 64, 32, 1), 64) is not None
 
 
+def test_bitstream_clock_below_the_pnr_target():
+    """Placed and routed for 150 MHz, clocked by the PLL at 75: judged at 75 (met), not at 150."""
+    stat, nextpnr = _fake_reports(76.6)
+    kw = dict(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board", freq_mhz=150.0,
+              channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000, seconds={"yosys": 1.0},
+              dsp_mode="ecp5", model="m", machine="test")
+    rep = build_report(**kw, clock_mhz=75.0)
+    p = rep["performance"]
+    assert rep["clocks"]["clk"]["met"] is False                    # nextpnr's own verdict at 150 MHz
+    assert p["bitstream_meets_timing"] and p["avatars_per_s_at_bitstream_clock"] == pytest.approx(7_500)
+    md = render_markdown(rep)
+    assert "the bitstream runs it at 75 MHz, which the routed paths (76.6 MHz) meet." in md
+    assert "Timing not met" not in md
+    from gen.routed import bitstream_clock
+    assert bitstream_clock(rep) == {"mhz": 75.0, "met": True, "fmax_mhz": 76.6}
+    rep = build_report(**kw, clock_mhz=80.0)                        # a clock the paths do not allow
+    assert not rep["performance"]["bitstream_meets_timing"] and not bitstream_clock(rep)["met"]
+    assert "do **not** meet" in render_markdown(rep)
+
+
 def test_freq_from_report(tmp_path):
     _report_at(tmp_path, "r.json", 93.7, 150.0)
     f = freq_from_report(tmp_path / "r.json", "board")
     assert f <= 93.7 and f >= 90.0 and ecppll_config(25, f).clkout_mhz == f
     assert freq_from_report(tmp_path / "r.json", "core") == pytest.approx(93.7)
+    assert freq_from_report(tmp_path / "r.json", "board", with_target=True) == (f, 150.0)
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(UserError, match="not a report.json"):
         freq_from_report(tmp_path / "bad.json")
