@@ -75,10 +75,13 @@ def run(args) -> int:
     import sys
 
     from avatargan.commands._avatars import lanes_arg, quantized_model
+    from avatargan.errors import UserError
     from avatargan.fileio import check_output_folder
     from golden.qmodel import load_qmodel
 
     lanes_arg(args.lanes)
+    if args.seed < 0:                  # before any work (quantizing a float checkpoint included)
+        raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
     check_output_folder(args.out, NAME, inputs=[args.model, args.z], legacy=_legacy_simulate)
     model = quantized_model(args.model, NAME)
     qm = load_qmodel(model)
