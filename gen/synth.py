@@ -160,7 +160,7 @@ DEFAULT_ROUTER = "router2"
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
              tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
-             heatmap: bool = False) -> FlowResult:
+             heatmap: bool = False, net_freqs: dict | None = None) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -188,6 +188,9 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     density : float or None
         HeAP's maximum placement density (``--placer-heap-beta``, nextpnr's default 0.9): lower
         spreads the logic over more of the die, which leaves more routing for congested designs.
+    net_freqs : dict or None
+        ``{net: MHz}`` added to the LPF as ``FREQUENCY NET`` statements (the board top's PLL clock
+        when nextpnr is to work for a higher target than the PLL makes).
     heatmap : bool
         router2's congestion heatmaps (``heatmap_*.csv`` in the build folder, one per iteration).
     tmdriv : bool
@@ -235,7 +238,12 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         lpf = Path(lpf)
         if not lpf.is_file():
             raise UserError(f"constraint file {lpf} not found")
-        shutil.copyfile(lpf, build / "constraints.lpf")
+        text = lpf.read_text()
+        for net, mhz in (net_freqs or {}).items():
+            # A clock made by a PLL gets a constraint derived from the PLL's input; a FREQUENCY NET
+            # statement takes precedence over that derived one (how a higher target is given).
+            text += f'\nFREQUENCY NET "{net}" {mhz:g} MHZ;   # avatargan synth --pnr-freq\n'
+        atomic_write(build / "constraints.lpf", text)
         nextpnr_args += ["--lpf", "constraints.lpf"]
     synth_cmd = YOSYS_SYNTH.format(top=top, dff="-dff" if dff else "")
     script = (f"read_rtlil design.il; {synth_cmd}; "
@@ -419,12 +427,16 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
         top_name, lpf = "board", Path(__file__).resolve().parent.parent / "constraints" / "ulx3s.lpf"
         freq_mhz = pll.clkout_mhz
     target = max(freq_mhz, pnr_freq_mhz or freq_mhz)
+    # nextpnr derives the PLL output's constraint from the 25 MHz input; a higher target is given
+    # to it as a constraint on that net (the Board's clock domain net, ``clk``).
+    net_freqs = {"clk": target} if top == "board" and target > freq_mhz else None
     if progress:
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, target, lpf=lpf, seed=seed, dff=dff, progress=progress,
-                   router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap)
+                   router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap,
+                   net_freqs=net_freqs)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
