@@ -229,6 +229,37 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
         assert f"nextpnr `{rep['nextpnr_command']}`." in (out / "report.md").read_text()
 
 
+def test_pnr_freq_reaches_nextpnr_as_a_net_constraint(tmp_path, monkeypatch):
+    """--pnr-freq above the PLL clock: the board LPF gets FREQUENCY NET "clk" (nextpnr would otherwise
+    derive the PLL output's constraint from its 25 MHz input); the report judges the 50 MHz clock."""
+    import gen.synth
+
+    def fake_stage(name, cmd, cwd, log, bar):
+        stat, pnr = _fake_reports(77.0)
+        pnr["fmax"]["$glbnet$clk"]["constraint"] = 100.0
+        if name == "yosys":
+            (cwd / "yosys_stat.json").write_text(json.dumps(stat))
+            (cwd / "design.json").write_text(json.dumps({"modules": {"board": {"attributes": {"top": "1"},
+                                                                                 "cells": {}}}}))
+        if name == "nextpnr":
+            (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
+        return 0.5
+
+    monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
+    out = tmp_path / "b"
+    assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "50", "--pnr-freq", "100",
+                 "-o", str(out)]) == 0
+    lpf = (out / "constraints.lpf").read_text()
+    assert 'FREQUENCY NET "clk" 100 MHZ;' in lpf and 'FREQUENCY PORT "clk25" 25 MHZ;' in lpf
+    p = json.loads((out / "report.json").read_text())["performance"]
+    assert p["bitstream_clock_mhz"] == 50.0 and p["bitstream_meets_timing"]
+    out2 = tmp_path / "c"                          # without --pnr-freq: no extra constraint
+    assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "50", "-o", str(out2)]) == 0
+    assert "FREQUENCY NET" not in (out2 / "constraints.lpf").read_text()
+    assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "50", "--pnr-freq", "40",
+                 "-o", str(tmp_path / "d")]) == 2
+
+
 @pytest.mark.slow
 def test_full_flow_tiny_board(tmp_path, capsys):
     """``avatargan synth`` on a tiny random model with 4 DSP lanes: bitstream and parsed report."""
