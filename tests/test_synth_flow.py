@@ -194,15 +194,13 @@ def test_flow_error_is_one_line(tmp_path):
     assert not (tmp_path / "bad3").exists()
 
 
-def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
-    """``--router`` and ``--no-tmdriv`` go to nextpnr and into both reports (tools faked)."""
-    import gen.synth
-
-    calls = []
-
-    def fake_stage(name, cmd, cwd, log, bar):
-        calls.append((name, cmd))
-        stat, pnr = _fake_reports(120.0)
+def _fake_stage(fmax, constraint=150.0, calls=None):
+    """A stand-in for gen.synth._run_stage: writes what yosys and nextpnr would (no tools run)."""
+    def stage(name, cmd, cwd, log, bar):
+        if calls is not None:
+            calls.append((name, cmd))
+        stat, pnr = _fake_reports(fmax)
+        pnr["fmax"]["$glbnet$clk"]["constraint"] = constraint
         if name == "yosys":
             (cwd / "yosys_stat.json").write_text(json.dumps(stat))
             (cwd / "design.json").write_text(json.dumps({"modules": {"board": {"attributes": {"top": "1"},
@@ -210,8 +208,15 @@ def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
         if name == "nextpnr":
             (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
         return 0.5
+    return stage
 
-    monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
+
+def test_nextpnr_options_reach_the_command_line(tmp_path, monkeypatch, capsys):
+    """``--router`` and ``--no-tmdriv`` go to nextpnr and into both reports (tools faked)."""
+    import gen.synth
+
+    calls = []
+    monkeypatch.setattr(gen.synth, "_run_stage", _fake_stage(120.0, calls=calls))
     for opts, router, tmdriv, beta in [
             ([], "router2", True, None),
             (["--router", "router1", "--no-tmdriv", "--placer-density", "0.6", "--heatmap"], "router1", False, 0.6)]:
@@ -235,18 +240,7 @@ def test_pnr_freq_reaches_nextpnr_as_a_net_constraint(tmp_path, monkeypatch):
     derive the PLL output's constraint from its 25 MHz input); the report judges the 50 MHz clock."""
     import gen.synth
 
-    def fake_stage(name, cmd, cwd, log, bar):
-        stat, pnr = _fake_reports(77.0)
-        pnr["fmax"]["$glbnet$clk"]["constraint"] = 100.0
-        if name == "yosys":
-            (cwd / "yosys_stat.json").write_text(json.dumps(stat))
-            (cwd / "design.json").write_text(json.dumps({"modules": {"board": {"attributes": {"top": "1"},
-                                                                                 "cells": {}}}}))
-        if name == "nextpnr":
-            (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
-        return 0.5
-
-    monkeypatch.setattr(gen.synth, "_run_stage", fake_stage)
+    monkeypatch.setattr(gen.synth, "_run_stage", _fake_stage(77.0, constraint=100.0))
     out = tmp_path / "b"
     assert main(["synth", "random:8,8,4,4,1:1", "--lanes", "4", "--freq", "50", "--pnr-freq", "100",
                  "-o", str(out)]) == 0
