@@ -9,6 +9,7 @@ for), and only if that clock meets timing — never a clock the design was not r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 __all__ = ["REPORTS", "bitstream_clock", "find_report", "routed_line"]
@@ -62,7 +63,7 @@ def routed_line(channels, lanes: int, cycles_per_avatar: int, device: str = "85F
     name = path.name
     if not clk["met"]:
         return (f"routed on the LFE5U-{device} ({name}): Fmax {clk['fmax_mhz']:.1f} MHz, below the bitstream's "
-                f"{clk['mhz']:g} MHz clock; rebuild with `avatargan synth --freq-from {name}`")
+                f"{clk['mhz']:g} MHz clock; rebuild with `avatargan synth --freq-from {os.path.relpath(path)}`")
     rate = clk["mhz"] * 1e6 / cycles_per_avatar
     same = rep["performance"].get("cycles_per_avatar") == cycles_per_avatar
     return (f"routed on the LFE5U-{device} ({name}): {rate:,.0f} RGB avatars/s at the bitstream's "
