@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -66,10 +67,14 @@ _KINDS = {"npy": "a single NumPy .npy array", "empty": "an empty file", "text": 
 
 def _read_header(f) -> tuple[tuple, bool, np.dtype]:
     version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(f)
+    try:
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(f)
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(f)
+    except (SyntaxError, tokenize.TokenError, TypeError, UnicodeDecodeError, RecursionError) as e:
+        # NumPy parses the header's Python literal; a damaged one fails in the tokenizer or parser.
+        raise ValueError(f"unparsable .npy header ({type(e).__name__})") from None
     raise ValueError(f"unsupported .npy format version {version}")
 
 

@@ -538,3 +538,22 @@ def test_case1_synth_never_writes_into_a_folder_of_user_files(files, tmp_path, c
     from avatargan.fileio import folder_owner
 
     assert folder_owner(out) == "synth"
+
+
+def test_npy_header_with_a_nul_byte_is_one_line(tmp_path):
+    """Found by the property test on a fresh clone: NumPy's header parser raises SyntaxError or
+    tokenize.TokenError on a damaged literal; the reader turns it into one line."""
+    import io
+    import zipfile
+
+    from golden.npzfile import read_npz
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((8, 8, 4, 4), np.float32))
+    raw = bytearray(buf.getvalue())
+    raw[raw.index(b"(8, 8")] = 0
+    p = tmp_path / "ckpt.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("G.w1.npy", bytes(raw))
+    with pytest.raises(UserError, match="not a readable .npz archive"):
+        read_npz(p, "checkpoint")
