@@ -57,6 +57,7 @@ def run(args) -> dict:
     qm, _, _ = quantize_checkpoint(args.checkpoint, n_calib=1000)
     gen = load_generator(args.checkpoint)
     n_layers = len(qm.channels) - 1
+    words_128 = _layer_words(qm.header, 128)
     rows = []
 
     def row(name, b, layers):
@@ -65,8 +66,7 @@ def run(args) -> dict:
         f = fidelity(gen, q, n=args.count, seed=args.seed)
         r = {"scope": name, "index_bits": b, "dp16kd_85f_128": _weight_rams(qm.header, 128, per_layer),
              "dp16kd_45f_64": _weight_rams(qm.header, 64, per_layer),
-             "weight_rom_bits_128": sum(lp_w * 128 * pb for lp_w, pb in
-                                        zip(_layer_words(qm.header, 128), per_layer)),
+             "weight_rom_bits_128": sum(w * 128 * pb for w, pb in zip(words_128, per_layer)),
              "psnr_db": round(f["psnr_db"], 2), "psnr_min_db": round(f["psnr_min_db"], 2)}
         rows.append(r)
         print(f"{name:<14} {b} bits: weight ROM {r['dp16kd_85f_128']:>3} DP16KD at 128 lanes, "
