@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -144,12 +144,8 @@ class AccumulatorBank(wiring.Component):
 
 
 def _is_one_of(value, consts):
-    """``value`` equals one of ``consts`` (an OR of equality tests)."""
-    terms = [eq_const(value, c) for c in consts]
-    out = terms[0]
-    for t in terms[1:]:
-        out = out | t
-    return out
+    """``value`` equals one of ``consts``."""
+    return Cat(*[eq_const(value, c) for c in consts]).any()
 
 
 def _check_bank(n, width, tree_width, layers, n_layers):
