@@ -185,6 +185,14 @@ def render_markdown(rep: dict) -> str:
                   f"{bo['dp16kd']} use OUTREG, {bo['flip_flops']} flip-flops absorbed; ports left "
                   f"unregistered: {skipped}; read ports without read-during-write bypass logic: "
                   f"{rep.get('relaxed_read_ports', 0)}.", ""]
+    fp = rep.get("floorplan")
+    if fp:
+        gap = fp["reserved_columns"]
+        lines += [f"Floorplan (gen/floorplan.py): {fp['lanes']} lane multipliers in {fp['dsp_columns']} DSP "
+                  f"columns and {fp['weight_rams']} weight RAMs pinned, each RAM within "
+                  f"{fp['max_ram_to_lane_columns']} columns of its lanes"
+                  + (f"; columns {gap[0]}–{gap[1]} ({fp['reserved_ebr_sites']} EBR sites) left to the "
+                     f"{fp['other_rams']} other block RAMs." if gap else "."), ""]
     lines += ["## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]
     for name, c in rep["clocks"].items():
         lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")

@@ -92,6 +92,7 @@ class FlowResult:
     bram_outreg: dict | None = None
     relaxed_read_ports: int = 0
     kept_registers: int = 0
+    floorplan: dict | None = None
 
 
 def _first_error(log: Path, tail: str) -> str:
@@ -160,7 +161,8 @@ DEFAULT_ROUTER = "router2"
 def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, lpf=None,
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
              tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
-             heatmap: bool = False, net_freqs: dict | None = None) -> FlowResult:
+             heatmap: bool = False, net_freqs: dict | None = None,
+             floorplan_lanes: int | None = None) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -200,6 +202,9 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     bram_outreg : bool
         Move flip-flops that register block-RAM outputs into the DP16KD output registers
         (:func:`gen.bramreg.absorb_output_registers`) before place and route.
+    floorplan_lanes : int or None
+        Pin the engine's lane multipliers and weight RAMs (``floorplan_lanes`` lanes) to the sites
+        of :func:`gen.floorplan.plan` before place and route; ``None`` leaves them to the placer.
 
     Returns
     -------
@@ -224,7 +229,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                   "yosys_stat.json"):
         (build / stale).unlink(missing_ok=True)
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
-                    "--json", "design_pnr.json" if bram_outreg else "design.json",
+                    "--json", "design_pnr.json" if bram_outreg or floorplan_lanes else "design.json",
                     "--freq", f"{freq_mhz:g}", "--seed", str(seed),
                     "--report", "nextpnr_report.json", "--textcfg", "design.config",
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
@@ -260,14 +265,14 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         bar = tqdm(total=len(stages), desc=f"synth {device.key}", unit="stage", file=sys.stderr,
                    bar_format="{desc}: {n}/{total} stages |{bar}| {elapsed} {postfix}")
     seconds = {}
-    outreg = None
+    outreg = plan = None
     try:
         for name, cmd, log in stages:
             seconds[name] = _run_stage(name, cmd, build, log, bar)
-            if name == "yosys" and bram_outreg:
+            if name == "yosys" and (bram_outreg or floorplan_lanes):
                 t0 = time.monotonic()
-                outreg = _absorb_bram_registers(build)
-                seconds["bram_outreg"] = time.monotonic() - t0
+                outreg, plan = _prepare_netlist(build, bram_outreg, floorplan_lanes, device)
+                seconds["netlist_passes"] = time.monotonic() - t0
     finally:
         if bar is not None:
             bar.close()
@@ -278,20 +283,30 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         raise UserError(f"the flow finished but its reports are unreadable: {e} (folder {build})") from None
     return FlowResult(build_dir=build, bitstream=build / "design.bit", yosys_stat=stat,
                       nextpnr_report=report, seconds=seconds, nextpnr_args=tuple(nextpnr_args),
-                      bram_outreg=outreg, relaxed_read_ports=relaxed, kept_registers=kept)
+                      bram_outreg=outreg, relaxed_read_ports=relaxed, kept_registers=kept, floorplan=plan)
 
 
-def _absorb_bram_registers(build: Path) -> dict:
-    """``design.json`` -> ``design_pnr.json`` with block-RAM output registers absorbed; the pass's counts."""
+def _prepare_netlist(build: Path, bram_outreg: bool, floorplan_lanes: int | None, device: Device):
+    """``design.json`` -> ``design_pnr.json``: block-RAM output registers absorbed
+    (:mod:`gen.bramreg`) and the engine floorplanned (:mod:`gen.floorplan`), each when asked;
+    returns the two passes' summaries (``None`` for a pass not run)."""
     from gen.bramreg import absorb_output_registers
+    from gen.floorplan import apply_floorplan, load_sites
 
+    stats = plan = None
     try:
         netlist = json.loads((build / "design.json").read_text())
-        stats = absorb_output_registers(netlist)
+        if bram_outreg:
+            stats = absorb_output_registers(netlist)
+        if floorplan_lanes:
+            sites = load_sites(device.key)
+            if sites is None:
+                raise ValueError(f"no site table for the {device.key} in gen/ecp5_sites.json")
+            plan = apply_floorplan(netlist, floorplan_lanes, sites)
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"bram_outreg: cannot rewrite {build / 'design.json'}: {e}") from None
+        raise UserError(f"netlist passes: cannot rewrite {build / 'design.json'}: {e}") from None
     atomic_write(build / "design_pnr.json", json.dumps(netlist))
-    return stats
+    return stats, plan
 
 
 # --------------------------------------------------------------------------- the whole command
@@ -379,13 +394,15 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
                 tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
-                heatmap: bool = False, pnr_freq_mhz: float | None = None) -> dict:
+                heatmap: bool = False, pnr_freq_mhz: float | None = None, floorplan: bool = True) -> dict:
     """Elaborate the Generator (or the board top around it) for a model and run the flow.
 
     ``freq_mhz`` is the engine clock of the bitstream (the PLL's output for the board top);
     ``pnr_freq_mhz`` the target nextpnr places and routes for (default the same). A target above
     the clock makes nextpnr work harder on the paths while the bitstream runs at a clock they meet;
-    the report judges the bitstream at its own clock.
+    the report judges the bitstream at its own clock. ``floorplan`` pins the lane multipliers
+    and weight RAMs (:mod:`gen.floorplan`) where the device's sites are known and the multipliers
+    are the ECP5's.
 
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
     see :func:`run_flow`) and returns the report dict.
@@ -436,7 +453,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     elab_s = time.monotonic() - t0
     res = run_flow(text, top_name, build, device, target, lpf=lpf, seed=seed, dff=dff, progress=progress,
                    router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap,
-                   net_freqs=net_freqs)
+                   net_freqs=net_freqs,
+                   floorplan_lanes=lanes if floorplan and mult == "ecp5" else None)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -450,6 +468,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     rep["bram_output_registers"] = res.bram_outreg
     rep["relaxed_read_ports"] = res.relaxed_read_ports
     rep["kept_registers"] = res.kept_registers
+    rep["floorplan"] = res.floorplan
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")

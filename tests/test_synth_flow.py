@@ -203,8 +203,12 @@ def _fake_stage(fmax, constraint=150.0, calls=None):
         pnr["fmax"]["$glbnet$clk"]["constraint"] = constraint
         if name == "yosys":
             (cwd / "yosys_stat.json").write_text(json.dumps(stat))
+            # The four lane multipliers of the ``--lanes 4`` builds below (the floorplan pins them).
+            cells = {f"logic.core.engine.mac.mul{j}.dsp": {"type": "MULT18X18D", "attributes": {},
+                                                          "parameters": {}, "connections": {}}
+                     for j in range(4)}
             (cwd / "design.json").write_text(json.dumps({"modules": {"board": {"attributes": {"top": "1"},
-                                                                                 "cells": {}}}}))
+                                                                                 "cells": cells}}}))
         if name == "nextpnr":
             (cwd / "nextpnr_report.json").write_text(json.dumps(pnr))
         return 0.5
@@ -291,5 +295,12 @@ def test_full_flow_tiny_board(tmp_path, capsys):
     assert rep["bram_output_registers"]["ports"] >= 1 and rep["relaxed_read_ports"] >= 1
     assert "--json design_pnr.json" in rep["nextpnr_command"] and (out / "design_pnr.json").is_file()
     assert "Block-RAM output registers" in md
+    # The floorplan pinned the lane multipliers and weight RAMs, and nextpnr kept them there.
+    fp = rep["floorplan"]
+    assert fp["lanes"] == 4 and fp["weight_rams"] >= 1 and "Floorplan (gen/floorplan.py)" in md
+    placed = re.search(r"Placed (\d+) cells based on constraints", (out / "nextpnr.log").read_text())
+    ports = json.loads((out / "design_pnr.json").read_text())["modules"]["board"]["ports"]
+    io = sum(len(p["bits"]) for p in ports.values())    # nextpnr places the I/O by the LPF, too
+    assert placed and int(placed[1]) >= io + fp["lanes"] + fp["weight_rams"]
     for log in ("yosys.log", "nextpnr.log"):
         assert (out / log).stat().st_size > 0

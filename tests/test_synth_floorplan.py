@@ -1,0 +1,119 @@
+"""The planned floorplan (gen/floorplan.py): the site table, the matching, the plan, the netlist pass."""
+
+import itertools
+import json
+import random
+
+import pytest
+
+from gen.floorplan import (SITES_FILE, Site, _match, apply_floorplan, engine_cells, load_sites, plan,
+                           probe_sites)
+from gen.synth import DEVICES
+
+SLICE, W = 144, 8
+
+
+def _weight_rams(lanes: int, banks: int, width: int = 18) -> dict:
+    """The weight RAMs of an engine with ``lanes`` lanes and ``banks`` banks, as the RTL cuts them:
+    slices of 144 bits, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
+    out = {}
+    for b in range(banks):
+        for s in range(0, lanes * W, SLICE):
+            for k, lo in enumerate(range(s, min(s + SLICE, lanes * W), width)):
+                hi = min(lo + width, lanes * W) - 1
+                out[(b, s // SLICE, k)] = (lo // W, hi // W)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["85F", "45F"])
+def test_site_table_is_what_nextpnr_places(tmp_path, key):
+    """The stored sites are exactly those nextpnr uses when a design fills every block of the device."""
+    assert probe_sites(DEVICES[key], tmp_path) == json.loads(SITES_FILE.read_text())[key]
+
+
+def test_site_table_shape():
+    """85F: 156 MULT18X18D in 3 rows, 208 DP16KD in 4 rows, the same columns every 9 (a strip of 12
+    multipliers and 16 block RAMs), as measured in docs/RESULTS.md."""
+    sites = load_sites("85F")
+    assert len(sites["MULT18X18D"]) == 156 and len(sites["DP16KD"]) == 208
+    assert sorted({s.y for s in sites["MULT18X18D"]}) == [10, 34, 58]
+    assert sorted({s.y for s in sites["DP16KD"]}) == [22, 46, 70, 82]
+    assert len(set(sites["DP16KD"])) == 208
+    assert load_sites("12F") is None
+    assert Site.parse("X13/Y34/MULT18_0") == Site(13, 34, "MULT18_0") and Site(4, 22, "EBR0").bel == "X4/Y22/EBR0"
+    with pytest.raises(ValueError, match="not a BEL"):
+        Site.parse("R22C13")
+
+
+def test_match_is_the_least_total_distance():
+    """Against every order-preserving choice of slots (brute force) on random small cases."""
+    rng = random.Random(5)
+    for _ in range(200):
+        m = rng.randint(1, 8)
+        n = rng.randint(1, m)
+        points = sorted(rng.uniform(0, 20) for _ in range(n))
+        slots = sorted(rng.randint(0, 20) for _ in range(m))
+        got = _match(points, slots)
+        assert len(set(got)) == n and got == sorted(got)
+        best = min(sum(abs(p - slots[j]) for p, j in zip(points, c)) for c in itertools.combinations(range(m), n))
+        assert sum(abs(p - slots[j]) for p, j in zip(points, got)) == pytest.approx(best)
+    with pytest.raises(ValueError):
+        _match([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("lanes,banks", [(128, 3), (64, 6), (16, 1)])
+def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks):
+    sites = load_sites("85F")
+    rams = _weight_rams(lanes, banks)
+    others = 25
+    fp = plan(lanes, rams, others, sites)
+    used = list(fp.lanes) + list(fp.rams.values())
+    assert len(set(used)) == len(used) == lanes + len(rams), "every block on its own site"
+    assert set(fp.lanes) <= set(sites["MULT18X18D"]) and set(fp.rams.values()) <= set(sites["DP16KD"])
+    # Lanes in order: column by column, rows top to bottom within a column.
+    assert [(s.x, s.y) for s in fp.lanes] == sorted((s.x, s.y) for s in fp.lanes)
+    # Each RAM in a column within 3 of one of its lanes' columns (measured here, not taken from the plan).
+    worst = max(min(abs(fp.rams[k].x - fp.lanes[j].x) for j in range(lo, hi + 1)) for k, (lo, hi) in rams.items())
+    assert worst <= 3 and worst == fp.max_distance
+    # The centre gap keeps at least the other RAMs' sites free, and no lane or weight RAM is in it.
+    lo, hi = fp.reserved_x
+    free = [s for s in sites["DP16KD"] if lo <= s.x <= hi]
+    assert len(free) >= others and not any(lo <= s.x <= hi for s in used)
+    xs = [s.x for s in sites["MULT18X18D"]]
+    assert lo <= (min(xs) + max(xs)) / 2 <= hi
+
+
+def test_plan_refuses_what_does_not_fit():
+    sites = load_sites("85F")
+    with pytest.raises(ValueError, match="157 lanes need 157 MULT18X18D; the device has 156"):
+        plan(157, {}, 0, sites)
+    with pytest.raises(ValueError, match="need 209 DP16KD; the device has 208"):
+        plan(16, _weight_rams(16, 1), 208 - len(_weight_rams(16, 1)) + 1, sites)
+
+
+def _netlist(lanes, rams):
+    cells = {f"logic.core.engine.mac.mul{j}.dsp": {"type": "MULT18X18D", "attributes": {}, "parameters": {}}
+             for j in range(lanes)}
+    for (b, s, k) in rams:
+        cells[f"logic.core.engine.weights.wrom{b}_{s}.0.{k}"] = {
+            "type": "DP16KD", "attributes": {}, "parameters": {"DATA_WIDTH_A": "00000000000000000000000000010010"}}
+    cells["logic.core.engine.buf1.0.0"] = {"type": "DP16KD", "attributes": {}, "parameters": {}}
+    return {"modules": {"board": {"attributes": {"top": "00000000000000000000000000000001"}, "cells": cells}}}
+
+
+def test_netlist_pass_pins_the_planned_cells():
+    rams = _weight_rams(32, 2)
+    net = _netlist(32, rams)
+    mult, wrom, others = engine_cells(net["modules"]["board"], 32, SLICE, W)
+    assert others == 1 and len(mult) == 32
+    assert wrom == {f"logic.core.engine.weights.wrom{b}_{s}.0.{k}": span for (b, s, k), span in rams.items()}
+    summary = apply_floorplan(net, 32, load_sites("85F"))
+    cells = net["modules"]["board"]["cells"]
+    bels = {n: c["attributes"].get("BEL") for n, c in cells.items()}
+    assert bels["logic.core.engine.buf1.0.0"] is None, "RAMs other than the weights are left to the placer"
+    pinned = [b for b in bels.values() if b]
+    assert len(pinned) == len(set(pinned)) == 32 + len(rams) == summary["lanes"] + summary["weight_rams"]
+    # A netlist whose lanes do not match is refused, not half pinned.
+    with pytest.raises(ValueError, match="multipliers of lanes 0..63"):
+        apply_floorplan(_netlist(32, rams), 64, load_sites("85F"))
