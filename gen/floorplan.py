@@ -7,9 +7,11 @@ so a slice's address register drives RAMs tens of columns apart and a weight wor
 to its multiplier. This module pins them instead, with ``BEL`` attributes in the yosys netlist
 (honoured by nextpnr-ecp5), by a plan that follows the engine's structure:
 
-* **lanes in order**, three to a DSP column (the die's multiplier rows), column after column: the
-  adder tree adds neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit
-  at the tree's nodes, so all of that logic stays local;
+* **lanes in order**, three to a DSP column (the die's multiplier rows), column after column from
+  the centre outwards (lanes ``0 … P/2-1`` to the left, the rest to the right): the adder tree adds
+  neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit at the tree's
+  nodes, so all of that logic stays local, and the accumulators that drain first (node 0) are next
+  to the drain at the centre;
 * **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` holds the bits
   ``[s·144 + k·w, s·144 + (k+1)·w)`` of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
   sorted by the position of their lanes are matched to the EBR sites sorted by column with the
@@ -179,29 +181,41 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
     def in_gap(x):
         return bool(reserved) and gap[0] <= x <= gap[1]
 
-    # Lanes: the DSP columns nearest the centre outside the gap (all of them if the gap leaves too
-    # few), in column order, each column's rows top to bottom. Where the weight RAMs need more EBR
-    # columns than the lanes need DSP columns (a deep ROM over few lanes), the lane columns are
-    # spread evenly over as wide a span as the RAMs, so that every RAM stays beside its lanes.
+    # Lanes, from the centre outwards: lanes 0 .. h-1 leftwards from the gap, lanes h .. P-1
+    # rightwards (h = P/2 where both sides have room: every adder-tree node below the root stays on
+    # one side), each column's rows top to bottom, so that the accumulators' hold banks shift their
+    # drain words (node 0 first) towards the centre, where the drain is. Each side takes the DSP
+    # columns nearest the gap; where the weight RAMs need more EBR columns than the lanes need DSP
+    # columns (a deep ROM over few lanes), a side's lane columns are spread evenly over as wide a
+    # span as its RAMs, so that every RAM stays beside its lanes.
     outside = [x for x in mult_cols if not in_gap(x)]
     pool = outside if sum(len(mult_cols[x]) for x in outside) >= lanes else list(mult_cols)
-    pool.sort(key=lambda x: (abs(x - centre), x))
-    rows = min(len(mult_cols[x]) for x in pool)
-    need = -(-lanes // rows)
-    span = sorted(pool[:min(len(pool), max(need, -(-len(ram_lanes) // per_col)))])
-    if need >= len(span):
-        chosen = span
-    else:
-        chosen = [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] if need > 1 else \
-            [span[len(span) // 2]]
-    lane_sites = [s for x in chosen for s in mult_cols[x]][:lanes]
+    sides = [sorted((x for x in pool if x < centre), reverse=True), sorted(x for x in pool if x >= centre)]
+    caps = [sum(len(mult_cols[x]) for x in side) for side in sides]
+    if sum(caps) < lanes:
+        raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
+    h = max(lanes - caps[1], min(caps[0], lanes // 2))
+    ram_cols = -(-len(ram_lanes) // per_col)
+    lane_sites, n_cols = [], 0
+    for side, n in zip(sides, (h, lanes - h)):
+        if n == 0:
+            continue
+        rows = min(len(mult_cols[x]) for x in side)
+        need = -(-n // rows)
+        span = side[:max(need, min(len(side), -(-ram_cols * n // lanes)))]
+        cols = span if need >= len(span) else [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] \
+            if need > 1 else span[:1]
+        lane_sites += [s for x in cols for s in mult_cols[x]][:n]
+        n_cols += len(cols)
     if len(lane_sites) < lanes:
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
 
     # Weight RAMs: matched by lane position to the EBR sites outside the gap, in column order.
     def centroid(span):
+        # The column of the RAM's middle lane: a RAM whose lanes straddle the two halves goes to
+        # the side of most of its lanes, not into the gap between them.
         lo, hi = span
-        return sum(lane_sites[j].x for j in range(lo, hi + 1)) / (hi - lo + 1)
+        return float(lane_sites[(lo + hi + 1) // 2].x)
 
     keys = sorted(ram_lanes, key=lambda k: (centroid(ram_lanes[k]), ram_lanes[k], str(k)))
     slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
@@ -220,7 +234,7 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
                 for k, (lo, hi) in ram_lanes.items()), default=0)
     return Floorplan(lane_sites, ram_sites, gap, dist, {
         "lanes": lanes, "weight_rams": len(ram_lanes), "other_rams": other_rams,
-        "dsp_columns": len(chosen), "reserved_columns": [gap[0], gap[1]] if reserved else [],
+        "dsp_columns": n_cols, "reserved_columns": [gap[0], gap[1]] if reserved else [],
         "reserved_ebr_sites": held, "max_ram_to_lane_columns": dist,
     })
 

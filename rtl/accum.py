@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.hdlutil import eq_const
 
-#: Accumulators served by one copy of the valid/first/capture flags and of the layer number.
+#: Accumulators served by one copy of the early flags, the group number and the layer number (the
+#: flags' last copy is per accumulator).
 ACC_GROUP = 8
 
 
@@ -104,18 +105,17 @@ class AccumulatorBank(wiring.Component):
             outs = range(grp, min(n, grp + ACC_GROUP))
             # This group's copies (``keep``: yosys must not merge them, gen/ilpatch.py keep_registers):
             # the layer (one cycle late, safe as the layer changes only while no step is in flight),
-            # whether it is one of the bank's layers, the early flags and group number, then the flags.
+            # whether it is one of the bank's layers, the early flags and group number; then the
+            # flags per accumulator (below).
             def kept(name, shape=1):
                 return Signal(shape, name=f"{name}_{grp}", attrs={"keep": 1})
             lay = kept("layer", range(max(2, self.n_layers)))
             ours = kept("ours")
             e_valid, e_first, e_last = kept("e_valid"), kept("e_first"), kept("e_last")
             e_g = kept("e_g", len(self.step.g))
-            v_g, f_g, c_g = kept("acc_valid"), kept("acc_first"), kept("acc_cap")
             m.d.sync += [lay.eq(self.layer), ours.eq(_is_one_of(lay, mine)),
                          e_valid.eq(self.step.valid & ours), e_first.eq(self.step.first),
-                         e_last.eq(self.step.last), e_g.eq(self.step.g),
-                         v_g.eq(e_valid), f_g.eq(e_first), c_g.eq(e_valid & e_last)]
+                         e_last.eq(self.step.last), e_g.eq(self.step.g)]
             for l in mine:
                 pre, _ = self.layers[l]
                 with (m.If(eq_const(lay, l)) if len(mine) > 1 else nullcontext()):
@@ -124,11 +124,18 @@ class AccumulatorBank(wiring.Component):
                             with m.Case(gg):
                                 m.d.sync += [bias[o].eq(pre[gg * n + o]) for o in outs]
             for o in outs:
+                # The flags each drive a whole accumulator word (a multiplexer select, a clock enable),
+                # so the last copy is per accumulator, next to its word: the group's copy only feeds
+                # ACC_GROUP registers, which may sit rows apart (lanes fill the DSP rows of a column).
+                v_o = Signal(name=f"acc_valid{o}", attrs={"keep": 1})
+                f_o = Signal(name=f"acc_first{o}", attrs={"keep": 1})
+                c_o = Signal(name=f"acc_cap{o}", attrs={"keep": 1})
+                m.d.sync += [v_o.eq(e_valid), f_o.eq(e_first), c_o.eq(e_valid & e_last)]
                 s = Signal(signed(A), name=f"sum{o}")
-                m.d.comb += s.eq(Mux(f_g, bias[o], acc[o]) + tsel[o])
-                with m.If(v_g):
+                m.d.comb += s.eq(Mux(f_o, bias[o], acc[o]) + tsel[o])
+                with m.If(v_o):
                     m.d.sync += acc[o].eq(s)
-                with m.If(c_g):
+                with m.If(c_o):
                     m.d.sync += hold[o].eq(s)
                 with m.Else():
                     if len(shifts) == 1:
