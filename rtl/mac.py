@@ -115,13 +115,19 @@ class MacArray(wiring.Component):
         w_mid = Signal(P * W_BITS, name="w_mid", reset_less=True)
         m.d.sync += w_mid.eq(self.w)
 
-        # 2: operand registers.
+        # 2: operand registers. Each lane selects its activation with its own copy of the layer
+        # number: lanes that select alike would otherwise share one multiplexer (yosys/ABC merge
+        # identical logic), placed beside one of them and routed to the others rows away.
         x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         for j in range(P):
             grp = j - j % LANE_GROUP
+            layer_j = Signal.like(self.layer, name=f"layer_op{j}", attrs={"keep": 1})
+            # Two cycles late: safe, as the layer changes only while no step is in flight and a
+            # step takes more than two cycles to get here.
+            m.d.sync += layer_j.eq(layer_g[grp])
             m.d.sync += w_op[j].eq(w_mid[j * W_BITS:(j + 1) * W_BITS].as_signed())
-            with m.Switch(layer_g[grp]):
+            with m.Switch(layer_j):
                 for l in range(L):
                     with m.Case(l):
                         i = self.lane_source(l, j)
