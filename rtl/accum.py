@@ -127,9 +127,12 @@ class AccumulatorBank(wiring.Component):
                 # The flags each drive a whole accumulator word (a multiplexer select, a clock enable),
                 # so the last copy is per accumulator, next to its word: the group's copy only feeds
                 # ACC_GROUP registers, which may sit rows apart (lanes fill the DSP rows of a column).
-                v_o = Signal(name=f"acc_valid{o}", attrs={"keep": 1})
-                f_o = Signal(name=f"acc_first{o}", attrs={"keep": 1})
-                c_o = Signal(name=f"acc_cap{o}", attrs={"keep": 1})
+                # No reset on these (a reset net to every accumulator would cross the die): they copy
+                # the group's reset flags a cycle later, so they are 0 by the end of any reset of two
+                # or more cycles (the board's ResetSynchronizer holds it for two).
+                v_o = Signal(name=f"acc_valid{o}", reset_less=True, attrs={"keep": 1})
+                f_o = Signal(name=f"acc_first{o}", reset_less=True, attrs={"keep": 1})
+                c_o = Signal(name=f"acc_cap{o}", reset_less=True, attrs={"keep": 1})
                 m.d.sync += [v_o.eq(e_valid), f_o.eq(e_first), c_o.eq(e_valid & e_last)]
                 s = Signal(signed(A), name=f"sum{o}")
                 m.d.comb += s.eq(Mux(f_o, bias[o], acc[o]) + tsel[o])

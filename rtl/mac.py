@@ -122,9 +122,10 @@ class MacArray(wiring.Component):
         w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         for j in range(P):
             grp = j - j % LANE_GROUP
-            layer_j = Signal.like(self.layer, name=f"layer_op{j}", attrs={"keep": 1})
+            layer_j = Signal.like(self.layer, name=f"layer_op{j}", reset_less=True, attrs={"keep": 1})
             # Two cycles late: safe, as the layer changes only while no step is in flight and a
-            # step takes more than two cycles to get here.
+            # step takes more than two cycles to get here. No reset (a reset net to every lane was
+            # the critical path): a copy of a reset register, and no step is in flight after reset.
             m.d.sync += layer_j.eq(layer_g[grp])
             m.d.sync += w_op[j].eq(w_mid[j * W_BITS:(j + 1) * W_BITS].as_signed())
             with m.Switch(layer_j):
