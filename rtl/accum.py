@@ -94,7 +94,9 @@ class AccumulatorBank(wiring.Component):
         m.d.comb += [self.cap.eq(active & st.last), self.cap_step.eq(st)]
 
         tsel = [Signal(signed(len(self.tree[0])), name=f"tsel{o}", reset_less=True) for o in range(n)]
-        bias = [Signal(signed(A), name=f"bias{o}", reset_less=True) for o in range(n)]
+        # ``keep``: two accumulators whose preload tables agree would otherwise share one bias
+        # register (yosys merges flip-flops with equal inputs), placed beside one of them.
+        bias = [Signal(signed(A), name=f"bias{o}", reset_less=True, attrs={"keep": 1}) for o in range(n)]
         acc = [Signal(signed(A), name=f"acc{o}", reset_less=True) for o in range(n)]
         hold = [Signal(signed(A), name=f"hold{o}", reset_less=True) for o in range(n)]
         m.d.sync += [t.eq(self.tree[o]) for o, t in enumerate(tsel)]
