@@ -125,11 +125,13 @@ class LatentWalk(wiring.Component):
     """
 
     def __init__(self, nz: int, steps_log2: int = 7, seed: int = 1):
+        self._MustUse__silence = True       # a refused component is not an unused one
         if not isinstance(nz, int) or isinstance(nz, bool) or nz < 1:
             raise ValueError(f"nz must be an integer >= 1, got {nz!r}")
         check_steps_log2(steps_log2)
         if not isinstance(seed, int) or not 0 <= seed <= 0xFFFF_FFFF:
             raise ValueError(f"seed must be an integer in 0..2^32-1, got {seed!r}")
+        self._MustUse__silence = False
         self.nz, self.s, self.seed = nz, steps_log2, seed
         self.gauss = GaussianSource()
         super().__init__({
@@ -205,8 +207,8 @@ class LatentWalk(wiring.Component):
         m.d.comb += self.busy.eq(busy)
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(pend_seed):
-                    m.d.comb += [g.seed.eq(seed_r), g.load.eq(1)]
+                with m.If(pend_seed | self.reseed):
+                    m.d.comb += [g.seed.eq(Mux(self.reseed, self.seed_in, seed_r)), g.load.eq(1)]
                     m.d.sync += [pend_seed.eq(0), k.eq(0), bank.eq(0), wsel.eq(0), widx.eq(0), second.eq(1),
                                  busy.eq(1)]
                     m.next = "DRAW"
