@@ -211,7 +211,7 @@ class VideoOut(wiring.Component):
             "r_y": Out(range(size)),
             "r_data": In(24),
             "frame_end": Out(1),
-            "out": Out(rgb_layout()),
+            "out": Out(rgb_layout(), init={"hsync": int(timing.sync_negative), "vsync": int(timing.sync_negative)}),
         })
 
     @property

@@ -24,9 +24,27 @@ __all__ = ["BUILD_ARGS", "standalone_verilog", "capture", "timing_edges", "Video
 
 TB_MODULE = "sim.tb_standalone"
 
-#: Verilator options: those of the board loopback (sim/board_loopback.py), the ports stay public.
-BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-              "-CFLAGS", "-O1"]
+#: Verilator options: those of the board loopback (sim/board_loopback.py) but, as in the Generator's
+#: testbench (sim/runner.py), only the top's ports are visible to VPI (``--no-public-flat-rw`` and a
+#: control file naming them): with every signal public the C++ compiler spent over 8 minutes on
+#: the symbol table of the tiny standalone design alone.
+BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
+              "--x-initial", "fast", "-CFLAGS", "-O1"]
+
+#: Ports per top: (inputs the testbench drives, outputs it reads).
+PORTS = {
+    "standalone_logic": (("clk", "rst", "pix_clk", "pix_rst", "buttons"), ("led", "seed", "video", "tmds")),
+    "video_probe": (("pix_clk", "pix_rst"), ("hsync", "vsync", "de")),
+}
+
+
+def control_file(toplevel: str) -> str:
+    """Verilator control file: the top's ports public (inputs writable, outputs read-only)."""
+    ins, outs = PORTS[toplevel]
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{p}"' for p in ins]
+    lines += [f'public_flat_rd -module "{toplevel}" -var "{p}"' for p in outs]
+    return "\n".join(lines) + "\n"
 
 
 def standalone_verilog(logic) -> str:
@@ -69,16 +87,19 @@ def VideoProbe(timing):  # noqa: N802 - a class factory (keeps amaranth imports 
 def _build(verilog_text: str, toplevel: str, root: Path) -> Path:
     from cocotb_tools.runner import get_runner
 
-    key = hashlib.sha256((verilog_text + json.dumps(BUILD_ARGS)).encode()).hexdigest()[:16]
+    vlt_text = control_file(toplevel)
+    key = hashlib.sha256((verilog_text + vlt_text + json.dumps(BUILD_ARGS)).encode()).hexdigest()[:16]
     build_dir = (root / f"{toplevel}-{key}").resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     src = build_dir / f"{toplevel}.v"
-    if not src.is_file() or src.read_text() != verilog_text:
-        src.write_text(verilog_text)
+    vlt = build_dir / "ports.vlt"
+    for path, text in ((src, verilog_text), (vlt, vlt_text)):
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
     with tool_environment():
         runner = get_runner("verilator")
         try:
-            runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=build_dir / "obj", build_args=BUILD_ARGS,
+            runner.build(sources=[vlt, src], hdl_toplevel=toplevel, build_dir=build_dir / "obj", build_args=BUILD_ARGS,
                          timescale=("1ns", "1ps"), always=False, log_file=build_dir / "build.log")
         except (RuntimeError, SystemExit) as e:
             raise SimulationError(f"Verilator build of {toplevel} failed ({e}); log: {build_dir / 'build.log'}") from None
