@@ -382,20 +382,38 @@ SHIFT_MHZ = 125.0
 PIXEL_MHZ = 25.0
 
 
-def standalone_summary(rep: dict, info: dict, cycles: int) -> dict:
-    """The standalone report's video part: each video clock met or not, avatars per video frame."""
+def standalone_summary(rep: dict, info: dict, cycles: int, nextpnr_report: dict | None = None) -> dict:
+    """The standalone report's video part: each video clock met or not, the pixel-to-shift-clock
+    crossing (the serializer samples the symbols once per pixel clock; both clocks come from one PLL,
+    so that path must fit one shift-clock period), avatars per video frame.
+
+    The video clocks are found by their constraints (nextpnr derives 25 and 125 MHz from the PLL and
+    names the nets after what yosys kept), never the engine clock.
+    """
     clk = rep["clocks"]
-    video = {}
-    for net, want in (("pix_clk", info["pixel_clock_mhz"]), ("shift_clk", info["shift_clock_mhz"])):
-        found = [c for n, c in clk.items() if n.startswith(net) or n.endswith(net)]
-        video[net] = ({"fmax_mhz": found[0]["fmax_mhz"], "constraint_mhz": want,
-                       "met": found[0]["fmax_mhz"] >= want} if found else None)
+    engine = rep["performance"]["engine_clock"]
+    video, names = {}, {}
+    for key, want in (("pix_clk", info["pixel_clock_mhz"]), ("shift_clk", info["shift_clock_mhz"])):
+        found = [(n, c) for n, c in clk.items() if n != engine and abs(c["constraint_mhz"] - want) < 0.01 * want]
+        video[key] = ({"net": found[0][0], "fmax_mhz": found[0][1]["fmax_mhz"], "constraint_mhz": want,
+                       "met": found[0][1]["fmax_mhz"] >= want} if found else None)
+        names[key] = found[0][0] if found else None
+    crossing = None
+    if nextpnr_report and names["pix_clk"] and names["shift_clk"]:
+        for path in nextpnr_report.get("critical_paths", []):
+            src, dst = path.get("from", ""), path.get("to", "")
+            if src.endswith(names["pix_clk"]) and dst.endswith(names["shift_clk"]):
+                delay = sum(float(x.get("delay", 0.0)) for x in path.get("path", []))
+                budget = 1000.0 / info["shift_clock_mhz"]
+                crossing = {"delay_ns": round(delay, 3), "budget_ns": budget, "met": delay <= budget}
+    video["pix_to_shift"] = crossing
     perf = rep["performance"]
     clock = perf.get("bitstream_clock_mhz") or rep["freq_constraint_mhz"]
     per_frame = clock * 1e6 / cycles / info["frame_rate_hz"] if cycles else None
     out = dict(info, video_clocks=video, engine_avatars_per_frame=per_frame,
                new_avatar_every_frame=bool(per_frame and per_frame >= 1.0 and perf.get("bitstream_meets_timing")
                                            and all(v and v["met"] for v in video.values())))
+    out["video_timing_met"] = all(v and v["met"] for v in video.values())
     return out
 
 
@@ -404,13 +422,18 @@ def render_standalone(s: dict) -> str:
     def clock(name):
         v = s["video_clocks"][name]
         return "not found in nextpnr's report" if v is None else (
-            f"Fmax {v['fmax_mhz']:.1f} MHz for {v['constraint_mhz']:g} MHz ({'met' if v['met'] else 'NOT met'})")
+            f"`{v['net']}` Fmax {v['fmax_mhz']:.1f} MHz for {v['constraint_mhz']:g} MHz "
+            f"({'met' if v['met'] else 'NOT met'})")
     per = s["engine_avatars_per_frame"]
     return "\n".join([
         "", "## Standalone mode (on-chip z, DVI out)", "",
         f"* video: {s['video_mode']} at {s['frame_rate_hz']:.2f} Hz ({s['h_total']} × {s['v_total']} clocks of "
         f"{s['pixel_clock_mhz']:g} MHz), avatar zoomed ×{s['zoom']}",
         f"* pixel clock: {clock('pix_clk')}; TMDS shift clock: {clock('shift_clk')}",
+        "* pixel → shift clock crossing (serializer load): " + (
+            "not in nextpnr's path list" if s["video_clocks"]["pix_to_shift"] is None else
+            f"{s['video_clocks']['pix_to_shift']['delay_ns']:.2f} ns of {s['video_clocks']['pix_to_shift']['budget_ns']:g} ns "
+            f"({'met' if s['video_clocks']['pix_to_shift']['met'] else 'NOT met'})"),
         f"* frame buffer: {s['frame_buffer_bits']} bits (two 32×32 RGB banks, 24 bits per pixel)",
         f"* engine: {per:.1f} avatars of compute per video frame at the bitstream's clock" if per else
         "* engine: no cycle count",
@@ -508,7 +531,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     if standalone is not None:
-        rep["standalone"] = standalone_summary(rep, standalone, cycles)
+        rep["standalone"] = standalone_summary(rep, standalone, cycles, res.nextpnr_report)
     rep["router"] = router
     rep["timing_driven_placement"] = tmdriv
     rep["placer_density"] = density
