@@ -29,7 +29,7 @@ TB_MODULE = "sim.tb_standalone"
 #: control file naming them): with every signal public the C++ compiler spent over 8 minutes on
 #: the symbol table of the tiny standalone design alone.
 BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--no-public-flat-rw", "-O3", "--x-assign", "fast",
-              "--x-initial", "fast", "-CFLAGS", "-O1"]
+              "--x-initial", "fast", "--output-split", "20000", "--output-split-cfuncs", "2000", "-CFLAGS", "-O1"]
 
 #: Ports per top: (inputs the testbench drives, outputs it reads).
 PORTS = {
@@ -127,19 +127,20 @@ def _run(build_dir: Path, toplevel: str, scenario: dict) -> Path:
     return run_dir
 
 
-def capture(logic, clocks: int, *, presses=(), pix_ns: float = 40, sync_ns: float = 10,
+def capture(logic, clocks: int, *, presses=(), pix_ns: float = 40, sync_ns: float = 10, skip: int = 0,
             build_root=DEFAULT_BUILD_ROOT) -> dict:
     """Simulate ``logic`` (a ``StandaloneLogic``) for ``clocks`` pixel clocks.
 
     ``presses``: ``(pixel_clock, button, hold_sync_cycles)`` with ``button`` an index into
-    :data:`rtl.standalone.BUTTONS`. Returns ``video``, ``tmds``, ``seed`` (uint64 arrays, one per pixel
+    :data:`rtl.standalone.BUTTONS`, counted from the end of ``skip`` (pixel clocks run first without
+    recording). Returns ``video``, ``tmds``, ``seed`` (uint64 arrays, one per pixel
     clock), ``seconds`` (build and run) and ``run_dir``.
     """
     t0 = time.perf_counter()
     build_dir = _build(standalone_verilog(logic), "standalone_logic", Path(build_root))
     t1 = time.perf_counter()
     run_dir = _run(build_dir, "standalone_logic", {
-        "mode": "capture", "clocks": int(clocks), "pix_ns": pix_ns, "sync_ns": sync_ns,
+        "mode": "capture", "clocks": int(clocks), "pix_ns": pix_ns, "sync_ns": sync_ns, "skip": int(skip),
         "presses": [list(map(int, p)) for p in presses]})
     try:
         res = {k: np.load(run_dir / f"{k}.npy") for k in ("video", "tmds", "seed")}
@@ -172,3 +173,52 @@ def timing_edges(timing, clocks: int, *, pix_ns: float = 40, build_root=DEFAULT_
     out["edges"] = sum(len(v) for v in rec["edges"].values())
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def main(argv=None) -> int:
+    """``python -m sim.standalone [MODEL] --out frame.png``: one 640×480 frame of the standalone design,
+    simulated on Verilator, written as PNG (the README's picture); the avatar in it is checked
+    against the golden model's first avatar of the walk."""
+    import argparse
+
+    from PIL import Image
+
+    from golden.fixed import fixed_rgb
+    from golden.noise import walk_z
+    from rtl.standalone import StandaloneLogic
+    from rtl.top import Generator
+    from rtl.video import VGA_640x480
+    from sim import video_check as vc
+
+    ap = argparse.ArgumentParser(prog="python -m sim.standalone", description=main.__doc__)
+    ap.add_argument("model", help="quantized model (avatargan quantize models/default.npz -o build/q/max.npz)")
+    ap.add_argument("--lanes", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    from golden.qmodel import load_qmodel
+
+    qm = load_qmodel(args.model)
+    t = VGA_640x480
+    logic = StandaloneLogic(Generator.from_model(qm, lanes=args.lanes), qm.nz, t, seed=args.seed)
+    frame = t.h_total * t.v_total
+    # Engine clock 13 ns (77 MHz, about the routed Fmax) against the 40 ns pixel clock: avatar 0 is
+    # ready within frame 0 and shown from frame 1 on; record from the end of frame 0 to mid frame 2.
+    res = capture(logic, frame + frame // 2, pix_ns=40, sync_ns=13, skip=frame - 2 * t.h_total)
+    rgb = vc.unpack_video(res["video"])
+    vc.check_timing(rgb["hsync"], rgb["vsync"], rgb["de"], t)
+    frames = vc.split_frames(rgb, t)
+    dec = vc.split_frames(vc.decode_tmds(res["tmds"]), t)
+    if not frames or any(not np.array_equal(a, b) for a, b in zip(frames, dec)):
+        raise SimulationError("no complete frame, or the TMDS frames differ from the RGB frames")
+    av = vc.avatar_from_frame(frames[0], t)
+    gold = fixed_rgb(qm, walk_z(qm.nz, args.seed, 7, 1)).transpose(0, 2, 3, 1)[0]
+    Image.fromarray(frames[0]).save(args.out)
+    same = np.array_equal(av, gold)
+    print(f"{args.out}: 640x480 frame, avatar {'equal to' if same else 'DIFFERENT from'} the golden model's; "
+          f"build {res['build_s']:.0f} s, run {res['run_s']:.0f} s")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

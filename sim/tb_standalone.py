@@ -10,7 +10,7 @@ records the simulation time of every edge of ``hsync``, ``vsync`` and ``de`` ove
 number of pixel clocks; the full 640×480 raster costs only its edges in Python. Writes ``edges.json``.
 
 Scenario (JSON named by ``AVATARGAN_SIM_SCENARIO``): ``mode``, ``out_dir``, ``pix_ns``, ``sync_ns``,
-``clocks`` (pixel clocks to record), ``presses`` (list of ``[pixel_clock, button_index, hold_sync_cycles]``).
+``clocks`` (pixel clocks to record), ``skip`` (pixel clocks to run first without recording), ``presses`` (list of ``[pixel_clock, button_index, hold_sync_cycles]``).
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ async def capture(dut):
     dut.rst.value = 0
     dut.pix_rst.value = 0
     state = {"buttons": 0}
+    skip = int(sc.get("skip", 0))
+    if skip:
+        await ClockCycles(dut.pix_clk, skip)        # run without recording (no Python per clock)
     for at, button, hold in sc["presses"]:
         cocotb.start_soon(_press(dut, int(at), int(button), int(hold), state))
     n = int(sc["clocks"])
