@@ -129,6 +129,14 @@ def test_timing_checker_fails_on_wrong_sync_and_porch(run):
         vc.check_timing(hs, vs, de, other)
     with pytest.raises(vc.VideoCheckError, match="no complete frame"):
         vc.check_timing(hs[:FRAME], vs[:FRAME], de[:FRAME], SMALL)
+    bad = dict(rgb, de=de.copy())
+    bad["de"][d0[200]] = 0                                # one pixel missing from a frame (frame 3)
+    with pytest.raises(vc.VideoCheckError, match="DE pixels"):
+        vc.split_frames(bad, SMALL)
+    bad = dict(rgb, vsync=vs.copy())
+    bad["vsync"][vst[3]:vst[3] + SMALL.v_sync * SMALL.h_total] = 1     # a frame without vsync
+    with pytest.raises(vc.VideoCheckError, match="vsync period"):
+        vc.check_timing(hs, bad["vsync"], de, SMALL)
 
 
 def test_avatar_checkers_fail_on_one_wrong_pixel(run):
