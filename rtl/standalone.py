@@ -199,6 +199,12 @@ class Serializer(wiring.Component):
     def __init__(self):
         super().__init__({"sym": In(40), "ddr": Out(8)})
 
+    @property
+    def latency(self) -> int:
+        """Shift clocks from the load of a symbol (every fifth clock) to its last pair on ``ddr``:
+        bits 0–1 in the clock after the load, then one pair per clock, ``10 / 2 = 5``."""
+        return 5
+
     def elaborate(self, platform):
         m = Module()
         ph = Signal(range(5))
@@ -262,8 +268,7 @@ class Standalone(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for name in ("sync", "pix", "shift"):
-            m.domains[name] = ClockDomain(name)
+        m.domains += [ClockDomain(name) for name in ("sync", "pix", "shift")]
         lock_e, lock_v = Signal(), Signal()
         if self.engine_pll is None:
             m.d.comb += [ClockSignal("sync").eq(self.clk25), lock_e.eq(1)]
