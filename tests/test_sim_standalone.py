@@ -9,7 +9,6 @@ ODDRX1F primitives (the serializer's logic is unit-tested in amaranth.sim) and a
 place and route.
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -84,7 +84,7 @@ def test_walk_definition():
 
 # --------------------------------------------------------------------------- RTL vs golden
 
-def _run(dut, bench, clocks=None):
+def _run(dut, bench):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
