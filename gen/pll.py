@@ -62,8 +62,12 @@ def parse_ecppll_verilog(text: str) -> PLLConfig:
     return PLLConfig(clkin_mhz=clkin, clkout_mhz=clkout, params=params, attrs=attrs)
 
 
-def ecppll_config(clkin_mhz: float, clkout_mhz: float) -> PLLConfig:
+def ecppll_config(clkin_mhz: float, clkout_mhz: float, clkout1_mhz: float | None = None) -> PLLConfig:
     """Run ``yowasp-ecppll`` for ``clkin_mhz`` -> ``clkout_mhz`` and return the settings.
+
+    With ``clkout1_mhz`` the PLL also makes that frequency on its secondary output ``CLKOS`` (the
+    standalone top's pixel clock beside the 5× shift clock); its real frequency is in
+    ``attrs["FREQUENCY_PIN_CLKOS"]``.
 
     Raises
     ------
@@ -74,6 +78,8 @@ def ecppll_config(clkin_mhz: float, clkout_mhz: float) -> PLLConfig:
     with tempfile.TemporaryDirectory(prefix="avatargan-pll-") as tmp:
         # ecppll (WebAssembly) can only write below its working folder: give it a relative name.
         cmd = [exe, "-i", f"{clkin_mhz:g}", "-o", f"{clkout_mhz:g}", "-f", "pll.v"]
+        if clkout1_mhz is not None:
+            cmd += ["--clkout1", f"{clkout1_mhz:g}"]
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
         out = Path(tmp) / "pll.v"
         if proc.returncode != 0 or not out.exists():
@@ -82,4 +88,10 @@ def ecppll_config(clkin_mhz: float, clkout_mhz: float) -> PLLConfig:
         cfg = parse_ecppll_verilog(out.read_text())
     if abs(cfg.clkout_mhz - clkout_mhz) > 0.02 * clkout_mhz:
         raise UserError(f"ecppll's nearest frequency to {clkout_mhz:g} MHz is {cfg.clkout_mhz:g} MHz")
+    if clkout1_mhz is not None:
+        p = cfg.params
+        real1 = cfg.clkout_mhz * p["CLKOP_DIV"] / p["CLKOS_DIV"] if "CLKOS_DIV" in p else None
+        if real1 is None or abs(real1 - clkout1_mhz) > 1e-3 * clkout1_mhz:
+            raise UserError(f"ecppll cannot make {clkout1_mhz:g} MHz on CLKOS beside {clkout_mhz:g} MHz "
+                            f"(got {real1!r})")
     return cfg

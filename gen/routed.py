@@ -32,8 +32,14 @@ def bitstream_clock(rep: dict) -> dict:
     return {"mhz": float(clk["constraint_mhz"]), "met": bool(clk["met"]), "fmax_mhz": float(clk["fmax_mhz"])}
 
 
+#: The tops whose reports give the Generator's own routed figure.
+GENERATOR_TOPS = ("board", "generator")
+
+
 def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple[Path, dict] | None:
-    """The committed report of a routed design with these channels, lanes and device, or None.
+    """The committed report of a routed Generator (the host-driven board top or the bare core) with
+    these channels, lanes and device, or None. Reports of other tops (the standalone video design)
+    are not the Generator's figure.
 
     Among several, the one whose bitstream clock meets timing and is fastest.
     """
@@ -43,7 +49,8 @@ def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple
         try:
             rep = json.loads(path.read_text())
             if (rep.get("format") == "avatargan-hwreport" and list(rep["channels"]) == list(channels)
-                    and rep["performance"].get("lanes") == lanes and rep["device"]["key"] == device):
+                    and rep["performance"].get("lanes") == lanes and rep["device"]["key"] == device
+                    and rep.get("top") in GENERATOR_TOPS):
                 found.append((path, rep))
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -390,12 +390,82 @@ def freq_from_report(path, top: str = "board", with_target: bool = False):
     raise UserError(f"--freq-from {path}: the PLL makes no clock at or below {fmax:.1f} MHz")
 
 
+#: The tops ``avatargan synth --top`` builds.
+TOPS = ("board", "core", "standalone")
+#: The standalone top's video clocks: the 10:1 TMDS shift clock (DDR, so 5 × pixel) and the pixel clock.
+SHIFT_MHZ = 125.0
+PIXEL_MHZ = 25.0
+
+
+def standalone_summary(rep: dict, info: dict, cycles: int, nextpnr_report: dict | None = None) -> dict:
+    """The standalone report's video part: each video clock met or not, the pixel-to-shift-clock
+    crossing (the serializer samples the symbols once per pixel clock; both clocks come from one PLL,
+    so that path must fit one shift-clock period), avatars per video frame.
+
+    The video clocks are found by their constraints (nextpnr derives 25 and 125 MHz from the PLL and
+    names the nets after what yosys kept), never the engine clock.
+    """
+    clk = rep["clocks"]
+    engine = rep["performance"]["engine_clock"]
+    video, names = {}, {}
+    for key, want in (("pix_clk", info["pixel_clock_mhz"]), ("shift_clk", info["shift_clock_mhz"])):
+        found = [(n, c) for n, c in clk.items() if n != engine and abs(c["constraint_mhz"] - want) < 0.01 * want]
+        video[key] = ({"net": found[0][0], "fmax_mhz": found[0][1]["fmax_mhz"], "constraint_mhz": want,
+                       "met": found[0][1]["fmax_mhz"] >= want} if found else None)
+        names[key] = found[0][0] if found else None
+    crossing = None
+    if nextpnr_report and names["pix_clk"] and names["shift_clk"]:
+        for path in nextpnr_report.get("critical_paths", []):
+            src, dst = path.get("from", ""), path.get("to", "")
+            if src.endswith(names["pix_clk"]) and dst.endswith(names["shift_clk"]):
+                delay = sum(float(x.get("delay", 0.0)) for x in path.get("path", []))
+                budget = 1000.0 / info["shift_clock_mhz"]
+                crossing = {"delay_ns": round(delay, 3), "budget_ns": budget, "met": delay <= budget}
+    video["pix_to_shift"] = crossing
+    perf = rep["performance"]
+    clock = perf.get("bitstream_clock_mhz") or rep["freq_constraint_mhz"]
+    per_frame = clock * 1e6 / cycles / info["frame_rate_hz"] if cycles else None
+    out = dict(info, video_clocks=video, engine_avatars_per_frame=per_frame,
+               new_avatar_every_frame=bool(per_frame and per_frame >= 1.0 and perf.get("bitstream_meets_timing")
+                                           and all(v and v["met"] for v in video.values())))
+    out["video_timing_met"] = all(v and v["met"] for v in video.values())
+    return out
+
+
+def render_standalone(s: dict) -> str:
+    """The standalone section of ``report.md``."""
+    def clock(name):
+        v = s["video_clocks"][name]
+        return "not found in nextpnr's report" if v is None else (
+            f"`{v['net']}` Fmax {v['fmax_mhz']:.1f} MHz for {v['constraint_mhz']:g} MHz "
+            f"({'met' if v['met'] else 'NOT met'})")
+    per = s["engine_avatars_per_frame"]
+    return "\n".join([
+        "", "## Standalone mode (on-chip z, DVI out)", "",
+        f"* video: {s['video_mode']} at {s['frame_rate_hz']:.2f} Hz ({s['h_total']} × {s['v_total']} clocks of "
+        f"{s['pixel_clock_mhz']:g} MHz), avatar zoomed ×{s['zoom']}",
+        f"* pixel clock: {clock('pix_clk')}; TMDS shift clock: {clock('shift_clk')}",
+        "* pixel → shift clock crossing (serializer load): " + (
+            "not in nextpnr's path list" if s["video_clocks"]["pix_to_shift"] is None else
+            f"{s['video_clocks']['pix_to_shift']['delay_ns']:.2f} ns of {s['video_clocks']['pix_to_shift']['budget_ns']:g} ns "
+            f"({'met' if s['video_clocks']['pix_to_shift']['met'] else 'NOT met'})"),
+        f"* frame buffer: {s['frame_buffer_bits']} bits (two 32×32 RGB banks, 24 bits per pixel)",
+        f"* engine: {per:.1f} avatars of compute per video frame at the bitstream's clock" if per else
+        "* engine: no cycle count",
+        f"* a new avatar every video frame: {'yes' if s['new_avatar_every_frame'] else 'no'} "
+        f"(latent walk: 2^{s['walk_steps_log2']} avatars per segment)", ""])
+
+
 def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, freq_mhz: float = 150.0,
                 out=None, top: str = "board", mult: str = "ecp5", baud: int | None = None,
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
                 tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
-                heatmap: bool = False, pnr_freq_mhz: float | None = None, floorplan: bool = True) -> dict:
-    """Elaborate the Generator (or the board top around it) for a model and run the flow.
+                heatmap: bool = False, pnr_freq_mhz: float | None = None, walk_steps_log2: int = 7,
+                floorplan: bool = True) -> dict:
+    """Elaborate the Generator (or the board top, or the standalone top around it) for a model and run the flow.
+
+    ``top``: ``"board"`` (UART, host-driven), ``"core"`` (the bare generator) or ``"standalone"``
+    (on-chip noise and latent walk, DVI out; ``walk_steps_log2`` sets its steps per segment).
 
     ``freq_mhz`` is the engine clock of the bitstream (the PLL's output for the board top);
     ``pnr_freq_mhz`` the target nextpnr places and routes for (default the same). A target above
@@ -412,8 +482,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     from avatargan.fileio import atomic_write
     from gen.hwreport import build_report, render_markdown
 
-    if top not in ("core", "board"):
-        raise UserError(f"--top must be core or board, not {top!r}")
+    if top not in TOPS:
+        raise UserError(f"--top must be one of {', '.join(TOPS)}, not {top!r}")
     if freq_mhz <= 0 or freq_mhz > 400:
         raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
     if pnr_freq_mhz is not None and not freq_mhz <= pnr_freq_mhz <= 400:
@@ -430,8 +500,25 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
         core = Generator.from_model(qm, lanes=lanes, mult=mult)
     except ValueError as e:
         raise UserError(f"the model does not fit the engine with {lanes} lanes: {e}") from None
+    standalone = None
     if top == "core":
         design, top_name, lpf = core, "generator", None
+    elif top == "standalone":
+        from gen.pll import ecppll_config
+        from rtl.standalone import Standalone, StandaloneLogic
+
+        pll = ecppll_config(25.0, freq_mhz)
+        vpll = ecppll_config(25.0, SHIFT_MHZ, clkout1_mhz=PIXEL_MHZ)
+        logic = StandaloneLogic(core, qm.nz, steps_log2=walk_steps_log2)
+        design = Standalone(logic, pll, vpll)
+        top_name = "standalone"
+        lpf = Path(__file__).resolve().parent.parent / "constraints" / "ulx3s_standalone.lpf"
+        freq_mhz = pll.clkout_mhz
+        standalone = {"pixel_clock_mhz": PIXEL_MHZ, "shift_clock_mhz": SHIFT_MHZ,
+                      "video_mode": "640x480", "h_total": logic.timing.h_total, "v_total": logic.timing.v_total,
+                      "frame_rate_hz": PIXEL_MHZ * 1e6 / (logic.timing.h_total * logic.timing.v_total),
+                      "zoom": logic.vout.zoom, "frame_buffer_bits": 2 * logic.fb.size ** 2 * 24,
+                      "walk_steps_log2": walk_steps_log2}
     else:
         from gen.pll import ecppll_config
         from rtl.board import DEFAULT_BAUD, Board
@@ -446,7 +533,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     target = max(freq_mhz, pnr_freq_mhz or freq_mhz)
     # nextpnr derives the PLL output's constraint from the 25 MHz input; a higher target is given
     # to it as a constraint on that net (the Board's clock domain net, ``clk``).
-    net_freqs = {"clk": target} if top == "board" and target > freq_mhz else None
+    net_freqs = {"clk": target} if top in ("board", "standalone") and target > freq_mhz else None
     if progress:
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
@@ -462,6 +549,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        top=top_name, freq_mhz=target, clock_mhz=freq_mhz, channels=qm.channels, lanes=lanes,
                        cycles_per_avatar=cycles, seconds={"elaborate": elab_s, **res.seconds},
                        dsp_mode=mult, model=model_spec, machine=machine_description())
+    if standalone is not None:
+        rep["standalone"] = standalone_summary(rep, standalone, cycles, res.nextpnr_report)
     rep["router"] = router
     rep["timing_driven_placement"] = tmdriv
     rep["placer_density"] = density
@@ -472,6 +561,9 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")
-    atomic_write(res.build_dir / "report.md", render_markdown(rep))
+    md = render_markdown(rep)
+    if standalone is not None:
+        md += render_standalone(rep["standalone"])
+    atomic_write(res.build_dir / "report.md", md)
     rep["build_dir"] = str(res.build_dir)
     return rep

@@ -39,8 +39,12 @@ def configure(p):
                    help="target nextpnr places and routes for, at or above the bitstream's clock (default: "
                         "the clock; with --freq-from: that report's target)")
     p.add_argument("-o", "--out", default=None, help="build folder (default build/synth-DEVICE-MODEL)")
-    p.add_argument("--top", choices=["board", "core"], default="board",
-                   help="board: UART/PLL/LED top for the ULX3S (default); core: the bare generator module")
+    p.add_argument("--top", choices=["board", "core", "standalone"], default="board",
+                   help="board: UART/PLL/LED top for the ULX3S (default); core: the bare generator module; "
+                        "standalone: z from on-chip noise walking through latent space, avatars on the GPDI "
+                        "(DVI 640x480) output, buttons pause/step/re-seed")
+    p.add_argument("--walk-steps", type=int, default=7, metavar="LOG2",
+                   help="standalone: 2^LOG2 avatars from one random z to the next (1..15, default 7)")
     p.add_argument("--mult", choices=["ecp5", "generic"], default="ecp5",
                    help="ecp5: MULT18X18D instances with input/output registers (default); generic: let yosys infer")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
@@ -74,6 +78,8 @@ def run(args) -> int:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.seed > 2 ** 31 - 1:
         raise UserError(f"--seed must be at most {2 ** 31 - 1} (nextpnr's seed is a 32-bit integer), got {args.seed}")
+    if not 1 <= args.walk_steps <= 15:
+        raise UserError(f"--walk-steps must be in 1..15, got {args.walk_steps}")
     freq = args.freq if args.freq is not None else 150.0
     if not 0 < freq <= 400:  # also refuses nan
         raise UserError(f"--freq must be in (0, 400] MHz (the ECP5 PLL's range), got {freq:g}")
@@ -95,7 +101,7 @@ def run(args) -> int:
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
                       density=args.placer_density, heatmap=args.heatmap, pnr_freq_mhz=pnr,
-                      floorplan=args.floorplan)
+                      walk_steps_log2=args.walk_steps, floorplan=args.floorplan)
     write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):
