@@ -305,3 +305,45 @@ def diversity_ratio(samples: np.ndarray, real: np.ndarray) -> float:
     """Collapse detector: mean pairwise distance of samples / that of real avatars (1.0 = as diverse)."""
     return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
 
+
+
+#: Neighbours that set the radius of a real avatar's ball in :func:`coverage`.
+COVERAGE_K = 5
+
+
+def coverage(samples: np.ndarray, real: np.ndarray, k: int = COVERAGE_K) -> float:
+    """Share of real avatars whose k-nearest-neighbour ball holds at least one sample.
+
+    After Naeem et al., "Reliable Fidelity and Diversity Metrics for Generative Models" (ICML
+    2020), in pixel space (L2, pixels/255): the ball of real avatar ``i`` has the radius of its
+    distance to its ``k``-th nearest *other* real avatar; a real avatar is covered when some sample
+    lies in its ball (distance ≤ radius). A generator that repeats a few motifs leaves the balls
+    of the avatars it does not draw empty; two sets of one distribution of equal size cover about
+    ``1 − 2^−k`` (0.97 for k = 5).
+    """
+    r = _flat(real)
+    if len(r) <= k:
+        raise ValueError(f"coverage with k={k} needs more than {k} real avatars, got {len(r)}")
+    s = _flat(samples)
+    if len(s) == 0:
+        raise ValueError("coverage needs at least one sample")
+    rr = pairwise_distances(r, r)
+    np.fill_diagonal(rr, np.inf)
+    radius = np.partition(rr, k - 1, axis=1)[:, k - 1]
+    nearest = pairwise_distances(r, s).min(axis=1)
+    return float(np.mean(nearest <= radius))
+
+
+def repeat_share(samples: np.ndarray, real: np.ndarray, percentile: float = NEAR_DUP_PERCENTILE) -> float:
+    """Share of samples that nearly repeat another sample of the same set (motif repetition).
+
+    A sample counts when the L2 distance (pixels/255) to its nearest *other* sample is at most the
+    ``percentile``-th percentile of the nearest-other distances within ``real`` (``≤``, so exact
+    repeats count even at threshold 0). A set drawn like ``real`` and of the same size scores
+    about ``percentile`` %; a generator that draws one motif again and again scores at least the
+    share of its repeats. Compare sets of equal size: nearest-neighbour distances shrink as a set grows.
+    """
+    if len(samples) < 2:
+        raise ValueError("repeat share needs at least two samples")
+    thr = float(np.percentile(nearest_distances(real, real, exclude_self=True), percentile))
+    return float(np.mean(nearest_distances(samples, samples, exclude_self=True) <= thr))
