@@ -340,15 +340,15 @@ def plot_rows(result: ProtocolResult, title: str = ""):
     img = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(img)
     font = _font(13)
-    d.text((10, 10), title or f"SWD ×10³: {result.repeats} repetitions of {result.n} avatars "
-           "(dots), mean and 95 % t-interval (bar)", fill="black", font=font)
-    top = max(max(float(r.per_rep.mean(axis=1).max()), r.avg.high) for r in rows) * 1.08 or 1.0
+    d.text((10, 10), title or f"SWD x1e3: {result.repeats} repetitions of {result.n} avatars "
+           "(dots), mean and 95 % t-interval (bar; clipped to the plot)", fill="black", font=font)
+    top = max(float(r.values.max()) for r in rows) * 1.15 or 1.0
 
     def px(v):
-        return L + v / top * (W - L - R)
+        return L + min(max(v, 0.0), top) / top * (W - L - R)
 
     f = result.floor.avg
-    d.rectangle([px(max(f.low, 0.0)), T, px(f.high), H - B], fill=(225, 235, 250))
+    d.rectangle([px(f.low), T, px(f.high), H - B], fill=(225, 235, 250))
     for k in range(6):
         v = top * k / 5
         d.line([(px(v), T), (px(v), H - B)], fill=(220, 220, 220))
