@@ -14,10 +14,11 @@ from 0.6× to 1.2× "the floor". This module measures every figure the same way,
   image index and the same directions (:func:`golden.metrics.swd`), so rows of one repetition
   are *paired*: their difference cancels most of the reference's and the directions' noise.
 * **Intervals.** Each figure is reported as the mean over the ``R`` repetitions with a 95 %
-  Student-t interval of that mean, ``mean ± t(0.975, R−1)·sd/√R`` (:func:`mean_interval`);
-  the ratio to the floor is taken per repetition, then averaged the same way. Two rows are
+  Student-t interval of that mean, ``mean ± t(0.975, R−1)·sd/√R`` (:func:`mean_interval`). Two rows are
   *different* when the t-interval of their per-repetition differences excludes 0 (a paired
-  t-test at the 5 % level, :func:`compare`).
+  t-test at the 5 % level, :func:`compare`). A ratio of two rows ("SWD / floor") is the ratio of
+  their means with Fieller's interval for paired means (:func:`ratio_interval`): the mean of
+  per-repetition ratios would be biased upward by the floor's own noise (E[1/x] > 1/E[x]).
 
 The repetitions are independent draws given the real avatars (the pool, or the user's folder):
 the intervals say how precisely the protocol pins a model's expected SWD on *this* reference
@@ -136,6 +137,40 @@ def mean_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
     return Interval(mean, mean - half, mean + half, sd, n, float(v.min()), float(v.max()))
 
 
+def ratio_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Interval:
+    """Ratio of the means of paired values ``a``, ``b`` with Fieller's ``level`` interval.
+
+    The interval holds every ρ for which the t-interval of the paired differences ``a − ρ·b``
+    holds 0, i.e. ``(ā − ρ b̄)² ≤ t² (s_aa − 2ρ s_ab + ρ² s_bb) / R`` (t = t(0.5 + level/2, R−1),
+    s the sample covariances): a quadratic in ρ. When ``b̄`` itself is not clear of 0 the set is
+    unbounded and the interval is (−∞, ∞). ``sd``, ``min`` and ``max`` are those of the
+    per-repetition ratios ``a/b`` (for information).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"a ratio interval needs two paired series of at least 2 values, got {a.shape}, {b.shape}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise ValueError("a ratio interval needs finite values")
+    n = len(a)
+    ma, mb = float(a.mean()), float(b.mean())
+    cov = np.cov(np.stack([a, b]), ddof=1)
+    k = t_quantile(0.5 + level / 2.0, n - 1) ** 2 / n
+    qa = mb * mb - k * cov[1, 1]
+    qb = ma * mb - k * cov[0, 1]
+    qc = ma * ma - k * cov[0, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per = a / b
+    per = per[np.isfinite(per)]
+    sd = float(per.std(ddof=1)) if len(per) > 1 else math.nan
+    lo_r, hi_r = (float(per.min()), float(per.max())) if len(per) else (math.nan, math.nan)
+    mean = ma / mb if mb != 0 else math.inf
+    disc = qb * qb - qa * qc
+    if qa <= 0 or disc < 0:
+        return Interval(mean, -math.inf, math.inf, sd, n, lo_r, hi_r)
+    root = math.sqrt(disc)
+    return Interval(mean, (qb - root) / qa, (qb + root) / qa, sd, n, lo_r, hi_r)
+
+
 # ---------------------------------------------------------------------------------------------
 # Resampling
 
@@ -209,7 +244,7 @@ class Comparison:
     a: str
     b: str
     diff: Interval                # of SWD(a) − SWD(b), per repetition
-    ratio: Interval               # of SWD(a) / SWD(b), per repetition
+    ratio: Interval               # mean SWD(a) / mean SWD(b), Fieller interval (:func:`ratio_interval`)
     stat_diffs: dict              # name → Interval of stat(a) − stat(b), per repetition
 
     @property
@@ -234,10 +269,8 @@ def compare(a: Row, b: Row) -> Comparison:
     if a.per_rep.shape != b.per_rep.shape:
         raise ValueError(f"rows {a.name!r} and {b.name!r} come from different protocols")
     va, vb = a.values, b.values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(vb > 0, va / np.where(vb > 0, vb, 1.0), np.where(va > 0, np.inf, 1.0))
     diffs = {k: mean_interval(a.stats[k] - b.stats[k]) for k in a.stats}
-    return Comparison(a.name, b.name, mean_interval(va - vb), mean_interval(ratio), diffs)
+    return Comparison(a.name, b.name, mean_interval(va - vb), ratio_interval(va, vb), diffs)
 
 
 @dataclass
@@ -255,7 +288,7 @@ class ProtocolResult:
         return next(r for r in self.rows if r.kind == "floor")
 
     def over_floor(self, row: Row) -> Interval:
-        """Per-repetition SWD(row) / SWD(floor), mean and interval."""
+        """Mean SWD(row) / mean SWD(floor) with its Fieller interval (:func:`ratio_interval`)."""
         return compare(row, self.floor).ratio
 
 

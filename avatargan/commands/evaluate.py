@@ -335,7 +335,7 @@ def markdown(rep: dict) -> str:
         "## Sliced Wasserstein distance (×10³, Laplacian pyramid; lower is better)",
         "",
         "Mean over the repetitions per level; the average over levels with its 95 % interval; the "
-        "per-repetition ratio to the floor. Coverage (higher is better): share of the reference avatars "
+        "ratio of the mean SWD to the floor's, with Fieller's 95 % interval for a ratio of paired means. Coverage (higher is better): share of the reference avatars "
         "with an avatar of the set inside the distance to their 5th nearest reference neighbour (pixel "
         "space; Naeem et al. 2020). Repeat share (motif repetition; real sets ≈ 5 %): share of the set's "
         "avatars whose nearest other avatar of the set is closer than the 5th percentile of the "
@@ -362,7 +362,7 @@ def markdown(rep: dict) -> str:
         st = c["stats_diff_a_minus_b"]
         lines.append(f"| {c['a']} vs {c['b']} | {_iv(c['diff_a_minus_b'])} | {_iv(c['ratio_a_over_b'], 3)} | "
                      f"{c['verdict']} | {_d(st['coverage'])} | {_d(st['repeat_share'])} |")
-    lines += ["", f"Goal (issue 16): mean SWD / floor ≤ {SWD_FLOOR_GOAL}: " + "; ".join(
+    lines += ["", f"Goal (issue 16): SWD / floor ≤ {SWD_FLOOR_GOAL}: " + "; ".join(
         f"{r['name']} {r['over_floor']['mean']:.3f} {'met' if r['over_floor']['mean'] <= SWD_FLOOR_GOAL else 'not met'}"
         for r in s["rows"] if r["kind"] == "model") + "."]
     c = rep["checks"]
