@@ -181,8 +181,8 @@ def test_evaluate_bad_input(files, tmp_path, capsys):
     one_line(["evaluate", ck, "--data", data, "--count", "7", "--out", out], "--count")
     one_line(["evaluate", ck, "--data", data, "--count", "61", "--out", out], "more than half")
     one_line(["evaluate", ck, "--data", data, "--repeats", "1", "--out", out], "--repeats")
-    one_line(["evaluate", ck, "--data", data, "--count", "1000", "--repeats", "50", "--heldout", files["heldout"],
-              "--out", out], "the limit is 20000")
+    one_line(["evaluate", ck, "--data", data, "--count", "1000", "--repeats", "61", "--heldout", files["heldout"],
+              "--out", out], "the limit is 60000")
     one_line(["evaluate", ck, "--data", data, "--count", "36", "--heldout", files["heldout"], "--out", out],
              "not in the training set")
     one_line(["evaluate", str(tmp_path / "nock.npz"), "--data", data, "--out", out], "does not exist")

@@ -43,12 +43,12 @@ SWD_REL_GOAL = 0.02      # |SWD(fixed) - SWD(float)| / SWD(float), protocol mean
 
 #: Default and largest numbers of repetitions.
 DEFAULT_REPEATS = 20
-MAX_REPEATS = 50
+MAX_REPEATS = 200
 #: Smallest and largest set size (coverage needs more than 5 reference avatars, see golden.metrics),
 #: and most avatars one model draws in all (repeats × set size).
 MIN_SET = 8
 MAX_SET = 2000
-MAX_DRAWN = 20_000
+MAX_DRAWN = 60_000
 #: Default set size cap: the training set's size, at most this.
 DEFAULT_SET_CAP = 1000
 #: Samples per model for the near-duplicate and diversity figures (the first ones drawn).
