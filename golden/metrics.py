@@ -122,13 +122,27 @@ def _descriptors(level: np.ndarray, rng_seed: tuple, patches: int, keep: int | N
     return win[img, :, ys, xs]  # advanced indices first: (M, C, 7, 7)
 
 
-def _normalise(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean/std over the union of both descriptor sets; flatten to (M, C·49)."""
-    both = np.concatenate([a, b])
-    mean = both.mean(axis=(0, 2, 3), keepdims=True)
-    std = both.std(axis=(0, 2, 3), keepdims=True)
+def _standardise(x: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """``x`` less the per-channel mean of ``of``, over its per-channel std; flattened to (M, C·49)."""
+    mean = of.mean(axis=(0, 2, 3), keepdims=True)
+    std = of.std(axis=(0, 2, 3), keepdims=True)
     std = np.where(std > 0, std, 1.0)
-    return ((a - mean) / std).reshape(len(a), -1), ((b - mean) / std).reshape(len(b), -1)
+    return ((x - mean) / std).reshape(len(x), -1)
+
+
+def _normalise(a: np.ndarray, b: np.ndarray, mode: str = "union") -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel standardisation of two descriptor sets; flatten to (M, C·49).
+
+    ``"union"``: mean and std over both sets, applied to both (a global colour shift stays
+    visible). ``"each"``: each set by its own mean and std, as Karras et al.'s reference code
+    does (a global colour or contrast shift of a whole set is normalised away).
+    """
+    if mode == "each":
+        return _standardise(a, a), _standardise(b, b)
+    if mode != "union":
+        raise ValueError(f"normalisation must be 'union' or 'each', got {mode!r}")
+    both = np.concatenate([a, b])
+    return _standardise(a, both), _standardise(b, both)
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int, rng_seed: tuple,
@@ -170,7 +184,7 @@ class SWDResult:
 
 
 def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0, min_res: int = 16,
-        patches: int = PATCHES_PER_IMAGE, directions: int = DIRECTIONS) -> SWDResult:
+        patches: int = PATCHES_PER_IMAGE, directions: int = DIRECTIONS, normalise: str = "union") -> SWDResult:
     """Sliced Wasserstein distance between two sets of RGB avatars on a Laplacian pyramid.
 
     Parameters
@@ -183,6 +197,8 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0, min_res: int 
         Coarsest pyramid level (16 by default, see the module notes; 8 is allowed).
     patches, directions : int
         Patches per image per level (128) and random unit directions (512).
+    normalise : str
+        ``"union"`` (default) or ``"each"``, see :func:`_normalise`.
 
     Returns
     -------
@@ -200,7 +216,7 @@ def swd(images_a: np.ndarray, images_b: np.ndarray, seed: int = 0, min_res: int 
         m = min(len(la), len(lb)) * patches  # equal descriptor counts: subsample the larger set
         da = _descriptors(la, (seed, lev, 1), patches, keep=m, keep_seed=(seed, lev, 2))
         db = _descriptors(lb, (seed, lev, 1), patches, keep=m, keep_seed=(seed, lev, 2))
-        na, nb = _normalise(da, db)
+        na, nb = _normalise(da, db, normalise)
         out.append(1e3 * sliced_wasserstein(na, nb, directions, (seed, lev, 3)))
         res.append(la.shape[-1])
     return SWDResult(levels=res, per_level=[float(v) for v in out])
@@ -305,3 +321,45 @@ def diversity_ratio(samples: np.ndarray, real: np.ndarray) -> float:
     """Collapse detector: mean pairwise distance of samples / that of real avatars (1.0 = as diverse)."""
     return mean_pairwise_distance(samples) / mean_pairwise_distance(real)
 
+
+
+#: Neighbours that set the radius of a real avatar's ball in :func:`coverage`.
+COVERAGE_K = 5
+
+
+def coverage(samples: np.ndarray, real: np.ndarray, k: int = COVERAGE_K) -> float:
+    """Share of real avatars whose k-nearest-neighbour ball holds at least one sample.
+
+    After Naeem et al., "Reliable Fidelity and Diversity Metrics for Generative Models" (ICML
+    2020), in pixel space (L2, pixels/255): the ball of real avatar ``i`` has the radius of its
+    distance to its ``k``-th nearest *other* real avatar; a real avatar is covered when some sample
+    lies in its ball (distance ≤ radius). A generator that repeats a few motifs leaves the balls
+    of the avatars it does not draw empty; two sets of one distribution of equal size cover about
+    ``1 − 2^−k`` (0.97 for k = 5).
+    """
+    r = _flat(real)
+    if len(r) <= k:
+        raise ValueError(f"coverage with k={k} needs more than {k} real avatars, got {len(r)}")
+    s = _flat(samples)
+    if len(s) == 0:
+        raise ValueError("coverage needs at least one sample")
+    rr = pairwise_distances(r, r)
+    np.fill_diagonal(rr, np.inf)
+    radius = np.partition(rr, k - 1, axis=1)[:, k - 1]
+    nearest = pairwise_distances(r, s).min(axis=1)
+    return float(np.mean(nearest <= radius))
+
+
+def repeat_share(samples: np.ndarray, real: np.ndarray, percentile: float = NEAR_DUP_PERCENTILE) -> float:
+    """Share of samples that nearly repeat another sample of the same set (motif repetition).
+
+    A sample counts when the L2 distance (pixels/255) to its nearest *other* sample is at most the
+    ``percentile``-th percentile of the nearest-other distances within ``real`` (``≤``, so exact
+    repeats count even at threshold 0). A set drawn like ``real`` and of the same size scores
+    about ``percentile`` %; a generator that draws one motif again and again scores at least the
+    share of its repeats. Compare sets of equal size: nearest-neighbour distances shrink as a set grows.
+    """
+    if len(samples) < 2:
+        raise ValueError("repeat share needs at least two samples")
+    thr = float(np.percentile(nearest_distances(real, real, exclude_self=True), percentile))
+    return float(np.mean(nearest_distances(samples, samples, exclude_self=True) <= thr))

@@ -70,6 +70,11 @@ class Config:
     channels: list = field(default_factory=lambda: list(DEFAULT_CHANNELS))
     d_channels: list = field(default_factory=lambda: list(DEFAULT_D_CHANNELS))
     checkpoint_every: int = 500
+    #: Decay of the exponential moving average of G's weights kept for sampling (0 = none): after
+    #: every G step ``ema = ema·β + θ·(1 − β)``, starting from the initial weights. With β > 0 the
+    #: final ``generator.npz`` holds the average; the checkpoint keeps both. Off in the presets
+    #: (not measured better yet, docs/RESULTS.md).
+    ema: float = 0.0
 
 
 #: Named presets. ``seed`` reproduces the paper's table 2. ``default`` keeps the seed's
@@ -101,6 +106,8 @@ def make_config(preset: str = "default", **overrides) -> Config:
             setattr(cfg, k, v)
     if cfg.iterations < 1 or cfg.batch < 2 or cfg.checkpoint_every < 1:
         raise UserError("--iterations and --checkpoint-every must be ≥ 1 and --batch ≥ 2")
+    if not (isinstance(cfg.ema, (int, float)) and 0.0 <= cfg.ema < 1.0):
+        raise UserError(f"--ema must be a decay from 0 (off) up to but not including 1, got {cfg.ema!r}")
     return cfg
 
 
@@ -172,6 +179,8 @@ class GAN:
         }
         self.aug = DiffAugment(cfg.augment)
         self.iteration = 0
+        # the moving average of G's weights (uses no randomness: the run is the same with or without it)
+        self.ema = {k: a.copy() for k, a in self.G.params.items()} if cfg.ema else None
 
     # ---- helpers
     def _augment(self, x):
@@ -233,6 +242,11 @@ class GAN:
         d_rgb[rows, pick] += d_plane[:, 0]
         self.G.backward_rgb(d_rgb)
         self.opt["G"].step(self.G.net.grads_list())
+        if self.ema is not None:
+            beta = np.float32(self.cfg.ema)
+            for k, e in self.ema.items():
+                e *= beta
+                e += self.G.params[k] * (np.float32(1) - beta)
         self.iteration += 1
         vals = [self.iteration, ld_g, ld_c, lg_c + lg_g, dx_g, dx_c, dgz_g, dgz_c]
         if not all(math.isfinite(v) for v in vals[1:4]):
@@ -249,7 +263,17 @@ class GAN:
         for name, opt in self.opt.items():
             for k, a in opt.state().items():
                 out[f"opt.{name}.{k}"] = a
+        for k, a in (self.ema or {}).items():
+            out[f"ema.{k}"] = a
         return out
+
+    def ema_generator(self) -> Generator:
+        """A Generator with the moving-average weights (and G's ``v``); only when ``cfg.ema`` > 0."""
+        gen = Generator(self.cfg.channels)
+        for k, a in gen.params.items():
+            a[...] = self.ema[k]
+        gen.v[...] = self.G.v
+        return gen
 
     def meta(self) -> dict:
         return {
@@ -272,6 +296,10 @@ class GAN:
             for name, opt in self.opt.items():
                 prefix = f"opt.{name}."
                 opt.load_state({k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)})
+            for k, a in (self.ema or {}).items():
+                if arrays[f"ema.{k}"].shape != a.shape:
+                    raise ValueError(f"ema.{k} has shape {arrays[f'ema.{k}'].shape}, expected {a.shape}")
+                a[...] = arrays[f"ema.{k}"]
             self.rng.bit_generator.state = meta["rng"]
         except (KeyError, ValueError, TypeError) as e:
             raise UserError(f"{path}: training state does not match the configuration ({e})") from None
@@ -378,6 +406,8 @@ def _saved_config(meta: dict, path) -> Config:
     for key in ("iterations", "batch", "seed", "checkpoint_every"):
         if not isinstance(getattr(cfg, key), int) or isinstance(getattr(cfg, key), bool):
             raise UserError(f"{path}: configuration {key} must be an integer, got {getattr(cfg, key)!r}")
+    if (not isinstance(cfg.ema, (int, float)) or isinstance(cfg.ema, bool) or not 0.0 <= cfg.ema < 1.0):
+        raise UserError(f"{path}: configuration ema must be a number from 0 up to 1, got {cfg.ema!r}")
     return cfg
 
 
@@ -475,8 +505,10 @@ def _train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
     save()
     if status == "done":
         from golden.checkpoint import save_generator
-        save_generator(out / GENERATOR, gan.G, {"iteration": gan.iteration, "preset": cfg.preset,
-                                                  "config": asdict(cfg)})
+        meta = {"iteration": gan.iteration, "preset": cfg.preset, "config": asdict(cfg)}
+        if gan.ema is not None:
+            meta["weights"] = f"exponential moving average of G's weights, decay {cfg.ema}"
+        save_generator(out / GENERATOR, gan.ema_generator() if gan.ema is not None else gan.G, meta)
     elapsed = time.perf_counter() - t0
     done = gan.iteration - start
     summary = {"status": status, "iteration": gan.iteration, "iterations": cfg.iterations,

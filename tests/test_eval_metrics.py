@@ -119,3 +119,16 @@ def test_collapse_ratio(real):
     want = np.mean([np.linalg.norm(f[i] - f[j]) for i in range(7) for j in range(7) if i != j])
     assert M.mean_pairwise_distance(x, chunk=3) == pytest.approx(want, rel=1e-9)
 
+
+
+def test_swd_normalisation_union_sees_a_colour_shift_each_does_not(real):
+    a, b = real
+    shifted = np.clip(b.astype(int) + 25, 0, 255).astype(np.uint8)
+    union = M.swd(a, shifted, seed=1, patches=32, directions=128)
+    each = M.swd(a, shifted, seed=1, patches=32, directions=128, normalise="each")
+    plain = M.swd(a, b, seed=1, patches=32, directions=128, normalise="each")
+    assert union.per_level[1] > 3 * each.per_level[1]  # the low-pass shift is what "each" removes
+    assert each.per_level[1] < 1.5 * plain.per_level[1]  # ... leaving about the unshifted distance
+    assert M.swd(a, a, normalise="each").avg == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError):
+        M.swd(a, b, normalise="per-image")

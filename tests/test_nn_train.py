@@ -228,3 +228,67 @@ def test_d_grey_sees_single_planes_of_real_avatars_and_generator_planes(data):
         for plane, rgb_img in zip(fake_g[:, 0], fake_c):
             assert any(np.array_equal(plane, rgb_img[c]) for c in range(3))
     assert channels == {0, 1, 2}
+
+
+# --------------------------------------------------------------------------- moving average of G (--ema)
+
+TINY_CFG = dict(channels=[16, 8, 4, 4, 1], d_channels=[4, 8], batch=8)
+
+
+def test_ema_is_off_in_the_presets_and_leaves_no_arrays(data, tmp_path):
+    assert all(T.make_config(p).ema == 0.0 for p in T.PRESETS)
+    T.train(data, tmp_path / "r", T.make_config("default", iterations=2, **TINY_CFG), progress=False)
+    assert not any(k.startswith("ema.") for k in _arrays(tmp_path / "r" / "checkpoint.npz"))
+
+
+def test_ema_is_the_moving_average_and_does_not_change_training(data):
+    x = T.load_training_images(data)
+    on, off = T.GAN(T.make_config("default", ema=0.9, **TINY_CFG)), T.GAN(T.make_config("default", **TINY_CFG))
+    want = {k: a.astype(np.float64) for k, a in off.G.params.items()}  # starts at the initial weights
+    for _ in range(3):
+        on.step(x)
+        off.step(x)
+        for k, a in off.G.params.items():
+            want[k] = 0.9 * want[k] + 0.1 * a.astype(np.float64)  # reference in float64
+    for k in want:
+        np.testing.assert_array_equal(on.G.params[k], off.G.params[k])  # the average feeds nothing back
+        # float32 running average vs the float64 reference: a few float32 ulps per step
+        np.testing.assert_allclose(on.ema[k], want[k], rtol=1e-5, atol=1e-7, err_msg=k)
+        assert not np.allclose(on.ema[k], on.G.params[k], rtol=1e-3)  # it is not just G
+
+
+def test_ema_resumes_bit_for_bit_and_is_what_generator_npz_holds(data, tmp_path):
+    cfg = dict(TINY_CFG, ema=0.8, checkpoint_every=2)
+    T.train(data, tmp_path / "straight", T.make_config("default", iterations=4, **cfg), progress=False)
+    T.train(data, tmp_path / "halves", T.make_config("default", iterations=2, **cfg), progress=False)
+    T.train(data, tmp_path / "halves", T.make_config("default", iterations=4), resume=True, progress=False)
+    _same_state(tmp_path / "straight" / "checkpoint.npz", tmp_path / "halves" / "checkpoint.npz")
+    state = _arrays(tmp_path / "straight" / "checkpoint.npz")
+    assert sorted(k for k in state if k.startswith("ema.")) == [f"ema.{k}" for k in sorted(Generator(TINY_CFG["channels"]).params)]
+    gen = load_generator(tmp_path / "halves" / "generator.npz")
+    for k, a in gen.params.items():
+        np.testing.assert_array_equal(a, state[f"ema.{k}"])
+        assert not np.array_equal(a, state[f"G.{k}"])
+    np.testing.assert_array_equal(gen.v, state["v"])
+    assert "moving average" in gen.meta["weights"]
+
+
+def test_ema_bad_values_are_one_line(data, tmp_path, capsys):
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(UserError, match="--ema"):
+            T.make_config("default", ema=bad)
+    out = tmp_path / "r"
+    argv = ["train", "--data", str(data), "--out", str(out), "--iterations", "1", "--no-progress", *TINY]
+    assert cli.main([*argv, "--ema", "1.5"]) == 2
+    assert cli.main([*argv, "--ema", "0.5"]) == 0
+    capsys.readouterr()
+    assert cli.main(["train", "--data", str(data), "--out", str(out), "--resume", "--ema", "0.9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ema cannot change on --resume" in err[0]
+    meta, arrays = read_checkpoint(out / "checkpoint.npz", need_all=True)
+    meta["config"]["ema"] = 2.0  # a damaged checkpoint
+    from golden.checkpoint import save_checkpoint
+
+    save_checkpoint(out / "checkpoint.npz", arrays, meta)
+    assert cli.main(["train", "--data", str(data), "--out", str(out), "--resume", "--iterations", "3"]) == 2
+    assert "configuration ema" in capsys.readouterr().err

@@ -149,7 +149,7 @@ def file_size_limit(nbytes: int):
     (["augment", "--fixed", "{model}", "--count", "40", "--out", "{out}/a"], "a"),
     (["train", "--data", "{data}", "--out", "{out}/run", "--iterations", "2", *TINY_TRAIN], "run/checkpoint.npz"),
     (["interpolate", "--fixed", "{model}", "--out", "{out}/i.png", "--scale", "8"], "i.png"),
-    (["evaluate", "--fixed", "{model}", "--data", "{data}", "--count", "8", "--out", "{out}/e"], "e"),
+    (["evaluate", "--fixed", "{model}", "--data", "{data}", "--count", "8", "--repeats", "2", "--out", "{out}/e"], "e"),
     (["dataset", "--count", "8", "--out", "{out}/d", "--quiet"], "d"),
 ])
 def test_case4_full_disk_is_one_line_and_leaves_nothing_half_written(files, tmp_path, capsys, argv, target):

@@ -35,6 +35,9 @@ def configure(parser) -> None:
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint period (default 500)")
     parser.add_argument("--channels", help="Generator widths nz,c1,c2,c3,1 (default 100,128,64,32,1)")
     parser.add_argument("--d-channels", help="discriminator widths (default 32,64,128)")
+    parser.add_argument("--ema", type=float, metavar="BETA",
+                        help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
+                             "write it as generator.npz (default 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -79,13 +82,14 @@ def run(args) -> int:
     if data == out or out in data.parents:
         raise UserError(f"--out {args.out} holds the dataset {args.data}; choose another run folder")
     if args.resume:
-        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every"):
+        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every", "ema"):
             if getattr(args, opt) is not None:
                 raise UserError(f"--{opt.replace('_', '-')} cannot change on --resume (it is in the checkpoint)")
         cfg = make_config("default", iterations=args.iterations) if args.iterations else None
     else:
         cfg = make_config(args.preset or "default", iterations=args.iterations, batch=args.batch, seed=args.seed,
-                          checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels)
+                          checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels,
+                          ema=args.ema)
     summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress)
     if summary["status"] == "interrupted":
         return 130
