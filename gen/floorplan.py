@@ -12,8 +12,9 @@ to its multiplier. This module pins them instead, with ``BEL`` attributes in the
   neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit at the tree's
   nodes, so all of that logic stays local, and the accumulators that drain first (node 0) are next
   to the drain at the centre;
-* **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` holds the bits
-  ``[s·144 + k·w, s·144 + (k+1)·w)`` of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
+* **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` (bits
+  ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds the bits ``[lo_s + k·w, lo_s + (k+1)·w)``
+  of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
   sorted by the position of their lanes are matched to the EBR sites sorted by column with the
   least total column distance (an exact monotone matching, :func:`_match`), and within a column
   the lower lanes' RAMs take the upper rows, like the lanes;
@@ -40,8 +41,6 @@ __all__ = ["Site", "Floorplan", "load_sites", "plan", "apply_floorplan", "probe_
 #: Every MULT18X18D and DP16KD site of each device, as nextpnr names them (:func:`probe_sites`).
 SITES_FILE = Path(__file__).with_name("ecp5_sites.json")
 
-#: Bits per weight-ROM slice (:data:`rtl.weights.SLICE_BITS`) and per lane weight
-#: (:data:`rtl.config.W_BITS`); imported lazily in :func:`weight_cells` to keep this module light.
 _MULT_CELL = re.compile(r"(?:^|\.)mac\.mul(\d+)\.dsp$")
 _WROM_CELL = re.compile(r"(?:^|\.)weights\.wrom(\d+)_(\d+)\.(\d+)\.(\d+)$")
 _BEL = re.compile(r"^X(\d+)/Y(\d+)/(\w+)$")
@@ -245,12 +244,13 @@ def _param_int(v) -> int:
     return int(v, 2) if isinstance(v, str) else int(v)
 
 
-def engine_cells(module: dict, lanes: int, slice_bits: int, w_bits: int):
+def engine_cells(module: dict, lanes: int, slices: list, w_bits: int):
     """The engine's cells in a yosys JSON ``module``: ``(mult, wrom, others)``.
 
     ``mult[j]`` is the name of lane ``j``'s MULT18X18D; ``wrom`` maps each weight-ROM DP16KD's name to
-    ``(first_lane, last_lane)`` (from its bank/slice/column name and data width); ``others`` counts
-    the DP16KD cells that are not weight ROM.
+    ``(first_lane, last_lane)`` (from its bank/slice/column name, the slices' bit ranges ``slices``
+    (:func:`rtl.weights.slice_ranges`) and its data width); ``others`` counts the DP16KD cells that
+    are not weight ROM.
     """
     mult, wrom, others = {}, {}, 0
     for name, cell in module["cells"].items():
@@ -264,9 +264,10 @@ def engine_cells(module: dict, lanes: int, slice_bits: int, w_bits: int):
                 others += 1
                 continue
             width = _param_int(cell["parameters"]["DATA_WIDTH_A"])
-            lo = int(m[2]) * slice_bits + int(m[4]) * width
-            hi = min(lo + width, lanes * w_bits) - 1
-            if lo >= lanes * w_bits:
+            s_lo, s_hi = slices[int(m[2])] if int(m[2]) < len(slices) else (lanes * w_bits,) * 2
+            lo = s_lo + int(m[4]) * width
+            hi = min(lo + width, s_hi) - 1
+            if lo >= s_hi:
                 raise ValueError(f"weight RAM {name} lies beyond {lanes} lanes")
             wrom[name] = (lo // w_bits, hi // w_bits)
     if sorted(mult) != list(range(lanes)):
@@ -282,10 +283,10 @@ def apply_floorplan(netlist: dict, lanes: int, sites: dict[str, list[Site]]) -> 
     """
     from gen.bramreg import _top_module
     from rtl.config import W_BITS
-    from rtl.weights import SLICE_BITS
+    from rtl.weights import slice_ranges
 
     module = _top_module(netlist)
-    mult, wrom, others = engine_cells(module, lanes, SLICE_BITS, W_BITS)
+    mult, wrom, others = engine_cells(module, lanes, slice_ranges(lanes * W_BITS), W_BITS)
     fp = plan(lanes, wrom, others, sites)
     for j, name in enumerate(mult):
         module["cells"][name]["attributes"]["BEL"] = fp.lanes[j].bel

@@ -13,6 +13,23 @@ from rtl.config import KERNEL, W_BITS, EnginePlan, ceil_log2
 BANK_DEPTH = 1024
 #: Bits per weight-ROM slice: eight DP16KD in their 1024 × 18 shape share one address register.
 SLICE_BITS = 8 * 18
+#: Bits per DP16KD in the 1024 × 18 shape: slices are cut at multiples of it.
+RAM_BITS = 18
+
+
+def slice_ranges(width: int) -> list[tuple[int, int]]:
+    """The bit ranges ``[lo, hi)`` of the weight ROM's slices for a ``width``-bit word.
+
+    The word is cut at the block-RAM boundary nearest its middle, and each half into slices of
+    :data:`SLICE_BITS` (the last one of a half shorter), so that no slice's block RAMs serve lanes of both halves of the array (the floorplan,
+    :mod:`gen.floorplan`, puts the two halves on either side of the die's centre, and a slice has
+    one address register). The cut costs no block RAM: it falls on a RAM boundary.
+    """
+    mid = width // 2
+    base = mid - mid % SLICE_BITS
+    cut = base + RAM_BITS * round((mid - base) / RAM_BITS)
+    halves = [(0, cut), (cut, width)] if 0 < cut < width else [(0, width)]
+    return [(lo, min(lo + SLICE_BITS, end)) for start, end in halves for lo in range(start, end, SLICE_BITS)]
 
 
 def tap_layout(plan: EnginePlan) -> data.StructLayout:
@@ -33,8 +50,8 @@ class WeightStore(wiring.Component):
 
     Word ``base_l + ((g·4 + ky)·4 + kx)·ICG_l + c`` holds the ``P`` weights of one step
     (:func:`rtl.config.plan_engine`). The ROM is cut into banks of :data:`BANK_DEPTH` words (the
-    last one padded with zero words) and each bank into slices of :data:`SLICE_BITS` bits, every
-    slice with its own address register, so one register drives the address pins of a few block
+    last one padded with zero words) and each bank into slices of at most :data:`SLICE_BITS` bits
+    (:func:`slice_ranges`), every slice with its own address register, so one register drives the address pins of a few block
     RAMs, not all of them. Every slice of every bank is read each step and its word registered (the
     DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
     registers.
@@ -56,7 +73,7 @@ class WeightStore(wiring.Component):
     Attributes
     ----------
     banks : list of list of Memory
-        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``[s·SLICE_BITS, (s+1)·SLICE_BITS)``).
+        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``slice_ranges(P · 8)[s]``).
 
     Members
     -------
@@ -77,10 +94,11 @@ class WeightStore(wiring.Component):
         if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
             words += [0] * (-len(words) % BANK_DEPTH)
         width = plan.lanes * W_BITS
+        self.slices = slice_ranges(width)
         self.banks = [
-            [Memory(shape=unsigned(min(SLICE_BITS, width - lo)), depth=len(words[b:b + BANK_DEPTH]),
-                    init=[(w >> lo) & ((1 << SLICE_BITS) - 1) for w in words[b:b + BANK_DEPTH]])
-             for lo in range(0, width, SLICE_BITS)]
+            [Memory(shape=unsigned(hi - lo), depth=len(words[b:b + BANK_DEPTH]),
+                    init=[(w >> lo) & ((1 << (hi - lo)) - 1) for w in words[b:b + BANK_DEPTH]])
+             for lo, hi in self.slices]
             for b in range(0, len(words), BANK_DEPTH)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
@@ -145,7 +163,7 @@ class WeightStore(wiring.Component):
                 bank_r = Signal(range(n_banks), name=f"bank_r{sl}", reset_less=True, attrs={"keep": 1})
                 bank_w = Signal(range(n_banks), name=f"bank_w{sl}", reset_less=True, attrs={"keep": 1})
                 m.d.sync += [bank_r.eq(addrs[sl][bank_bits:]), bank_w.eq(bank_r)]
-                lo, hi = sl * SLICE_BITS, min(P * W_BITS, (sl + 1) * SLICE_BITS)
+                lo, hi = self.slices[sl]
                 with m.Switch(bank_w):
                     for b in range(n_banks):
                         with m.Case(b):

@@ -9,19 +9,36 @@ import pytest
 from gen.floorplan import (SITES_FILE, Site, _match, apply_floorplan, engine_cells, load_sites, plan,
                            probe_sites)
 from gen.synth import DEVICES
+from rtl.weights import slice_ranges
 
-SLICE, W = 144, 8
+W = 8
+
+
+def test_slices_are_cut_at_the_middle_ram_boundary():
+    """Cut on the 18-bit block-RAM boundary nearest the word's middle, each half in 144-bit slices."""
+    assert slice_ranges(1024) == [(0, 144), (144, 288), (288, 432), (432, 504), (504, 648), (648, 792),
+                                  (792, 936), (936, 1024)]          # 128 lanes: the middle, bit 512, is lane 64
+    assert slice_ranges(512) == [(0, 144), (144, 252), (252, 396), (396, 512)]
+    assert slice_ranges(128) == [(0, 72), (72, 128)]
+    assert slice_ranges(16) == [(0, 16)]                            # the middle RAM boundary is bit 0
+    for width in (16, 32, 64, 128, 256, 512, 1024, 2048):
+        sl = slice_ranges(width)
+        assert sl[0][0] == 0 and sl[-1][1] == width and all(a[1] == b[0] for a, b in zip(sl, sl[1:]))
+        assert all(0 < hi - lo <= 144 for lo, hi in sl)
+        # The block RAMs (18 bits each) are those of plain 144-bit slices: the cut costs none.
+        rams = sum(-(-(hi - lo) // 18) for lo, hi in sl)
+        assert rams == sum(-(-min(144, width - lo) // 18) for lo in range(0, width, 144))
 
 
 def _weight_rams(lanes: int, banks: int, width: int = 18) -> dict:
     """The weight RAMs of an engine with ``lanes`` lanes and ``banks`` banks, as the RTL cuts them:
-    slices of 144 bits, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
+    its slices, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
     out = {}
     for b in range(banks):
-        for s in range(0, lanes * W, SLICE):
-            for k, lo in enumerate(range(s, min(s + SLICE, lanes * W), width)):
-                hi = min(lo + width, lanes * W) - 1
-                out[(b, s // SLICE, k)] = (lo // W, hi // W)
+        for s, (s_lo, s_hi) in enumerate(slice_ranges(lanes * W)):
+            for k, lo in enumerate(range(s_lo, s_hi, width)):
+                hi = min(lo + width, s_hi) - 1
+                out[(b, s, k)] = (lo // W, hi // W)
     return out
 
 
@@ -112,7 +129,7 @@ def _netlist(lanes, rams):
 def test_netlist_pass_pins_the_planned_cells():
     rams = _weight_rams(32, 2)
     net = _netlist(32, rams)
-    mult, wrom, others = engine_cells(net["modules"]["board"], 32, SLICE, W)
+    mult, wrom, others = engine_cells(net["modules"]["board"], 32, slice_ranges(32 * W), W)
     assert others == 1 and len(mult) == 32
     assert wrom == {f"logic.core.engine.weights.wrom{b}_{s}.0.{k}": span for (b, s, k), span in rams.items()}
     summary = apply_floorplan(net, 32, load_sites("85F"))
@@ -122,5 +139,11 @@ def test_netlist_pass_pins_the_planned_cells():
     pinned = [b for b in bels.values() if b]
     assert len(pinned) == len(set(pinned)) == 32 + len(rams) == summary["lanes"] + summary["weight_rams"]
     # A netlist whose lanes do not match is refused, not half pinned.
-    with pytest.raises(ValueError, match="multipliers of lanes 0..63"):
-        apply_floorplan(_netlist(32, rams), 64, load_sites("85F"))
+    wrong = _netlist(32, rams)
+    with pytest.raises(ValueError, match="beyond 64 lanes|multipliers of lanes 0..63"):
+        apply_floorplan(wrong, 64, load_sites("85F"))
+    assert not any("BEL" in c["attributes"] for c in wrong["modules"]["board"]["cells"].values())
+    with pytest.raises(ValueError, match=r"multipliers of lanes 0..31 .*found 31"):
+        net31 = _netlist(32, rams)
+        del net31["modules"]["board"]["cells"]["logic.core.engine.mac.mul7.dsp"]
+        apply_floorplan(net31, 32, load_sites("85F"))
