@@ -1,0 +1,107 @@
+"""How many threads NumPy training uses: one count for BLAS and for :mod:`golden.nn`'s copies.
+
+A process that trains calls :func:`set_threads` once. The count goes to BLAS through threadpoolctl
+(at run time, whatever the environment said when NumPy loaded) and to :func:`golden.nn.parallel_blocks`,
+which splits the copies between the matrix products over as many threads. The two never run at
+the same time: a layer's copies finish before its product starts and the other way round.
+
+:func:`default_threads` is the count for a machine shared with other work: the cores this process
+may run on (``os.sched_getaffinity``) less those another process keeps busy, measured from the
+per-CPU idle counters of ``/proc/stat`` over a short interval. One more thread than there are free
+cores makes every BLAS call wait for the thread that shares a core with the other process (and
+OpenBLAS's idle threads spin before they sleep), which costs far more than the thread gains.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+#: Seconds over which :func:`busy_cores` samples ``/proc/stat``.
+SAMPLE_SECONDS = 0.3
+#: A core counts as busy when other work used more than this fraction of it during the sample.
+BUSY_FRACTION = 0.5
+#: Environment variable that overrides the measured default (scripts, tests).
+ENV = "AVATARGAN_THREADS"
+
+_threads: int | None = None
+_limiter = None
+
+
+def available_cores() -> list[int]:
+    """The CPU numbers this process may run on (its affinity mask)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """``{cpu: (idle ticks, total ticks)}`` from the ``cpuN`` lines of ``/proc/stat``."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *vals = line.split()
+                ticks = [int(v) for v in vals[:8]]         # user nice system idle iowait irq softirq steal
+                out[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))
+    return out
+
+
+def busy_cores(cores: list[int] | None = None, seconds: float = SAMPLE_SECONDS) -> int:
+    """How many of ``cores`` other processes kept busy (more than :data:`BUSY_FRACTION`) over ``seconds``.
+
+    The caller sleeps during the sample, so what it measures is everybody else's work. Returns 0
+    where ``/proc/stat`` cannot be read.
+    """
+    cores = available_cores() if cores is None else cores
+    try:
+        a = _cpu_times()
+        time.sleep(seconds)
+        b = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        return 0
+    busy = 0
+    for cpu in cores:
+        if cpu in a and cpu in b and b[cpu][1] > a[cpu][1]:
+            idle = (b[cpu][0] - a[cpu][0]) / (b[cpu][1] - a[cpu][1])
+            busy += (1 - idle) > BUSY_FRACTION
+    return busy
+
+
+def default_threads() -> int:
+    """``AVATARGAN_THREADS`` if set, else the usable cores less the busy ones (at least 1)."""
+    env = os.environ.get(ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n >= 1:
+            return n
+    cores = available_cores()
+    return max(1, len(cores) - busy_cores(cores))
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` threads from now on: BLAS's (threadpoolctl) and the copy pool's. Returns ``n``."""
+    global _threads, _limiter
+    if n < 1:
+        raise ValueError(f"thread count must be at least 1, got {n}")
+    from threadpoolctl import threadpool_limits
+
+    _limiter = threadpool_limits(limits=n)
+    _threads = n
+    return n
+
+
+def get_threads() -> int:
+    """The count given to :func:`set_threads`; before any call, all usable cores (BLAS's own default)."""
+    return _threads if _threads is not None else len(available_cores())
+
+
+def blas_info() -> list[dict]:
+    """threadpoolctl's description of the loaded thread pools (library, version, kernel, threads)."""
+    from threadpoolctl import threadpool_info
+
+    return threadpool_info()
