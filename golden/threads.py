@@ -48,17 +48,18 @@ def _cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
     return out
 
 
-def busy_cores(cores: list[int] | None = None, seconds: float = SAMPLE_SECONDS) -> int:
+def busy_cores(cores: list[int] | None = None, seconds: float = SAMPLE_SECONDS, read=_cpu_times) -> int:
     """How many of ``cores`` other processes kept busy (more than :data:`BUSY_FRACTION`) over ``seconds``.
 
-    The caller sleeps during the sample, so what it measures is everybody else's work. Returns 0
+    The caller sleeps during the sample, so what it measures is everybody else's work (niced
+    work too: it is counted as busy). ``read`` returns the counters (:func:`_cpu_times`). Returns 0
     where ``/proc/stat`` cannot be read.
     """
     cores = available_cores() if cores is None else cores
     try:
-        a = _cpu_times()
+        a = read()
         time.sleep(seconds)
-        b = _cpu_times()
+        b = read()
     except (OSError, ValueError, IndexError):
         return 0
     busy = 0
@@ -69,8 +70,11 @@ def busy_cores(cores: list[int] | None = None, seconds: float = SAMPLE_SECONDS) 
     return busy
 
 
-def default_threads() -> int:
-    """``AVATARGAN_THREADS`` if set, else the usable cores less the busy ones (at least 1)."""
+def choose_threads(requested: int | None = None) -> tuple[int, str]:
+    """The thread count to use and why: ``requested`` if given, else ``AVATARGAN_THREADS``, else
+    the usable cores less the busy ones (at least 1)."""
+    if requested is not None:
+        return requested, "--threads"
     env = os.environ.get(ENV, "").strip()
     if env:
         try:
@@ -78,9 +82,15 @@ def default_threads() -> int:
         except ValueError:
             n = 0
         if n >= 1:
-            return n
+            return n, ENV
     cores = available_cores()
-    return max(1, len(cores) - busy_cores(cores))
+    busy = busy_cores(cores)
+    return max(1, len(cores) - busy), f"{len(cores)} usable cores, {busy} busy with other work"
+
+
+def default_threads() -> int:
+    """:func:`choose_threads` without a request: the count alone."""
+    return choose_threads()[0]
 
 
 def set_threads(n: int) -> int:
@@ -88,6 +98,7 @@ def set_threads(n: int) -> int:
     global _threads, _limiter
     if n < 1:
         raise ValueError(f"thread count must be at least 1, got {n}")
+    import numpy  # noqa: F401  - loads BLAS first: threadpoolctl limits only libraries already loaded
     from threadpoolctl import threadpool_limits
 
     _limiter = threadpool_limits(limits=n)
