@@ -36,19 +36,22 @@ def configure(parser) -> None:
                         help="NumPy/PyTorch alternations per thread count; the fastest counts (default 1)")
     parser.add_argument("--profile", action="store_true",
                         help="also break the NumPy iteration down by layer type")
+    parser.add_argument("--owner", choices=["pool", "blas"], default="pool",
+                        help="who runs the NumPy products on several threads: golden.nn's pool with BLAS on "
+                             "one thread (default, what training uses) or BLAS's own threads (for comparison)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch measurement")
     parser.add_argument("--out", metavar="FOLDER", help="also write bench_train.md and bench_train.json there")
 
 
 # --------------------------------------------------------------------------- children
 
-def _numpy_run(preset, batch, iterations, warmup, threads, profile) -> dict:
+def _numpy_run(preset, batch, iterations, warmup, threads, profile, owner="pool") -> dict:
     import numpy as np
 
     from golden import threads as gt
     from golden.train import GAN, make_config
 
-    gt.set_threads(threads)
+    gt.set_threads(threads, owner)
     cfg = make_config(preset, batch=batch)
     gan = GAN(cfg)
     data = (np.random.default_rng(1).random((275, 3, 32, 32)) * 2 - 1).astype(np.float32)
@@ -232,7 +235,7 @@ def _child(impl, args, threads) -> dict:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     cmd = [sys.executable, "-m", "avatargan.bench_train", impl, args.preset, str(args.batch),
-           str(args.iterations), str(args.warmup), str(threads), "1" if args.profile else "0"]
+           str(args.iterations), str(args.warmup), str(threads), "1" if args.profile else "0", args.owner]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"bench child {impl} failed:\n{out.stderr}")
@@ -275,7 +278,7 @@ def run(args) -> dict:
     counts = thread_counts(args.threads)
     use_torch = not args.no_torch and torch_available()
     res = {
-        "target": "train", "preset": args.preset, "batch": args.batch, "threads": counts,
+        "target": "train", "preset": args.preset, "batch": args.batch, "threads": counts, "owner": args.owner,
         "iterations": args.iterations, "warmup": args.warmup, "rounds": args.rounds,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpu_count": os.cpu_count(),
         "usable_cores": len(gt.available_cores()), "load_before": _load(),
@@ -331,7 +334,8 @@ def markdown(res: dict) -> str:
              f"BLAS {_blas_line(res.get('blas', []))}"
              + (f", PyTorch {res['torch_version']}" if "torch_version" in res else "") + ".",
              f"{res['iterations']} timed iterations after {res['warmup']} untimed, fastest of "
-             f"{res['rounds']} alternating round(s). Default thread count now: {res['default_threads']}.", "",
+             f"{res['rounds']} alternating round(s). NumPy threads owned by: {res['owner']}. "
+             f"Default thread count now: {res['default_threads']}.", "",
              head, "|---" * (len(runs) + 1) + "|",
              "| NumPy s/iteration | " + " | ".join(f"{r['numpy_s_per_it']:.4f}" for r in runs) + " |",
              "| NumPy speed-up over the first column | "
@@ -366,9 +370,10 @@ def markdown(res: dict) -> str:
 
 
 if __name__ == "__main__":
-    _impl, _preset, _batch, _its, _warm, _threads, _profile = sys.argv[1:8]
+    _impl, _preset, _batch, _its, _warm, _threads, _profile, _owner = sys.argv[1:9]
     if _impl == "numpy":
-        print(json.dumps(_numpy_run(_preset, int(_batch), int(_its), int(_warm), int(_threads), _profile == "1")))
+        print(json.dumps(_numpy_run(_preset, int(_batch), int(_its), int(_warm), int(_threads), _profile == "1",
+                                    _owner)))
     else:
         import torch
 

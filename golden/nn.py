@@ -29,10 +29,11 @@ between input pixels. Each product contracts over the smaller side of the layer 
 convolution, whose input has fewer channels; ``IC`` for a transposed one), which moves fewer bytes
 than the alternative (four 2×2-tap "phase" products, see docs/RESULTS.md "Training speed").
 
-Threads: the matrix products use BLAS's threads; the copies around them are split over blocks of
-channels (:func:`parallel_blocks`) among :func:`golden.threads.get_threads` threads. Every output
-element is computed by the same operations in the same order whatever the split, so results do
-not depend on the thread count.
+Threads: one pool (:func:`parallel_blocks`, :func:`golden.threads.get_threads` threads) splits the
+matrix products (:func:`matmul`, by blocks of rows or columns of the result, BLAS on one thread), the
+im2col/col2im copies and the element-wise layers (by blocks of channels). Every output element is
+computed by the same operations in the same order whatever the split, so results do not depend on
+the thread count.
 """
 
 from __future__ import annotations
@@ -69,6 +70,39 @@ def parallel_blocks(fn, n: int, size: int) -> None:
     fn(bounds[0], bounds[1])            # the calling thread takes the first block
     for f in futures:
         f.result()
+
+
+#: Matrix products are split into blocks of whole multiples of this many rows or columns.
+MATMUL_ALIGN = 64
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D float32 arrays, the result's longer side split over :func:`parallel_blocks`.
+
+    BLAS itself runs on one thread (:func:`golden.threads.set_threads`; with owner ``"blas"`` the
+    product is one call on BLAS's threads instead); each block is one BLAS
+    call writing its own rows or columns of the result in place (``out=``; a column block of a
+    C-contiguous matrix is still a BLAS matrix, with a leading dimension). Blocks start at
+    multiples of :data:`MATMUL_ALIGN`, so every element is computed by the same kernel code as
+    in one call over the whole product, and the result does not depend on the thread count
+    (tests/test_nn_train.py checks this for OpenBLAS).
+    """
+    m, n = a.shape[0], b.shape[1]
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+    units = -(-max(m, n) // MATMUL_ALIGN)
+    if n >= m:
+        def part(u0, u1):
+            c0, c1 = u0 * MATMUL_ALIGN, min(n, u1 * MATMUL_ALIGN)
+            np.matmul(a, b[:, c0:c1], out=out[:, c0:c1])
+    else:
+        def part(u0, u1):
+            r0, r1 = u0 * MATMUL_ALIGN, min(m, u1 * MATMUL_ALIGN)
+            np.matmul(a[r0:r1], b, out=out[r0:r1])
+    if _threads.pool_splits_products():
+        parallel_blocks(part, units, m * n * a.shape[1] // 16)
+    else:
+        part(0, units)
+    return out
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -218,7 +252,7 @@ class Conv2d(Layer):
         self.x_shape = xc.shape
         self.col = im2col(xc, k, s, p)                      # (C k k, OH OW N)
         wm = self.params["w"].reshape(self.params["w"].shape[0], -1)
-        y = wm @ self.col                                   # (OC, OH OW N)
+        y = matmul(wm, self.col)                            # (OC, OH OW N)
         if "b" in self.params:
             y += self.params["b"][:, None]
         return _nchw(y.reshape(-1, oh, ow, n))
@@ -227,13 +261,13 @@ class Conv2d(Layer):
         w = self.params["w"]
         dy = _chwn(dout).reshape(w.shape[0], -1)           # (OC, OH OW N)
         if not self.frozen:
-            self.grads["w"] = (dy @ self.col.T).reshape(w.shape)
+            self.grads["w"] = matmul(self.col, dy.T).T.reshape(w.shape)   # (C k k, OC)ᵀ
             if "b" in self.params:
                 self.grads["b"] = dy.sum(axis=1)
         self.col = None
         if not self.need_dx:
             return None
-        dcol = w.reshape(w.shape[0], -1).T @ dy            # (C k k, OH OW N)
+        dcol = matmul(w.reshape(w.shape[0], -1).T, dy)     # (C k k, OH OW N)
         return _nchw(col2im(dcol, self.x_shape, self.k, self.s, self.p))
 
 
@@ -260,7 +294,7 @@ class ConvTranspose2d(Layer):
         oh, ow = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
         self.x_hw = (h, w)
         self.xc = xc.reshape(ic, -1)                        # (IC, H W N)
-        col = self.params["w"].reshape(ic, -1).T @ self.xc  # (OC k k, H W N)
+        col = matmul(self.params["w"].reshape(ic, -1).T, self.xc)  # (OC k k, H W N)
         return _nchw(col2im(col, (oc, oh, ow, n), k, s, p, self.params.get("b")))
 
     def backward(self, dout):
@@ -269,14 +303,14 @@ class ConvTranspose2d(Layer):
         dc = _chwn(dout)                                    # (OC, OH, OW, N)
         col = im2col(dc, self.k, self.s, self.p)            # (OC k k, H W N)
         if not self.frozen:
-            self.grads["w"] = (self.xc @ col.T).reshape(w.shape)
+            self.grads["w"] = matmul(col, self.xc.T).T.reshape(w.shape)  # (OC k k, IC)ᵀ
             if "b" in self.params:
                 self.grads["b"] = dc.reshape(dc.shape[0], -1).sum(axis=1)
         self.xc = None
         if not self.need_dx:
             return None
         h, wd = self.x_hw
-        dx = w.reshape(ic, -1) @ col                        # (IC, H W N)
+        dx = matmul(w.reshape(ic, -1), col)                 # (IC, H W N)
         return _nchw(dx.reshape(ic, h, wd, dc.shape[3]))
 
 
@@ -341,44 +375,70 @@ class BatchNorm2d(Layer):
             xhat = (x - self.running_mean[None, :, None, None].astype(dt)) * inv[None, :, None, None]
             self.xhat, self.inv, self.batch_stats = xhat, inv, False
             return xhat * g + b
-        m = x.shape[0] * x.shape[2] * x.shape[3]
-        mu = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
-        xc = x - mu[None, :, None, None]
-        var = (xc * xc).mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
-        inv = (1.0 / np.sqrt(var + self.eps)).astype(dt)
-        xhat = xc * inv[None, :, None, None]
+        n, c, h, w = x.shape
+        m = n * h * w
+        mu, var, inv = (np.empty(c, dt) for _ in range(3))
+        xhat, out = np.empty_like(x), np.empty_like(x)     # x's memory order
+
+        def part(c0, c1):  # channels c0..c1-1: μ, σ², x̂ = (x − μ)/√(σ² + ε), γ x̂ + β
+            xs, xh, ch = x[:, c0:c1], xhat[:, c0:c1], slice(c0, c1)
+            mu[ch] = xs.mean(axis=(0, 2, 3), dtype=np.float64)
+            np.subtract(xs, mu[None, ch, None, None], out=xh)
+            var[ch] = (xh * xh).mean(axis=(0, 2, 3), dtype=np.float64)
+            inv[ch] = 1.0 / np.sqrt(var[ch] + dt.type(self.eps))
+            np.multiply(xh, inv[None, ch, None, None], out=xh)
+            np.multiply(xh, g[:, ch], out=out[:, c0:c1])
+            out[:, c0:c1] += b[:, ch]
+
+        parallel_blocks(part, c, x.size)
         mom = self.momentum
         rm, rv = self.running_mean, self.running_var
         rm[...] = (1 - mom) * rm + mom * mu
         rv[...] = (1 - mom) * rv + mom * var * (m / max(m - 1, 1))
         self.xhat, self.inv, self.batch_stats = xhat, inv, True
-        return xhat * g + b
+        return out
 
     def backward(self, dout):
         xhat, inv = self.xhat, self.inv
         gamma = self.params["gamma"]
-        self.grads["beta"] = dout.sum(axis=(0, 2, 3))
-        self.grads["gamma"] = (dout * xhat).sum(axis=(0, 2, 3))
         self.xhat = None
-        if not self.batch_stats:    # running statistics are constants
-            return dout * (gamma * inv)[None, :, None, None]
+        c = dout.shape[1]
+        dbeta, dgamma = np.empty(c, dout.dtype), np.empty(c, dout.dtype)
+        dx = np.empty_like(dout)
         m = dout.shape[0] * dout.shape[2] * dout.shape[3]
-        mean_d = self.grads["beta"] / m
-        mean_dx = self.grads["gamma"] / m
-        return (dout - mean_d[None, :, None, None] - xhat * mean_dx[None, :, None, None]) \
-            * (gamma * inv)[None, :, None, None]
+
+        def part(c0, c1):  # channels c0..c1-1: dβ = Σ dy, dγ = Σ dy·x̂, dx = (dy − dβ/m − x̂·dγ/m)·γ/σ
+            ds, xh, ch = dout[:, c0:c1], xhat[:, c0:c1], slice(c0, c1)
+            dbeta[ch] = ds.sum(axis=(0, 2, 3))
+            dgamma[ch] = (ds * xh).sum(axis=(0, 2, 3))
+            scale = (gamma[ch] * inv[ch])[None, :, None, None]
+            if not self.batch_stats:    # running statistics are constants
+                np.multiply(ds, scale, out=dx[:, c0:c1])
+                return
+            t = ds - (dbeta[ch] / m)[None, :, None, None]
+            t -= xh * (dgamma[ch] / m)[None, :, None, None]
+            np.multiply(t, scale, out=dx[:, c0:c1])
+
+        parallel_blocks(part, c, dout.size)
+        self.grads["beta"], self.grads["gamma"] = dbeta, dgamma
+        return dx
 
 
 class ReLU(Layer):
     """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
 
     def forward(self, x):
-        self.y = np.maximum(x, x.dtype.type(0))
+        self.y = np.empty_like(x)
+        parallel_blocks(lambda c0, c1: np.maximum(x[:, c0:c1], x.dtype.type(0), out=self.y[:, c0:c1]),
+                        x.shape[1], x.size)
         return self.y
 
     def backward(self, dout):
         y, self.y = self.y, None
-        return dout * (y > 0)            # a product with a boolean mask: one vectorised pass
+        dx = np.empty_like(dout)         # a product with a boolean mask: one vectorised pass
+        parallel_blocks(lambda c0, c1: np.multiply(dout[:, c0:c1], y[:, c0:c1] > 0, out=dx[:, c0:c1]),
+                        dout.shape[1], dout.size)
+        return dx
 
 
 class LeakyReLU(Layer):
@@ -390,18 +450,25 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self.x = x
-        y = x * x.dtype.type(self.slope)
-        return np.maximum(x, y, out=y) if self.slope <= 1 else np.where(x > 0, x, y)
+        y = np.empty_like(x)
+        parallel_blocks(lambda c0, c1: np.multiply(x[:, c0:c1], self._slopes(x[:, c0:c1]), out=y[:, c0:c1]),
+                        x.shape[1], x.size)
+        return y
 
     def backward(self, dout):
-        """``dout`` where ``x > 0``, ``slope·dout`` elsewhere, as products with boolean masks (exact:
-        each element is ``dout·1 + (slope·dout)·0`` or ``dout·0 + slope·dout``; several times faster
-        than ``np.where``)."""
         x, self.x = self.x, None
-        pos = x > 0
-        dx = dout * pos
-        dx += (dout * dout.dtype.type(self.slope)) * ~pos
+        dx = np.empty_like(dout)
+        parallel_blocks(lambda c0, c1: np.multiply(dout[:, c0:c1], self._slopes(x[:, c0:c1]), out=dx[:, c0:c1]),
+                        dout.shape[1], dout.size)
         return dx
+
+    def _slopes(self, x):
+        """The derivative of the layer at ``x``: 1 where ``x > 0``, ``slope`` elsewhere.
+
+        For ``0 ≤ slope ≤ 1`` that is ``max(x > 0, slope)`` (exact: ``max(1, s) = 1``, ``max(0, s) = s``),
+        several times faster than ``np.where``."""
+        s = x.dtype.type(self.slope)
+        return np.maximum(x > 0, s) if 0 <= self.slope <= 1 else np.where(x > 0, x.dtype.type(1), s)
 
 
 class Tanh(Layer):

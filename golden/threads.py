@@ -1,9 +1,12 @@
-"""How many threads NumPy training uses: one count for BLAS and for :mod:`golden.nn`'s copies.
+"""How many threads NumPy training uses, and who owns them.
 
-A process that trains calls :func:`set_threads` once. The count goes to BLAS through threadpoolctl
-(at run time, whatever the environment said when NumPy loaded) and to :func:`golden.nn.parallel_blocks`,
-which splits the copies between the matrix products over as many threads. The two never run at
-the same time: a layer's copies finish before its product starts and the other way round.
+A process that trains calls :func:`set_threads` once. By default one owner runs everything
+multi-threaded: :mod:`golden.nn`'s pool (:func:`golden.nn.parallel_blocks`) splits the matrix
+products (:func:`golden.nn.matmul`), the im2col/col2im copies and the element-wise layers over
+``n`` threads, and BLAS is limited to one thread per call through threadpoolctl (at run time,
+whatever the environment said when NumPy loaded). The pool's idle threads sleep; OpenBLAS's own
+threads spin for a while after each product, which on a machine shared with other work made two
+threads several times slower than one (docs/RESULTS.md, "Training speed").
 
 :func:`default_threads` is the count for a machine shared with other work: the cores this process
 may run on (``os.sched_getaffinity``) less those another process keeps busy, measured from the
@@ -24,7 +27,13 @@ BUSY_FRACTION = 0.5
 #: Environment variable that overrides the measured default (scripts, tests).
 ENV = "AVATARGAN_THREADS"
 
+#: Who runs the matrix products on several threads: "pool" (default: BLAS on one thread, golden.nn
+#: splits each product over its own pool, which also does the copies) or "blas" (BLAS's threads for
+#: the products, the pool for the copies only; kept to measure the difference, see docs/RESULTS.md).
+OWNERS = ("pool", "blas")
+
 _threads: int | None = None
+_owner = "pool"
 _limiter = None
 
 
@@ -93,17 +102,31 @@ def default_threads() -> int:
     return choose_threads()[0]
 
 
-def set_threads(n: int) -> int:
-    """Use ``n`` threads from now on: BLAS's (threadpoolctl) and the copy pool's. Returns ``n``."""
-    global _threads, _limiter
+def set_threads(n: int, owner: str = "pool") -> int:
+    """Use ``n`` threads from now on, owned by ``owner`` (:data:`OWNERS`). Returns ``n``.
+
+    With ``"pool"`` BLAS is limited to one thread (threadpoolctl) and :mod:`golden.nn` splits
+    products and copies over ``n`` threads of its own pool: one owner of the cores, whose idle
+    threads sleep. With ``"blas"`` BLAS gets ``n`` threads for the products; between products
+    OpenBLAS's threads spin before they sleep, taking the cores from the pool's copies and from
+    other processes.
+    """
+    global _threads, _owner, _limiter
     if n < 1:
         raise ValueError(f"thread count must be at least 1, got {n}")
+    if owner not in OWNERS:
+        raise ValueError(f"thread owner must be one of {OWNERS}, got {owner!r}")
     import numpy  # noqa: F401  - loads BLAS first: threadpoolctl limits only libraries already loaded
     from threadpoolctl import threadpool_limits
 
-    _limiter = threadpool_limits(limits=n)
-    _threads = n
+    _limiter = threadpool_limits(limits=1 if owner == "pool" else n)
+    _threads, _owner = n, owner
     return n
+
+
+def pool_splits_products() -> bool:
+    """Whether :func:`golden.nn.matmul` splits products over the pool (owner ``"pool"``)."""
+    return _owner == "pool"
 
 
 def get_threads() -> int:

@@ -70,17 +70,36 @@ def test_busy_cores_counts_only_cores_mostly_used_by_others(monkeypatch):
     assert threads.choose_threads()[0] == 4
 
 
-def test_the_count_reaches_blas_and_the_copy_pool():
+def test_one_owner_of_the_cores(monkeypatch):
+    """Owner "pool": BLAS on one thread, products split by golden.nn's pool; owner "blas": BLAS's
+    threads, products in one call (the pool never splits a product on top of BLAS's threads)."""
+    import numpy as np
+
+    from golden import nn
+
+    calls = []
+    real = nn.parallel_blocks
+    monkeypatch.setattr(nn, "parallel_blocks", lambda fn, n, size: (calls.append(n), real(fn, n, size)))
+    a, b = np.ones((256, 512), np.float32), np.ones((512, 1024), np.float32)
     before = threads.get_threads()
     try:
         for n in (1, 2):
             threads.set_threads(n)
-            assert threads.get_threads() == n
-            assert _blas_threads() and set(_blas_threads()) == {n}
+            assert threads.get_threads() == n and set(_blas_threads()) == {1}
+            calls.clear()
+            np.testing.assert_array_equal(nn.matmul(a, b), a @ b)
+            assert calls == [1024 // nn.MATMUL_ALIGN]
+            threads.set_threads(n, "blas")
+            assert threads.get_threads() == n and set(_blas_threads()) == {n}
+            calls.clear()
+            np.testing.assert_array_equal(nn.matmul(a, b), a @ b)
+            assert calls == []
     finally:
         threads.set_threads(before)
     with pytest.raises(ValueError):
         threads.set_threads(0)
+    with pytest.raises(ValueError):
+        threads.set_threads(1, "both")
 
 
 @pytest.mark.parametrize("argv", [["train", "--data", "x", "--out", "y", "--threads", "0"],
