@@ -261,6 +261,18 @@ def thread_counts(text) -> list[int]:
     return sorted(set(counts))
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor() or ''}".strip()
+
+
 def _load() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -280,7 +292,7 @@ def run(args) -> dict:
     res = {
         "target": "train", "preset": args.preset, "batch": args.batch, "threads": counts, "owner": args.owner,
         "iterations": args.iterations, "warmup": args.warmup, "rounds": args.rounds,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cpu_count": os.cpu_count(),
+        "machine": f"{platform.machine()}, {_cpu_model()}", "cpu_count": os.cpu_count(),
         "usable_cores": len(gt.available_cores()), "load_before": _load(),
         "default_threads": gt.default_threads(), "runs": [],
     }

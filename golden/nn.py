@@ -451,8 +451,17 @@ class LeakyReLU(Layer):
     def forward(self, x):
         self.x = x
         y = np.empty_like(x)
-        parallel_blocks(lambda c0, c1: np.multiply(x[:, c0:c1], self._slopes(x[:, c0:c1]), out=y[:, c0:c1]),
-                        x.shape[1], x.size)
+        s = x.dtype.type(self.slope)
+
+        def part(c0, c1):  # max(x, slope·x) for 0 ≤ slope ≤ 1
+            xs, ys = x[:, c0:c1], y[:, c0:c1]
+            np.multiply(xs, s, out=ys)
+            if 0 <= self.slope <= 1:
+                np.maximum(xs, ys, out=ys)
+            else:
+                ys[...] = np.where(xs > 0, xs, ys)
+
+        parallel_blocks(part, x.shape[1], x.size)
         return y
 
     def backward(self, dout):
@@ -602,13 +611,17 @@ class Adam:
         bc1 = 1 - b1 ** self.t
         bc2_sqrt = np.sqrt(1 - b2 ** self.t)
         step = np.float32(self.lr / bc1)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= np.float32(b1)
-            m += np.float32(1 - b1) * g
-            v *= np.float32(b2)
-            v += np.float32(1 - b2) * (g * g)
-            denom = np.sqrt(v) / np.float32(bc2_sqrt) + np.float32(self.eps)
-            p -= step * (m / denom)
+
+        def part(i0, i1):  # parameters i0..i1-1 (independent arrays, so blocks may run in parallel)
+            for p, g, m, v in zip(self.params[i0:i1], grads[i0:i1], self.m[i0:i1], self.v[i0:i1]):
+                m *= np.float32(b1)
+                m += np.float32(1 - b1) * g
+                v *= np.float32(b2)
+                v += np.float32(1 - b2) * (g * g)
+                denom = np.sqrt(v) / np.float32(bc2_sqrt) + np.float32(self.eps)
+                p -= step * (m / denom)
+
+        parallel_blocks(part, len(self.params), sum(p.size for p in self.params))
 
     def state(self) -> dict[str, np.ndarray]:
         """Moments and step count as arrays (``m.i``, ``v.i``, ``t``)."""
