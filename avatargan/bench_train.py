@@ -10,6 +10,10 @@ threads with :func:`golden.threads.set_threads` (threadpoolctl), the PyTorch chi
 library and kernel in use (threadpoolctl's ``threadpool_info``), the thread count that
 :func:`golden.threads.default_threads` picks now, the machine's load, and with ``--profile`` a
 breakdown of the NumPy iteration by layer type (measured in extra iterations after the timed ones).
+The NumPy child also reports its CPU seconds per iteration, of all its threads and of the main
+thread alone: on a machine shared with other work the wall time depends on the others, the CPU
+time much less, and the main thread's CPU time bounds what a second thread can gain (the main
+thread runs everything that is not split, plus its share of what is).
 PyTorch is imported only inside the child that measures it, and only if it is installed.
 """
 
@@ -57,11 +61,12 @@ def _numpy_run(preset, batch, iterations, warmup, threads, profile, owner="pool"
     data = (np.random.default_rng(1).random((275, 3, 32, 32)) * 2 - 1).astype(np.float32)
     for _ in range(warmup):
         gan.step(data)
-    t = time.perf_counter()
+    t, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
     for _ in range(iterations):
         gan.step(data)
     out = {"seconds": (time.perf_counter() - t) / iterations, "version": np.__version__,
-           "blas": gt.blas_info()}
+           "cpu_seconds": (time.process_time() - cpu) / iterations,
+           "main_thread_cpu_seconds": (time.thread_time() - main) / iterations, "blas": gt.blas_info()}
     if profile:
         out["profile"] = _profile_steps(gan, data, iterations)
     return out
@@ -302,6 +307,8 @@ def run(args) -> dict:
             child = _child("numpy", args, t)
             if child["seconds"] < run_t.get("numpy_s_per_it", float("inf")):
                 run_t["numpy_s_per_it"] = child["seconds"]
+                run_t["numpy_cpu_s_per_it"] = child["cpu_seconds"]
+                run_t["numpy_main_thread_cpu_s_per_it"] = child["main_thread_cpu_seconds"]
                 run_t["profile"] = child.get("profile")
             res["numpy_version"], res["blas"] = child["version"], child["blas"]
             if use_torch:
@@ -351,7 +358,11 @@ def markdown(res: dict) -> str:
              head, "|---" * (len(runs) + 1) + "|",
              "| NumPy s/iteration | " + " | ".join(f"{r['numpy_s_per_it']:.4f}" for r in runs) + " |",
              "| NumPy speed-up over the first column | "
-             + " | ".join(f"{r['numpy_speedup_vs_first']:.2f} ×" for r in runs) + " |"]
+             + " | ".join(f"{r['numpy_speedup_vs_first']:.2f} ×" for r in runs) + " |",
+             "| NumPy CPU s/iteration, all threads | "
+             + " | ".join(f"{r['numpy_cpu_s_per_it']:.4f}" for r in runs) + " |",
+             "| NumPy CPU s/iteration, main thread | "
+             + " | ".join(f"{r['numpy_main_thread_cpu_s_per_it']:.4f}" for r in runs) + " |"]
     if "torch_version" in res:
         lines += ["| PyTorch s/iteration | " + " | ".join(f"{r['torch_s_per_it']:.4f}" for r in runs) + " |",
                   "| PyTorch speed-up over the first column | "

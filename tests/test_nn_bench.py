@@ -24,6 +24,7 @@ def test_bench_train_reports_numpy_torch_and_ratio(tmp_path, capsys):
     assert [r["threads"] for r in res["runs"]] == [1, 2]
     for r in res["runs"]:
         assert r["numpy_s_per_it"] > 0 and r["torch_s_per_it"] > 0
+        assert 0 < r["numpy_main_thread_cpu_s_per_it"] <= r["numpy_cpu_s_per_it"] + 1e-3
         assert abs(r["ratio_numpy_over_torch"] - r["numpy_s_per_it"] / r["torch_s_per_it"]) < 1e-12
         rows = r["profile"]["rows"]
         assert rows["Conv2d forward"] > 0 and rows["ConvTranspose2d backward"] > 0 and rows["Adam"] > 0
