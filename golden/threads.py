@@ -125,8 +125,10 @@ def set_threads(n: int, owner: str = "pool") -> int:
 
 
 def pool_splits_products() -> bool:
-    """Whether :func:`golden.nn.matmul` splits products over the pool (owner ``"pool"``)."""
-    return _owner == "pool"
+    """Whether :func:`golden.nn.matmul` splits products over the pool: after ``set_threads(n)``
+    with owner ``"pool"``. Before any :func:`set_threads` call BLAS keeps its own threads (and its
+    own count), so the pool leaves the products to it rather than run BLAS threads in pool threads."""
+    return _threads is not None and _owner == "pool"
 
 
 def get_threads() -> int:
