@@ -52,9 +52,12 @@ _POOL = None
 def parallel_blocks(fn, n: int, size: int) -> None:
     """Call ``fn(n0, n1)`` on disjoint blocks of ``range(n)`` covering it, in threads when it pays.
 
-    NumPy releases the GIL inside large copies and additions, so blocks of channels that write
-    disjoint memory run concurrently. Results do not depend on the blocking (every element is
-    computed by the same operations in the same order), so training stays deterministic.
+    NumPy releases the GIL inside large copies, additions and BLAS calls, so blocks that write
+    disjoint memory (channels of an image, rows or columns of a product, parameter arrays) run
+    concurrently; the calling thread takes the first block. Results do not depend on the
+    blocking (every element is computed by the same operations in the same order), so training
+    stays deterministic. One block per thread: smaller blocks taken from a queue were slower
+    (docs/RESULTS.md, "Training speed").
     """
     global _POOL
     t = min(_threads.get_threads(), n)
@@ -67,7 +70,7 @@ def parallel_blocks(fn, n: int, size: int) -> None:
         _POOL = ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="golden-nn")
     bounds = [n * i // t for i in range(t + 1)]
     futures = [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, t)]
-    fn(bounds[0], bounds[1])            # the calling thread takes the first block
+    fn(bounds[0], bounds[1])
     for f in futures:
         f.result()
 
