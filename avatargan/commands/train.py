@@ -39,8 +39,8 @@ def configure(parser) -> None:
     parser.add_argument("--d-channels", help="discriminator widths (default 32,64,128)")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
     parser.add_argument("--threads", type=int, metavar="N",
-                        help="threads for BLAS and the layers' copies (default: the usable cores that no "
-                             "other process keeps busy; results are the same for any N)")
+                        help="threads for the matrix products, copies and layers (default: the usable cores "
+                             "that no other process keeps busy; results are the same for any N)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
