@@ -301,10 +301,16 @@ def run(args) -> dict:
         "usable_cores": len(gt.available_cores()), "load_before": _load(),
         "default_threads": gt.default_threads(), "runs": [],
     }
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(counts) * args.rounds * (2 if use_torch else 1), desc="bench train", unit="child",
+               file=sys.stderr, dynamic_ncols=True, leave=False)
     for t in counts:
         run_t = {"threads": t}
         for _ in range(args.rounds):
+            bar.set_postfix_str(f"NumPy, {t} thread{'s' if t > 1 else ''}")
             child = _child("numpy", args, t)
+            bar.update(1)
             if child["seconds"] < run_t.get("numpy_s_per_it", float("inf")):
                 run_t["numpy_s_per_it"] = child["seconds"]
                 run_t["numpy_cpu_s_per_it"] = child["cpu_seconds"]
@@ -312,7 +318,9 @@ def run(args) -> dict:
                 run_t["profile"] = child.get("profile")
             res["numpy_version"], res["blas"] = child["version"], child["blas"]
             if use_torch:
+                bar.set_postfix_str(f"PyTorch, {t} thread{'s' if t > 1 else ''}")
                 child = _child("torch", args, t)
+                bar.update(1)
                 run_t["torch_s_per_it"] = min(child["seconds"], run_t.get("torch_s_per_it", float("inf")))
                 res["torch_version"] = child["version"]
         if use_torch:
@@ -320,6 +328,7 @@ def run(args) -> dict:
         if run_t["profile"] is None:
             del run_t["profile"]
         res["runs"].append(run_t)
+    bar.close()
     res["load_after"] = _load()
     base = res["runs"][0]
     for r in res["runs"]:
