@@ -10,9 +10,9 @@ threads several times slower than one (docs/RESULTS.md, "Training speed").
 
 :func:`default_threads` is the count for a machine shared with other work: the cores this process
 may run on (``os.sched_getaffinity``) less those another process keeps busy, measured from the
-per-CPU idle counters of ``/proc/stat`` over a short interval. One more thread than there are free
-cores makes every BLAS call wait for the thread that shares a core with the other process (and
-OpenBLAS's idle threads spin before they sleep), which costs far more than the thread gains.
+per-CPU idle counters of ``/proc/stat`` over a short interval. A thread more than there are free
+cores makes every split operation wait for the thread that shares its core with the other process:
+with the pool that was 0–25 % slower than one thread, with BLAS's spinning threads several times.
 """
 
 from __future__ import annotations
