@@ -9,10 +9,11 @@ threads spin for a while after each product, which on a machine shared with othe
 threads several times slower than one (docs/RESULTS.md, "Training speed").
 
 :func:`default_threads` is the count for a machine shared with other work: the cores this process
-may run on (``os.sched_getaffinity``) less those another process keeps busy, measured from the
-per-CPU idle counters of ``/proc/stat`` over a short interval. A thread more than there are free
-cores makes every split operation wait for the thread that shares its core with the other process:
-with the pool that was 0–25 % slower than one thread, with BLAS's spinning threads several times.
+may run on (``os.sched_getaffinity``, and no more than a cgroup CPU quota) less those another
+process keeps busy, measured from the per-CPU idle counters of ``/proc/stat`` over a short
+interval. A thread more than there are free cores makes every split operation wait for the thread
+that shares its core with the other process: with the pool that was 0–25 % slower than one thread,
+with BLAS's spinning threads several times.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def available_cores() -> list[int]:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return list(range(os.cpu_count() or 1))
+
+
+def cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Whole CPUs the process's cgroup (v2) may use (``cpu.max``: quota over period, rounded up),
+    or None where there is no limit or no such file (a container limited to 2 CPUs on a 16-core
+    host sees 16 cores in its affinity mask)."""
+    try:
+        with open(path) as f:
+            quota, period = f.read().split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
 
 
 def _cpu_times(path: str = "/proc/stat") -> dict[int, tuple[int, int]]:
@@ -94,7 +107,11 @@ def choose_threads(requested: int | None = None) -> tuple[int, str]:
             return n, ENV
     cores = available_cores()
     busy = busy_cores(cores)
-    return max(1, len(cores) - busy), f"{len(cores)} usable cores, {busy} busy with other work"
+    n, why = max(1, len(cores) - busy), f"{len(cores)} usable cores, {busy} busy with other work"
+    quota = cpu_quota()
+    if quota is not None and quota < n:
+        n, why = quota, why + f", a CPU quota of {quota}"
+    return n, why
 
 
 def default_threads() -> int:

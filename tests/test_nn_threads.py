@@ -70,6 +70,23 @@ def test_busy_cores_counts_only_cores_mostly_used_by_others(monkeypatch):
     assert threads.choose_threads()[0] == 4
 
 
+def test_a_cgroup_cpu_quota_caps_the_default(tmp_path, monkeypatch):
+    f = tmp_path / "cpu.max"
+    for text, want in (("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000\n", 2),
+                       ("50000 100000\n", 1), ("garbage\n", None)):
+        f.write_text(text)
+        assert threads.cpu_quota(str(f)) == want, text
+    assert threads.cpu_quota(str(tmp_path / "missing")) is None
+    monkeypatch.delenv(threads.ENV, raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: list(range(16)))
+    monkeypatch.setattr(threads, "busy_cores", lambda cores: 0)
+    monkeypatch.setattr(threads, "cpu_quota", lambda: 2)
+    n, why = threads.choose_threads()
+    assert n == 2 and "quota" in why
+    monkeypatch.setattr(threads, "cpu_quota", lambda: None)
+    assert threads.choose_threads()[0] == 16
+
+
 def test_one_owner_of_the_cores(monkeypatch):
     """Owner "pool": BLAS on one thread, products split by golden.nn's pool; owner "blas": BLAS's
     threads, products in one call (the pool never splits a product on top of BLAS's threads)."""
