@@ -25,15 +25,15 @@ product; :func:`col2im` adds columns back with one strided add per kernel tap (1
 kernel; never a loop over pixels or samples). :class:`ConvTranspose2d`'s forward pass *is* the
 data gradient of a convolution (``col2im`` of ``Wᵀ x``), and its backward pass is a convolution
 (``im2col``), so both classes share the same two functions and no zeros are ever inserted
-between input pixels. Each product contracts over the smaller side of the layer (``16·IC`` for a
-convolution, whose input has fewer channels; ``IC`` for a transposed one), which moves fewer bytes
-than the alternative (four 2×2-tap "phase" products, see docs/RESULTS.md "Training speed").
+between input pixels. Four 2×2-tap "phase" products per stride-2 transposed convolution instead
+of one product and col2im were measured slower for all of the Generator's layers (docs/RESULTS.md,
+"Training speed").
 
 Threads: one pool (:func:`parallel_blocks`, :func:`golden.threads.get_threads` threads) splits the
 matrix products (:func:`matmul`, by blocks of rows or columns of the result, BLAS on one thread), the
-im2col/col2im copies and the element-wise layers (by blocks of channels). Every output element is
-computed by the same operations in the same order whatever the split, so results do not depend on
-the thread count.
+im2col/col2im copies and the element-wise layers (by blocks of channels), Adam (by parameter) and
+DiffAugment (:mod:`golden.augment`, by images). Every output element is computed by the same
+operations in the same order whatever the split, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
