@@ -1,9 +1,19 @@
-"""``avatargan bench train``: seconds per training iteration, NumPy vs PyTorch CPU.
+"""``avatargan bench train``: seconds per training iteration, NumPy vs PyTorch CPU, at 1 and 2 threads.
 
 Times :meth:`golden.train.GAN.step` of a preset (default: ``default``, batch 64) on random
 avatars, and the same iteration written in PyTorch (same networks, same losses, same
-DiffAugment, same Adam), each in a fresh child process with the same number of threads
-(``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` and ``torch.set_num_threads``).
+DiffAugment, same Adam), each in a fresh child process. For every thread count of ``--threads``
+(default ``1,2``) the NumPy and PyTorch children run one after the other, ``--rounds`` times in
+turn, so that both see the same load; the fastest round of each counts. The NumPy child sets its
+threads with :func:`golden.threads.set_threads` (threadpoolctl), the PyTorch child with
+``torch.set_num_threads`` (and ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``). The report names the BLAS
+library and kernel in use (threadpoolctl's ``threadpool_info``), the thread count that
+:func:`golden.threads.default_threads` picks now, the machine's load, and with ``--profile`` a
+breakdown of the NumPy iteration by layer type (measured in extra iterations after the timed ones).
+The NumPy child also reports its CPU seconds per iteration, of all its threads and of the main
+thread alone: on a machine shared with other work the wall time depends on the others, the CPU
+time much less, and the main thread's CPU time bounds what a second thread can gain (the main
+thread runs everything that is not split, plus its share of what is).
 PyTorch is imported only inside the child that measures it, and only if it is installed.
 """
 
@@ -16,35 +26,104 @@ import subprocess
 import sys
 import time
 
-HELP = "seconds per training iteration of a preset, NumPy vs PyTorch CPU"
+HELP = "seconds per training iteration of a preset at 1 and 2 threads, NumPy vs PyTorch CPU"
 
 
 def configure(parser) -> None:
     parser.add_argument("--preset", default="default", help="training preset to time (default: default)")
     parser.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
-    parser.add_argument("--iterations", type=int, default=10, help="timed iterations (default 10)")
+    parser.add_argument("--iterations", type=int, default=10, help="timed iterations per child (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="threads for BLAS and PyTorch (default: all cores)")
+    parser.add_argument("--threads", default="1,2", metavar="N[,N...]",
+                        help="thread counts to measure, side by side (default 1,2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="NumPy/PyTorch alternations per thread count; the fastest counts (default 1)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also break the NumPy iteration down by layer type")
+    parser.add_argument("--owner", choices=["pool", "blas"], default="pool",
+                        help="who runs the NumPy products on several threads: golden.nn's pool with BLAS on "
+                             "one thread (default, what training uses) or BLAS's own threads (for comparison)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch measurement")
+    parser.add_argument("--out", metavar="FOLDER", help="also write bench_train.md and bench_train.json there")
 
 
 # --------------------------------------------------------------------------- children
 
-def _numpy_seconds(preset, batch, iterations, warmup) -> float:
+def _numpy_run(preset, batch, iterations, warmup, threads, profile, owner="pool") -> dict:
     import numpy as np
 
+    from golden import threads as gt
     from golden.train import GAN, make_config
 
+    gt.set_threads(threads, owner)
     cfg = make_config(preset, batch=batch)
     gan = GAN(cfg)
     data = (np.random.default_rng(1).random((275, 3, 32, 32)) * 2 - 1).astype(np.float32)
     for _ in range(warmup):
         gan.step(data)
-    t = time.perf_counter()
+    t, cpu, main = time.perf_counter(), time.process_time(), time.thread_time()
     for _ in range(iterations):
         gan.step(data)
-    return (time.perf_counter() - t) / iterations
+    out = {"seconds": (time.perf_counter() - t) / iterations, "version": np.__version__,
+           "cpu_seconds": (time.process_time() - cpu) / iterations,
+           "main_thread_cpu_seconds": (time.thread_time() - main) / iterations, "blas": gt.blas_info()}
+    if profile:
+        out["profile"] = _profile_steps(gan, data, iterations)
+    return out
+
+
+#: Prefix of the profile rows that are part of another row (im2col/col2im run inside the convolutions).
+INSIDE = "inside the convolutions: "
+
+
+def _profile_steps(gan, data, iterations) -> dict:
+    """Seconds per iteration spent in each layer type (forward, backward), DiffAugment, Adam and the rest.
+
+    Wraps the layers' methods (and :func:`golden.nn.im2col` / :func:`golden.nn.col2im`, which run
+    inside the convolutions) with timers for ``iterations`` extra steps; the wrappers cost a few
+    microseconds per call.
+    """
+    from golden import augment, nn
+
+    acc: dict[str, float] = {}
+
+    def timed(fn, key):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                acc[key] = acc.get(key, 0.0) + time.perf_counter() - t
+        return wrapper
+
+    saved = [(nn, "im2col", nn.im2col), (nn, "col2im", nn.col2im), (nn.Adam, "step", nn.Adam.step),
+             (augment.DiffAugment, "forward", augment.DiffAugment.forward),
+             (augment.DiffAugment, "backward", augment.DiffAugment.backward)]
+    nn.im2col = timed(nn.im2col, INSIDE + "im2col")
+    nn.col2im = timed(nn.col2im, INSIDE + "col2im")
+    nn.Adam.step = timed(nn.Adam.step, "Adam")
+    augment.DiffAugment.forward = timed(augment.DiffAugment.forward, "DiffAugment forward")
+    augment.DiffAugment.backward = timed(augment.DiffAugment.backward, "DiffAugment backward")
+    for net in (gan.G.net, gan.D_grey.net, gan.D_color.net):
+        for layer in net.layers:
+            name = type(layer).__name__
+            layer.forward = timed(layer.forward, f"{name} forward")
+            layer.backward = timed(layer.backward, f"{name} backward")
+    try:
+        t = time.perf_counter()
+        for _ in range(iterations):
+            gan.step(data)
+        total = time.perf_counter() - t
+    finally:
+        for owner, attr, fn in saved:
+            setattr(owner, attr, fn)
+        for net in (gan.G.net, gan.D_grey.net, gan.D_color.net):
+            for layer in net.layers:
+                del layer.forward, layer.backward
+    inner = sum(v for k, v in acc.items() if not k.startswith(INSIDE))
+    rows = {k: v / iterations for k, v in acc.items()}
+    rows["rest of the step (batches, z, losses, copies between layers)"] = (total - inner) / iterations
+    return {"seconds_per_iteration": total / iterations, "rows": rows}
 
 
 def _torch_seconds(preset, batch, iterations, warmup, threads) -> float:
@@ -153,14 +232,15 @@ def _torch_seconds(preset, batch, iterations, warmup, threads) -> float:
     return (time.perf_counter() - t) / iterations
 
 
-def _child(impl, args) -> dict:
+def _child(impl, args, threads) -> dict:
     env = dict(os.environ)
-    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[k] = str(args.threads)
+    if impl == "torch":
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[k] = str(threads)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     cmd = [sys.executable, "-m", "avatargan.bench_train", impl, args.preset, str(args.batch),
-           str(args.iterations), str(args.warmup), str(args.threads)]
+           str(args.iterations), str(args.warmup), str(threads), "1" if args.profile else "0", args.owner]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"bench child {impl} failed:\n{out.stderr}")
@@ -173,41 +253,161 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def run(args) -> dict:
-    """Measure; print a small table; return the figures."""
+def thread_counts(text) -> list[int]:
+    """``"1,2"`` → ``[1, 2]``; a one-line :class:`UserError` for anything else."""
     from avatargan.errors import UserError
 
-    if args.iterations < 1 or args.batch < 2 or args.threads < 1 or args.warmup < 0:
-        raise UserError("--iterations and --threads must be ≥ 1, --batch ≥ 2, --warmup ≥ 0")
+    try:
+        counts = [int(t) for t in str(text).split(",")]
+    except ValueError:
+        raise UserError(f"--threads must be comma-separated integers, got {text!r}") from None
+    if not counts or min(counts) < 1 or max(counts) > 1024:
+        raise UserError(f"--threads must be between 1 and 1024, got {text!r}")
+    return sorted(set(counts))
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the platform's machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor() or ''}".strip()
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def run(args) -> dict:
+    """Measure; print a Markdown table; return the figures."""
+    from avatargan.errors import UserError
+    from golden import threads as gt
+
+    if args.iterations < 1 or args.batch < 2 or args.warmup < 0 or args.rounds < 1:
+        raise UserError("--iterations and --rounds must be ≥ 1, --batch ≥ 2, --warmup ≥ 0")
+    counts = thread_counts(args.threads)
+    use_torch = not args.no_torch and torch_available()
     res = {
-        "target": "train", "preset": args.preset, "batch": args.batch, "threads": args.threads,
-        "iterations": args.iterations, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "cpu_count": os.cpu_count(),
+        "target": "train", "preset": args.preset, "batch": args.batch, "threads": counts, "owner": args.owner,
+        "iterations": args.iterations, "warmup": args.warmup, "rounds": args.rounds,
+        "machine": f"{platform.machine()}, {_cpu_model()}", "cpu_count": os.cpu_count(),
+        "usable_cores": len(gt.available_cores()), "load_before": _load(),
+        "default_threads": gt.default_threads(), "runs": [],
     }
-    child = _child("numpy", args)
-    res["numpy_s_per_it"], res["numpy_version"] = child["seconds"], child["version"]
-    print(f"numpy  : {res['numpy_s_per_it']:.4f} s/iteration ({args.preset}, batch {args.batch}, "
-          f"{args.threads} threads)")
-    if not args.no_torch and torch_available():
-        child = _child("torch", args)
-        res["torch_s_per_it"], res["torch_version"] = child["seconds"], child["version"]
-        res["ratio_numpy_over_torch"] = res["numpy_s_per_it"] / res["torch_s_per_it"]
-        print(f"pytorch: {res['torch_s_per_it']:.4f} s/iteration (CPU, {args.threads} threads)")
-        print(f"ratio  : {res['ratio_numpy_over_torch']:.2f} x (goal <= 1.25)")
-    else:
-        print("pytorch: not measured (not installed or --no-torch)")
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(counts) * args.rounds * (2 if use_torch else 1), desc="bench train", unit="child",
+               file=sys.stderr, dynamic_ncols=True, leave=False)
+    for t in counts:
+        run_t = {"threads": t}
+        for _ in range(args.rounds):
+            bar.set_postfix_str(f"NumPy, {t} thread{'s' if t > 1 else ''}")
+            child = _child("numpy", args, t)
+            bar.update(1)
+            if child["seconds"] < run_t.get("numpy_s_per_it", float("inf")):
+                run_t["numpy_s_per_it"] = child["seconds"]
+                run_t["numpy_cpu_s_per_it"] = child["cpu_seconds"]
+                run_t["numpy_main_thread_cpu_s_per_it"] = child["main_thread_cpu_seconds"]
+                run_t["profile"] = child.get("profile")
+            res["numpy_version"], res["blas"] = child["version"], child["blas"]
+            if use_torch:
+                bar.set_postfix_str(f"PyTorch, {t} thread{'s' if t > 1 else ''}")
+                child = _child("torch", args, t)
+                bar.update(1)
+                run_t["torch_s_per_it"] = min(child["seconds"], run_t.get("torch_s_per_it", float("inf")))
+                res["torch_version"] = child["version"]
+        if use_torch:
+            run_t["ratio_numpy_over_torch"] = run_t["numpy_s_per_it"] / run_t["torch_s_per_it"]
+        if run_t["profile"] is None:
+            del run_t["profile"]
+        res["runs"].append(run_t)
+    bar.close()
+    res["load_after"] = _load()
+    base = res["runs"][0]
+    for r in res["runs"]:
+        r["numpy_speedup_vs_first"] = base["numpy_s_per_it"] / r["numpy_s_per_it"]
+        if use_torch:
+            r["torch_speedup_vs_first"] = base["torch_s_per_it"] / r["torch_s_per_it"]
+    text = markdown(res)
+    print(text, end="")
+    if args.out:
+        from avatargan.fileio import atomic_write, ensure_dir
+
+        folder = ensure_dir(args.out)
+        atomic_write(folder / "bench_train.json", json.dumps(res, indent=2) + "\n")
+        atomic_write(folder / "bench_train.md", text)
     return res
 
 
-if __name__ == "__main__":
-    _impl, _preset, _batch, _its, _warm, _threads = sys.argv[1:7]
-    if _impl == "numpy":
-        import numpy
+def _blas_line(blas: list[dict]) -> str:
+    libs = [f"{b.get('internal_api')} {b.get('version') or ''} ({b.get('threading_layer', '-')}, "
+            f"kernel {b.get('architecture', '-')})" for b in blas if b.get("user_api") == "blas"]
+    return ", ".join(libs) or "none found"
 
-        secs, version = _numpy_seconds(_preset, int(_batch), int(_its), int(_warm)), numpy.__version__
+
+def markdown(res: dict) -> str:
+    """The figures as Markdown: one column per thread count, then the profile if measured."""
+    runs = res["runs"]
+    head = "| | " + " | ".join(f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}" for r in runs) + " |"
+    lines = [f"# avatargan bench train: preset {res['preset']}, batch {res['batch']}", "",
+             f"{res['machine']}, {res['usable_cores']} usable cores of {res['cpu_count']}; load average "
+             f"{res['load_before']} before, {res['load_after']} after; NumPy {res.get('numpy_version')}, "
+             f"BLAS {_blas_line(res.get('blas', []))}"
+             + (f", PyTorch {res['torch_version']}" if "torch_version" in res else "") + ".",
+             f"{res['iterations']} timed iterations after {res['warmup']} untimed, fastest of "
+             f"{res['rounds']} alternating round(s). NumPy threads owned by: {res['owner']}. "
+             f"Default thread count now: {res['default_threads']}.", "",
+             head, "|---" * (len(runs) + 1) + "|",
+             "| NumPy s/iteration | " + " | ".join(f"{r['numpy_s_per_it']:.4f}" for r in runs) + " |",
+             "| NumPy speed-up over the first column | "
+             + " | ".join(f"{r['numpy_speedup_vs_first']:.2f} ×" for r in runs) + " |",
+             "| NumPy CPU s/iteration, all threads | "
+             + " | ".join(f"{r['numpy_cpu_s_per_it']:.4f}" for r in runs) + " |",
+             "| NumPy CPU s/iteration, main thread | "
+             + " | ".join(f"{r['numpy_main_thread_cpu_s_per_it']:.4f}" for r in runs) + " |"]
+    if "torch_version" in res:
+        lines += ["| PyTorch s/iteration | " + " | ".join(f"{r['torch_s_per_it']:.4f}" for r in runs) + " |",
+                  "| PyTorch speed-up over the first column | "
+                  + " | ".join(f"{r['torch_speedup_vs_first']:.2f} ×" for r in runs) + " |",
+                  "| NumPy / PyTorch (goal ≤ 1.25) | "
+                  + " | ".join(f"{r['ratio_numpy_over_torch']:.2f} ×" for r in runs) + " |"]
+    else:
+        lines.append("")
+        lines.append("PyTorch: not measured (not installed or --no-torch).")
+    profiled = [r for r in runs if r.get("profile")]
+    if profiled:
+        first = profiled[0]["profile"]["rows"]
+        keys = sorted({k for r in profiled for k in r["profile"]["rows"]},
+                      key=lambda k: (k.startswith(INSIDE), -first.get(k, 0.0)))
+        lines += ["", "NumPy iteration by layer type (seconds per iteration, share of the profiled iteration; "
+                  "im2col/col2im run inside the convolutions):", "",
+                  "| | " + " | ".join(f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}" for r in profiled)
+                  + " |", "|---" * (len(profiled) + 1) + "|"]
+        for k in keys:
+            cells = []
+            for r in profiled:
+                v, tot = r["profile"]["rows"].get(k, 0.0), r["profile"]["seconds_per_iteration"]
+                cells.append(f"{v:.4f} ({100 * v / tot:.0f} %)")
+            lines.append(f"| {k} | " + " | ".join(cells) + " |")
+        lines.append("| profiled iteration | " + " | ".join(
+            f"{r['profile']['seconds_per_iteration']:.4f}" for r in profiled) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    _impl, _preset, _batch, _its, _warm, _threads, _profile, _owner = sys.argv[1:9]
+    if _impl == "numpy":
+        print(json.dumps(_numpy_run(_preset, int(_batch), int(_its), int(_warm), int(_threads), _profile == "1",
+                                    _owner)))
     else:
         import torch
 
         secs = _torch_seconds(_preset, int(_batch), int(_its), int(_warm), int(_threads))
-        version = torch.__version__
-    print(json.dumps({"seconds": secs, "version": version}))
+        print(json.dumps({"seconds": secs, "version": torch.__version__}))

@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from golden.nn import parallel_blocks
+
 POLICIES = ("color", "translation", "cutout")
 
 
@@ -49,7 +51,12 @@ class DiffAugment:
                 raise ValueError(f"unknown augmentation {p!r}; choose from {POLICIES}")
 
     def forward(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Augment ``x`` (N, C, H, W) with fresh random draws from ``rng``; remember them."""
+        """Augment ``x`` (N, C, H, W) with fresh random draws from ``rng``; remember them.
+
+        All draws come first (in policy order, as many per image as before), then the images are
+        transformed in blocks of samples, in threads when it pays (:func:`golden.nn.parallel_blocks`;
+        each image's result does not depend on the blocks).
+        """
         n, c, h, w = x.shape
         dt = x.dtype
         self.steps = []
@@ -58,18 +65,12 @@ class DiffAugment:
                 b = (rng.random(n) - 0.5).astype(dt)[:, None, None, None]
                 s = (rng.random(n) * 2).astype(dt)[:, None, None, None]
                 k = (rng.random(n) + 0.5).astype(dt)[:, None, None, None]
-                x = x + b
-                x = (x - x.mean(axis=1, keepdims=True)) * s + x.mean(axis=1, keepdims=True)
-                m = x.mean(axis=(1, 2, 3), keepdims=True)
-                x = (x - m) * k + m
-                self.steps.append(("color", s, k))
+                self.steps.append(("color", b, s, k))
             elif op == "translation":
                 sy, sx = int(h * 0.125 + 0.5), int(w * 0.125 + 0.5)
                 ty = rng.integers(-sy, sy + 1, n)
                 tx = rng.integers(-sx, sx + 1, n)
-                pad = max(sy, sx)
-                x = _shift(x, ty, tx, pad)
-                self.steps.append(("translation", ty, tx, pad))
+                self.steps.append(("translation", ty, tx, max(sy, sx)))
             elif op == "cutout":
                 ch, cw = int(h * 0.5 + 0.5), int(w * 0.5 + 0.5)
                 cy = rng.integers(0, h + 1 - ch % 2, n)
@@ -77,21 +78,55 @@ class DiffAugment:
                 ry = np.arange(h)[None, :] - (cy[:, None] - ch // 2)
                 rx = np.arange(w)[None, :] - (cx[:, None] - cw // 2)
                 inside = ((ry >= 0) & (ry < ch))[:, :, None] & ((rx >= 0) & (rx < cw))[:, None, :]
-                mask = (~inside).astype(dt)[:, None]
-                x = x * mask
-                self.steps.append(("cutout", mask))
+                self.steps.append(("cutout", (~inside).astype(dt)[:, None]))
+        if not self.steps:
+            return x
+        out = np.empty(x.shape, dt)
+
+        def part(n0, n1):
+            out[n0:n1] = self._forward_block(x[n0:n1], n0, n1)
+
+        parallel_blocks(part, n, 8 * x.size)
+        return out
+
+    def _forward_block(self, x, n0, n1):
+        """The remembered transformations on images ``n0..n1-1`` (``x`` holds those images)."""
+        for step in self.steps:
+            if step[0] == "color":
+                b, s, k = (a[n0:n1] for a in step[1:])
+                x = x + b
+                x = (x - x.mean(axis=1, keepdims=True)) * s + x.mean(axis=1, keepdims=True)
+                m = x.mean(axis=(1, 2, 3), keepdims=True)
+                x = (x - m) * k + m
+            elif step[0] == "translation":
+                _, ty, tx, pad = step
+                x = _shift(x, ty[n0:n1], tx[n0:n1], pad)
+            else:
+                x = x * step[1][n0:n1]
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Gradient with respect to the input of the last :meth:`forward`."""
+        """Gradient with respect to the input of the last :meth:`forward` (in blocks of samples too)."""
+        if not self.steps:
+            return dy
+        dx = np.empty(dy.shape, dy.dtype)
+
+        def part(n0, n1):
+            dx[n0:n1] = self._backward_block(dy[n0:n1], n0, n1)
+
+        parallel_blocks(part, dy.shape[0], 8 * dy.size)
+        return dx
+
+    def _backward_block(self, dy, n0, n1):
         for step in reversed(self.steps):
             if step[0] == "cutout":
-                dy = dy * step[1]
+                dy = dy * step[1][n0:n1]
             elif step[0] == "translation":
                 _, ty, tx, pad = step
-                dy = _shift(dy, -ty, -tx, pad)
+                dy = _shift(dy, -ty[n0:n1], -tx[n0:n1], pad)
             else:
-                _, s, k = step
+                _, _, s, k = step
+                s, k = s[n0:n1], k[n0:n1]
                 dy = dy * k + (1 - k) * dy.mean(axis=(1, 2, 3), keepdims=True)
                 dy = dy * s + (1 - s) * dy.mean(axis=1, keepdims=True)
                 # brightness: identity

@@ -1,8 +1,9 @@
 """Neural-network layers in pure NumPy, with forward and backward passes.
 
-Every layer works on float32 NCHW arrays (``(batch, channels, height, width)``) and follows
-PyTorch's semantics (weight shapes, padding, BatchNorm momentum and running variance, Adam's
-update rule), so that ``tests/test_nn_torch.py`` can compare them with PyTorch element by element.
+Every layer takes and returns float32 arrays in PyTorch's NCHW *index order* (``(batch, channels,
+height, width)``) and follows PyTorch's semantics (weight shapes, padding, BatchNorm momentum and
+running variance, Adam's update rule), so that ``tests/test_nn_torch.py`` can compare them with
+PyTorch element by element.
 
 The style is that of a "deep learning from scratch" ``layers.py``: ``forward`` caches what
 ``backward`` needs; ``backward(dout)`` stores the parameter gradients in ``self.grads`` (same
@@ -10,63 +11,101 @@ keys as ``self.params``) and returns the gradient with respect to the input. A l
 ``need_dx=False`` skips computing the input gradient (the first layer of a network) and returns
 ``None``.
 
+Memory layout. Convolutions work on ``(C, H, W, N)`` memory — the batch innermost — and return
+their result as an NCHW *view* of it (``transpose(3, 0, 1, 2)``, no copy). Element-wise layers
+(ReLU, LeakyReLU, BatchNorm, Tanh) keep their input's memory order (NumPy's ``order='K'``), so in
+a chain conv → BatchNorm → LeakyReLU → conv the next convolution finds ``(C, H, W, N)`` memory
+again and :func:`_chwn` costs nothing. With the batch innermost every kernel tap below moves runs
+of N contiguous floats (64 to 192 here), where an NCHW layout moves runs of one image row read
+with stride 2.
+
 Convolutions use im2col/col2im: :func:`im2col` copies every receptive field into the columns of
 a matrix (one strided slice copy per kernel tap), so a convolution is a single BLAS matrix
-product; :func:`col2im` scatters columns back with one strided add per kernel tap (16 adds for
-a 4×4 kernel; never a loop over pixels or samples). The column layout is ``(C, k, k, N, OH, OW)``, which makes every scatter slice
-contiguous. :class:`ConvTranspose2d`'s forward pass *is* the data gradient of a convolution
-(``col2im`` of ``Wᵀ x``), and its backward pass is a convolution (``im2col``), so both classes
-share the same two functions and no zeros are ever inserted between input pixels.
+product; :func:`col2im` adds columns back with one strided add per kernel tap (16 for a 4×4
+kernel; never a loop over pixels or samples). :class:`ConvTranspose2d`'s forward pass *is* the
+data gradient of a convolution (``col2im`` of ``Wᵀ x``), and its backward pass is a convolution
+(``im2col``), so both classes share the same two functions and no zeros are ever inserted
+between input pixels. Four 2×2-tap "phase" products per stride-2 transposed convolution instead
+of one product and col2im were measured slower for all of the Generator's layers (docs/RESULTS.md,
+"Training speed").
+
+Threads: one pool (:func:`parallel_blocks`, :func:`golden.threads.get_threads` threads) splits the
+matrix products (:func:`matmul`, by blocks of rows or columns of the result, BLAS on one thread), the
+im2col/col2im copies and the element-wise layers (by blocks of channels), Adam (by parameter) and
+DiffAugment (:mod:`golden.augment`, by images). Every output element is computed by the same
+operations in the same order whatever the split, so results do not depend on the thread count.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from golden import threads as _threads
 
 DTYPE = np.float32
 
-#: Arrays with fewer elements than this are copied/scattered by one thread.
-PARALLEL_MIN_ELEMENTS = 1 << 18
+#: Arrays with fewer elements than this are copied/added by one thread.
+PARALLEL_MIN_ELEMENTS = 1 << 17
 _POOL = None
-
-
-def num_threads() -> int:
-    """Threads for the data movement around the matrix products (im2col, col2im, layout copies).
-
-    ``AVATARGAN_THREADS``, else ``OMP_NUM_THREADS``, else ``OPENBLAS_NUM_THREADS``, else all
-    cores — the same count BLAS uses, so ``avatargan bench train --threads N`` is fair.
-    """
-    for var in ("AVATARGAN_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        try:
-            val = int(os.environ.get(var, ""))
-        except ValueError:
-            continue
-        if val >= 1:
-            return val
-    return os.cpu_count() or 1
 
 
 def parallel_blocks(fn, n: int, size: int) -> None:
     """Call ``fn(n0, n1)`` on disjoint blocks of ``range(n)`` covering it, in threads when it pays.
 
-    NumPy releases the GIL inside large copies and additions, so blocks of samples that write
-    disjoint memory run concurrently. Results do not depend on the blocking (every element is
-    computed by the same operations in the same order), so training stays deterministic.
+    NumPy releases the GIL inside large copies, additions and BLAS calls, so blocks that write
+    disjoint memory (channels of an image, rows or columns of a product, parameter arrays) run
+    concurrently; the calling thread takes the first block. Results do not depend on the
+    blocking (every element is computed by the same operations in the same order), so training
+    stays deterministic. One block per thread: smaller blocks taken from a queue were slower
+    (docs/RESULTS.md, "Training speed").
     """
     global _POOL
-    t = min(num_threads(), n)
+    t = min(_threads.get_threads(), n)
     if t <= 1 or size < PARALLEL_MIN_ELEMENTS:
         fn(0, n)
         return
-    if _POOL is None or _POOL._max_workers < t:
+    if _POOL is None or _POOL._max_workers < t - 1:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=t, thread_name_prefix="golden-nn")
+        _POOL = ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="golden-nn")
     bounds = [n * i // t for i in range(t + 1)]
-    for f in [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(t)]:
+    futures = [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, t)]
+    fn(bounds[0], bounds[1])
+    for f in futures:
         f.result()
+
+
+#: Matrix products are split into blocks of whole multiples of this many rows or columns.
+MATMUL_ALIGN = 64
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D float32 arrays, the result's longer side split over :func:`parallel_blocks`.
+
+    BLAS itself runs on one thread (:func:`golden.threads.set_threads`; with owner ``"blas"`` the
+    product is one call on BLAS's threads instead); each block is one BLAS
+    call writing its own rows or columns of the result in place (``out=``; a column block of a
+    C-contiguous matrix is still a BLAS matrix, with a leading dimension). Blocks start at
+    multiples of :data:`MATMUL_ALIGN`, so every element is computed by the same kernel code as
+    in one call over the whole product, and the result does not depend on the thread count
+    (tests/test_nn_train.py checks this for OpenBLAS).
+    """
+    m, n = a.shape[0], b.shape[1]
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+    units = -(-max(m, n) // MATMUL_ALIGN)
+    if n >= m:
+        def part(u0, u1):
+            c0, c1 = u0 * MATMUL_ALIGN, min(n, u1 * MATMUL_ALIGN)
+            np.matmul(a, b[:, c0:c1], out=out[:, c0:c1])
+    else:
+        def part(u0, u1):
+            r0, r1 = u0 * MATMUL_ALIGN, min(m, u1 * MATMUL_ALIGN)
+            np.matmul(a[r0:r1], b, out=out[r0:r1])
+    if _threads.pool_splits_products():
+        parallel_blocks(part, units, m * n * a.shape[1] // 16)
+    else:
+        part(0, units)
+    return out
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -76,119 +115,99 @@ def conv_out_size(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
+def _tap_range(i: int, s: int, p: int, n_in: int, n_out: int) -> tuple[int, int, int]:
+    """Outputs ``o`` in ``[o0, o1)`` whose tap ``i`` reads an input inside the image.
+
+    Tap ``i`` of output ``o`` reads input ``s·o + i − p``; returns ``(o0, o1, s·o0 + i − p)``
+    (``o1 == o0`` when the tap only ever reads padding).
+    """
+    o0 = max(0, -((i - p) // s))
+    o1 = max(o0, min(n_out, (n_in - 1 + p - i) // s + 1))
+    return o0, o1, s * o0 + i - p
+
+
 def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
     """Receptive fields of ``x`` as the columns of a matrix.
 
     Parameters
     ----------
-    x : ndarray, shape (N, C, H, W)
+    x : ndarray, shape (C, H, W, N)
     k, s, p : int
         Kernel size, stride and zero padding.
 
     Returns
     -------
-    ndarray, shape (C * k * k, N * OH * OW)
-        Row ``(c, i, j)``, column ``(n, oh, ow)`` holds ``x_pad[n, c, s*oh + i, s*ow + j]``.
+    ndarray, shape (C * k * k, OH * OW * N)
+        Row ``(c, i, j)``, column ``(oh, ow, n)`` holds ``x[c, s·oh + i − p, s·ow + j − p, n]``
+        (0 where that is outside the image).
     """
-    n, c, h, w = x.shape
+    c, h, w, n = x.shape
     oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
-    # zero-padded copy in (C, N, Hp, Wp) order, then one strided copy per kernel tap: every
-    # destination block col[:, i, j] is contiguous (faster than one 6-D transposing copy)
-    xt = np.zeros((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
-    col = np.empty((c, k, k, n, oh, ow), dtype=x.dtype)
+    col = np.empty((c, k, k, oh, ow, n), dtype=x.dtype)
+    rows = [_tap_range(i, s, p, h, oh) for i in range(k)]
+    cols = [_tap_range(j, s, p, w, ow) for j in range(k)]
 
-    def part(n0, n1):  # samples n0..n1-1 (disjoint blocks, so blocks may run in parallel)
-        xt[:, n0:n1, p:p + h, p:p + w] = x[n0:n1].transpose(1, 0, 2, 3)
-        for i in range(k):
-            for j in range(k):
-                col[:, i, j, n0:n1] = xt[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s]
+    def part(c0, c1):  # channels c0..c1-1 (disjoint blocks, so blocks may run in parallel)
+        for i, (o0, o1, y0) in enumerate(rows):
+            for j, (q0, q1, x0) in enumerate(cols):
+                dst = col[c0:c1, i, j]
+                dst[:, o0:o1, q0:q1] = x[c0:c1, y0:y0 + s * (o1 - o0):s, x0:x0 + s * (q1 - q0):s]
+                dst[:, :o0] = 0                 # rows and columns of the tap that read padding
+                dst[:, o1:] = 0
+                dst[:, o0:o1, :q0] = 0
+                dst[:, o0:o1, q1:] = 0
 
-    parallel_blocks(part, n, col.size)
-    return col.reshape(c * k * k, n * oh * ow)
+    parallel_blocks(part, c, col.size)
+    return col.reshape(c * k * k, oh * ow * n)
 
 
 def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int, bias: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of :func:`im2col`: add every column entry back to the pixel it came from.
 
+    ``out[c, s·oh + i − p, s·ow + j − p, n] += col[(c, i, j), (oh, ow, n)]`` for every tap inside
+    the image, starting from ``bias[c]`` (or 0): one strided add per kernel tap.
+
     Parameters
     ----------
-    col : ndarray, shape (C * k * k, N * OH * OW)
+    col : ndarray, shape (C * k * k, OH * OW * N)
     shape : tuple
-        ``(N, C, H, W)`` of the image that :func:`im2col` read.
+        ``(C, H, W, N)`` of the image that :func:`im2col` read.
     k, s, p : int
         Kernel size, stride and zero padding.
     bias : ndarray, shape (C,), optional
-        Added to every pixel of channel ``c`` (fused into the final copy).
+        Start value of every pixel of channel ``c`` (the bias of a transposed convolution).
 
     Returns
     -------
-    ndarray, shape (N, C, H, W), float32, C-contiguous
+    ndarray, shape (C, H, W, N), C-contiguous
     """
-    n, c, h, w = shape
+    c, h, w, n = shape
     oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
-    col = col.reshape(c, k, k, n, oh, ow)
-    hp, wp = h + 2 * p, w + 2 * p
-    if k % s == 0 and (hp - k) % s == 0 and (wp - k) % s == 0:
-        # Phase split: padded row s*r + a only receives taps i = a + s*di (r = oh + di). Viewing
-        # the image as (C, N, R, s, S, s), each phase (a, b) is a dense grid that the q*q taps of
-        # that phase cover at unit offsets; the first tap is copied (no zero fill, one read less).
-        q = k // s
-        img = np.empty((c, n, oh + q - 1, s, ow + q - 1, s), dtype=col.dtype)
+    col = col.reshape(c, k, k, oh, ow, n)
+    out = np.empty(shape, dtype=col.dtype)
+    start = np.zeros(c, col.dtype) if bias is None else bias.astype(col.dtype, copy=False)
+    rows = [_tap_range(i, s, p, h, oh) for i in range(k)]
+    cols = [_tap_range(j, s, p, w, ow) for j in range(k)]
 
-        def part(n0, n1):
-            for a in range(s):
-                for b in range(s):
-                    sub = img[:, n0:n1, :, a, :, b]
-                    cb = col[:, :, :, n0:n1]
-                    sub[:, :, oh:] = 0
-                    sub[:, :, :oh, ow:] = 0
-                    sub[:, :, :oh, :ow] = cb[:, a, b]
-                    for di in range(q):
-                        for dj in range(q):
-                            if di or dj:
-                                sub[:, :, di:di + oh, dj:dj + ow] += cb[:, a + s * di, b + s * dj]
+    def part(c0, c1):
+        out[c0:c1] = start[c0:c1, None, None, None]
+        for i, (o0, o1, y0) in enumerate(rows):
+            for j, (q0, q1, x0) in enumerate(cols):
+                dst = out[c0:c1, y0:y0 + s * (o1 - o0):s, x0:x0 + s * (q1 - q0):s]
+                dst += col[c0:c1, i, j, o0:o1, q0:q1]
 
-        parallel_blocks(part, n, col.size)
-        img = img.reshape(c, n, hp, wp)
-    else:
-        # general case: one strided add per kernel tap into a (C, N, Hp, Wp) buffer
-        img = np.zeros((c, n, hp + s, wp + s), dtype=col.dtype)
-
-        def part(n0, n1):
-            for i in range(k):
-                for j in range(k):
-                    img[:, n0:n1, i:i + s * oh:s, j:j + s * ow:s] += col[:, i, j, n0:n1]
-
-        parallel_blocks(part, n, col.size)
-    return _to_nchw(img[:, :, p:p + h, p:p + w], bias)
-
-
-def _to_nchw(img: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """(C, N, H, W) view -> C-contiguous (N, C, H, W), adding ``bias`` per channel in the same pass."""
-    c, n, h, w = img.shape
-    out = np.empty((n, c, h, w), dtype=img.dtype)
-    src = img.transpose(1, 0, 2, 3)
-    b = None if bias is None else bias.astype(img.dtype, copy=False)[None, :, None, None]
-
-    def part(n0, n1):
-        if b is None:
-            np.copyto(out[n0:n1], src[n0:n1])
-        else:
-            np.add(src[n0:n1], b, out=out[n0:n1])
-
-    parallel_blocks(part, n, out.size)
+    parallel_blocks(part, c, col.size)
     return out
 
 
-def _cn(x: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N*H*W), one copy."""
-    n, c, h, w = x.shape
-    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(c, n * h * w)
+def _chwn(x: np.ndarray) -> np.ndarray:
+    """NCHW index order → C-contiguous ``(C, H, W, N)``; free when ``x`` is already a view of such memory."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0))
 
 
-def _nc(y: np.ndarray, n: int, h: int, w: int, bias: np.ndarray | None = None) -> np.ndarray:
-    """(C, N*H*W) -> (N, C, H, W), one copy (plus an optional per-channel bias)."""
-    return _to_nchw(y.reshape(y.shape[0], n, h, w), bias)
+def _nchw(y: np.ndarray) -> np.ndarray:
+    """``(C, H, W, N)`` memory → its NCHW view (no copy)."""
+    return y.transpose(3, 0, 1, 2)
 
 
 # --------------------------------------------------------------------------- layers
@@ -229,27 +248,30 @@ class Conv2d(Layer):
             self.params["b"] = np.zeros(out_ch, DTYPE)
 
     def forward(self, x):
-        n, c, h, w = x.shape
         k, s, p = self.k, self.s, self.p
+        xc = _chwn(x)                                       # (C, H, W, N)
+        c, h, w, n = xc.shape
         oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
-        self.x_shape = x.shape
-        self.col = im2col(x, k, s, p)                       # (C k k, N OH OW)
+        self.x_shape = xc.shape
+        self.col = im2col(xc, k, s, p)                      # (C k k, OH OW N)
         wm = self.params["w"].reshape(self.params["w"].shape[0], -1)
-        y = wm @ self.col                                   # (OC, N OH OW)
-        return _nc(y, n, oh, ow, self.params.get("b"))
+        y = matmul(wm, self.col)                            # (OC, OH OW N)
+        if "b" in self.params:
+            y += self.params["b"][:, None]
+        return _nchw(y.reshape(-1, oh, ow, n))
 
     def backward(self, dout):
         w = self.params["w"]
-        dy = _cn(dout)                                      # (OC, N OH OW)
+        dy = _chwn(dout).reshape(w.shape[0], -1)           # (OC, OH OW N)
         if not self.frozen:
-            self.grads["w"] = (dy @ self.col.T).reshape(w.shape)
+            self.grads["w"] = matmul(self.col, dy.T).T.reshape(w.shape)   # (C k k, OC)ᵀ
             if "b" in self.params:
                 self.grads["b"] = dy.sum(axis=1)
         self.col = None
         if not self.need_dx:
             return None
-        dcol = w.reshape(w.shape[0], -1).T @ dy            # (C k k, N OH OW)
-        return col2im(dcol, self.x_shape, self.k, self.s, self.p)
+        dcol = matmul(w.reshape(w.shape[0], -1).T, dy)     # (C k k, OH OW N)
+        return _nchw(col2im(dcol, self.x_shape, self.k, self.s, self.p))
 
 
 class ConvTranspose2d(Layer):
@@ -268,30 +290,31 @@ class ConvTranspose2d(Layer):
             self.params["b"] = np.zeros(out_ch, DTYPE)
 
     def forward(self, x):
-        n, ic, h, w = x.shape
         k, s, p = self.k, self.s, self.p
+        xc = _chwn(x)                                       # (IC, H, W, N)
+        ic, h, w, n = xc.shape
         oc = self.params["w"].shape[1]
         oh, ow = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
-        self.out_shape = (n, oc, oh, ow)
-        self.x_shape = x.shape
-        self.xc = _cn(x)                                    # (IC, N H W)
-        col = self.params["w"].reshape(ic, -1).T @ self.xc  # (OC k k, N H W)
-        return col2im(col, self.out_shape, k, s, p, self.params.get("b"))
+        self.x_hw = (h, w)
+        self.xc = xc.reshape(ic, -1)                        # (IC, H W N)
+        col = matmul(self.params["w"].reshape(ic, -1).T, self.xc)  # (OC k k, H W N)
+        return _nchw(col2im(col, (oc, oh, ow, n), k, s, p, self.params.get("b")))
 
     def backward(self, dout):
         w = self.params["w"]
         ic = w.shape[0]
-        col = im2col(dout, self.k, self.s, self.p)          # (OC k k, N H W)
+        dc = _chwn(dout)                                    # (OC, OH, OW, N)
+        col = im2col(dc, self.k, self.s, self.p)            # (OC k k, H W N)
         if not self.frozen:
-            self.grads["w"] = (self.xc @ col.T).reshape(w.shape)
+            self.grads["w"] = matmul(col, self.xc.T).T.reshape(w.shape)  # (OC k k, IC)ᵀ
             if "b" in self.params:
-                self.grads["b"] = dout.sum(axis=(0, 2, 3))
+                self.grads["b"] = dc.reshape(dc.shape[0], -1).sum(axis=1)
         self.xc = None
         if not self.need_dx:
             return None
-        n, _, h, wd = self.x_shape
-        dx = w.reshape(ic, -1) @ col                        # (IC, N H W)
-        return _nc(dx, n, h, wd)
+        h, wd = self.x_hw
+        dx = matmul(w.reshape(ic, -1), col)                 # (IC, H W N)
+        return _nchw(dx.reshape(ic, h, wd, dc.shape[3]))
 
 
 class Linear(Layer):
@@ -355,44 +378,70 @@ class BatchNorm2d(Layer):
             xhat = (x - self.running_mean[None, :, None, None].astype(dt)) * inv[None, :, None, None]
             self.xhat, self.inv, self.batch_stats = xhat, inv, False
             return xhat * g + b
-        m = x.shape[0] * x.shape[2] * x.shape[3]
-        mu = x.mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
-        xc = x - mu[None, :, None, None]
-        var = (xc * xc).mean(axis=(0, 2, 3), dtype=np.float64).astype(dt)
-        inv = (1.0 / np.sqrt(var + self.eps)).astype(dt)
-        xhat = xc * inv[None, :, None, None]
+        n, c, h, w = x.shape
+        m = n * h * w
+        mu, var, inv = (np.empty(c, dt) for _ in range(3))
+        xhat, out = np.empty_like(x), np.empty_like(x)     # x's memory order
+
+        def part(c0, c1):  # channels c0..c1-1: μ, σ², x̂ = (x − μ)/√(σ² + ε), γ x̂ + β
+            xs, xh, ch = x[:, c0:c1], xhat[:, c0:c1], slice(c0, c1)
+            mu[ch] = xs.mean(axis=(0, 2, 3), dtype=np.float64)
+            np.subtract(xs, mu[None, ch, None, None], out=xh)
+            var[ch] = (xh * xh).mean(axis=(0, 2, 3), dtype=np.float64)
+            inv[ch] = 1.0 / np.sqrt(var[ch] + dt.type(self.eps))
+            np.multiply(xh, inv[None, ch, None, None], out=xh)
+            np.multiply(xh, g[:, ch], out=out[:, c0:c1])
+            out[:, c0:c1] += b[:, ch]
+
+        parallel_blocks(part, c, x.size)
         mom = self.momentum
         rm, rv = self.running_mean, self.running_var
         rm[...] = (1 - mom) * rm + mom * mu
         rv[...] = (1 - mom) * rv + mom * var * (m / max(m - 1, 1))
         self.xhat, self.inv, self.batch_stats = xhat, inv, True
-        return xhat * g + b
+        return out
 
     def backward(self, dout):
         xhat, inv = self.xhat, self.inv
         gamma = self.params["gamma"]
-        self.grads["beta"] = dout.sum(axis=(0, 2, 3))
-        self.grads["gamma"] = (dout * xhat).sum(axis=(0, 2, 3))
         self.xhat = None
-        if not self.batch_stats:    # running statistics are constants
-            return dout * (gamma * inv)[None, :, None, None]
+        c = dout.shape[1]
+        dbeta, dgamma = np.empty(c, dout.dtype), np.empty(c, dout.dtype)
+        dx = np.empty_like(dout)
         m = dout.shape[0] * dout.shape[2] * dout.shape[3]
-        mean_d = self.grads["beta"] / m
-        mean_dx = self.grads["gamma"] / m
-        return (dout - mean_d[None, :, None, None] - xhat * mean_dx[None, :, None, None]) \
-            * (gamma * inv)[None, :, None, None]
+
+        def part(c0, c1):  # channels c0..c1-1: dβ = Σ dy, dγ = Σ dy·x̂, dx = (dy − dβ/m − x̂·dγ/m)·γ/σ
+            ds, xh, ch = dout[:, c0:c1], xhat[:, c0:c1], slice(c0, c1)
+            dbeta[ch] = ds.sum(axis=(0, 2, 3))
+            dgamma[ch] = (ds * xh).sum(axis=(0, 2, 3))
+            scale = (gamma[ch] * inv[ch])[None, :, None, None]
+            if not self.batch_stats:    # running statistics are constants
+                np.multiply(ds, scale, out=dx[:, c0:c1])
+                return
+            t = ds - (dbeta[ch] / m)[None, :, None, None]
+            t -= xh * (dgamma[ch] / m)[None, :, None, None]
+            np.multiply(t, scale, out=dx[:, c0:c1])
+
+        parallel_blocks(part, c, dout.size)
+        self.grads["beta"], self.grads["gamma"] = dbeta, dgamma
+        return dx
 
 
 class ReLU(Layer):
     """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
 
     def forward(self, x):
-        self.y = np.maximum(x, x.dtype.type(0))
+        self.y = np.empty_like(x)
+        parallel_blocks(lambda c0, c1: np.maximum(x[:, c0:c1], x.dtype.type(0), out=self.y[:, c0:c1]),
+                        x.shape[1], x.size)
         return self.y
 
     def backward(self, dout):
         y, self.y = self.y, None
-        return np.where(y > 0, dout, dout.dtype.type(0))
+        dx = np.empty_like(dout)         # a product with a boolean mask: one vectorised pass
+        parallel_blocks(lambda c0, c1: np.multiply(dout[:, c0:c1], y[:, c0:c1] > 0, out=dx[:, c0:c1]),
+                        dout.shape[1], dout.size)
+        return dx
 
 
 class LeakyReLU(Layer):
@@ -404,12 +453,34 @@ class LeakyReLU(Layer):
 
     def forward(self, x):
         self.x = x
-        y = x * x.dtype.type(self.slope)
-        return np.maximum(x, y, out=y) if self.slope <= 1 else np.where(x > 0, x, y)
+        y = np.empty_like(x)
+        s = x.dtype.type(self.slope)
+
+        def part(c0, c1):  # max(x, slope·x) for 0 ≤ slope ≤ 1
+            xs, ys = x[:, c0:c1], y[:, c0:c1]
+            np.multiply(xs, s, out=ys)
+            if 0 <= self.slope <= 1:
+                np.maximum(xs, ys, out=ys)
+            else:
+                ys[...] = np.where(xs > 0, xs, ys)
+
+        parallel_blocks(part, x.shape[1], x.size)
+        return y
 
     def backward(self, dout):
         x, self.x = self.x, None
-        return np.where(x > 0, dout, dout * dout.dtype.type(self.slope))
+        dx = np.empty_like(dout)
+        parallel_blocks(lambda c0, c1: np.multiply(dout[:, c0:c1], self._slopes(x[:, c0:c1]), out=dx[:, c0:c1]),
+                        dout.shape[1], dout.size)
+        return dx
+
+    def _slopes(self, x):
+        """The derivative of the layer at ``x``: 1 where ``x > 0``, ``slope`` elsewhere.
+
+        For ``0 ≤ slope ≤ 1`` that is ``max(x > 0, slope)`` (exact: ``max(1, s) = 1``, ``max(0, s) = s``),
+        several times faster than ``np.where``."""
+        s = x.dtype.type(self.slope)
+        return np.maximum(x > 0, s) if 0 <= self.slope <= 1 else np.where(x > 0, x.dtype.type(1), s)
 
 
 class Tanh(Layer):
@@ -543,13 +614,17 @@ class Adam:
         bc1 = 1 - b1 ** self.t
         bc2_sqrt = np.sqrt(1 - b2 ** self.t)
         step = np.float32(self.lr / bc1)
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= np.float32(b1)
-            m += np.float32(1 - b1) * g
-            v *= np.float32(b2)
-            v += np.float32(1 - b2) * (g * g)
-            denom = np.sqrt(v) / np.float32(bc2_sqrt) + np.float32(self.eps)
-            p -= step * (m / denom)
+
+        def part(i0, i1):  # parameters i0..i1-1 (independent arrays, so blocks may run in parallel)
+            for p, g, m, v in zip(self.params[i0:i1], grads[i0:i1], self.m[i0:i1], self.v[i0:i1]):
+                m *= np.float32(b1)
+                m += np.float32(1 - b1) * g
+                v *= np.float32(b2)
+                v += np.float32(1 - b2) * (g * g)
+                denom = np.sqrt(v) / np.float32(bc2_sqrt) + np.float32(self.eps)
+                p -= step * (m / denom)
+
+        parallel_blocks(part, len(self.params), sum(p.size for p in self.params))
 
     def state(self) -> dict[str, np.ndarray]:
         """Moments and step count as arrays (``m.i``, ``v.i``, ``t``)."""

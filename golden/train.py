@@ -412,12 +412,18 @@ def _saved_config(meta: dict, path) -> Config:
 
 
 def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
-          progress: bool = True, log=None) -> dict:
+          progress: bool = True, log=None, threads: int | None = None) -> dict:
     """Train (or resume) in ``out_dir`` while holding its lock (:func:`avatargan.fileio.folder_lock`).
 
     A second train into the same folder is refused in one line; temporaries left in it by a
-    killed run are swept first. See :func:`_train`.
+    killed run are swept first. ``threads``: BLAS and copy threads (default:
+    :func:`golden.threads.choose_threads`, the free cores); results do not depend on it. See :func:`_train`.
     """
+    from golden.threads import choose_threads, set_threads
+
+    n, why = choose_threads(threads)
+    set_threads(n)
+    (log or (lambda msg: print(msg, file=sys.stderr)))(f"{n} thread{'s' if n > 1 else ''} ({why})")
     out = ensure_dir(out_dir)
     with folder_lock(out, "train"):
         sweep_temporaries(out)

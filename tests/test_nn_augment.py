@@ -72,8 +72,9 @@ def test_color_changes_brightness_saturation_contrast_per_image():
     # on a one-channel plane saturation is the identity: y = m + k (x + b − m)
     p = x[:, :1]
     aug, y1 = _draw("color", p)
-    _, s, k = aug.steps[0]
+    _, drawn_b, s, k = aug.steps[0]
     b = np.random.default_rng(0).random(8)[:, None, None, None] - 0.5
+    np.testing.assert_array_equal(drawn_b, b)
     xb = p + b
     m = xb.mean(axis=(1, 2, 3), keepdims=True)
     np.testing.assert_allclose(y1, m + k * (xb - m), rtol=1e-12, atol=1e-12)
@@ -85,6 +86,30 @@ def test_identity_and_bad_policy():
     assert y is x and aug.backward(x) is x
     with pytest.raises(ValueError):
         DiffAugment("rotate")
+
+
+def test_blocks_of_samples_in_threads_give_identical_results(monkeypatch):
+    """Forward and backward split over blocks of images (3 threads) equal one block bit for bit."""
+    from golden import nn, threads
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((7, 3, 32, 32)).astype(np.float32)
+    r = rng.standard_normal(x.shape).astype(np.float32)
+    out, calls = [], []
+    real = nn.parallel_blocks
+    monkeypatch.setattr("golden.augment.parallel_blocks", lambda fn, n, size: (calls.append(n), real(fn, n, size)))
+    before = threads.get_threads()
+    try:
+        for count, minimum in ((1, 1 << 30), (3, 0)):
+            threads.set_threads(count)
+            monkeypatch.setattr(nn, "PARALLEL_MIN_ELEMENTS", minimum)
+            aug, y = _draw("color,translation,cutout", x, seed=3)
+            out.append((y, aug.backward(r)))
+    finally:
+        threads.set_threads(before)
+    assert calls == [7, 7, 7, 7]
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_wrong_translation_gradient_is_caught():

@@ -188,16 +188,25 @@ def test_checker_fails_on_wrong_gradients():
 @pytest.mark.parametrize("cls,k,s,p,hw", [(nn.Conv2d, 4, 2, 1, 8), (nn.ConvTranspose2d, 4, 2, 1, 4),
                                            (nn.ConvTranspose2d, 3, 2, 1, 5), (nn.Conv2d, 3, 1, 1, 6)])
 def test_threaded_blocks_give_identical_results(monkeypatch, cls, k, s, p, hw):
-    """im2col/col2im split over sample blocks in threads must equal the one-thread result bit for bit."""
+    """im2col/col2im split over channel blocks in threads must equal the one-thread result bit for bit."""
+    from golden import threads
+
     rng = np.random.default_rng(9)
-    layer = random_params(cls(3, 4, k, s, p), rng)
-    x = rng.standard_normal((7, 3, hw, hw)).astype(np.float32)
-    results = []
-    for threads, minimum in (("1", 1 << 30), ("3", 0)):
-        monkeypatch.setenv("AVATARGAN_THREADS", threads)
-        monkeypatch.setattr(nn, "PARALLEL_MIN_ELEMENTS", minimum)
-        y = layer.forward(x)
-        dx = layer.backward(np.ones_like(y) * y)
-        results.append((y, dx, layer.grads["w"].copy()))
+    layer = random_params(cls(5, 4, k, s, p), rng)
+    x = rng.standard_normal((7, 5, hw, hw)).astype(np.float32)
+    results, calls = [], []
+    real = nn.parallel_blocks
+    monkeypatch.setattr(nn, "parallel_blocks", lambda fn, n, size: (calls.append(n), real(fn, n, size)))
+    before = threads.get_threads()
+    try:
+        for count, minimum in ((1, 1 << 30), (3, 0)):
+            threads.set_threads(count)
+            monkeypatch.setattr(nn, "PARALLEL_MIN_ELEMENTS", minimum)
+            y = layer.forward(x)
+            dx = layer.backward(np.ones_like(y) * y)
+            results.append((y, dx, layer.grads["w"].copy()))
+    finally:
+        threads.set_threads(before)
+    assert calls, "the layer no longer splits its copies; this test checks nothing"
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)

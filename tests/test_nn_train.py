@@ -96,6 +96,23 @@ def test_deterministic_for_a_seed(data, tmp_path):
     assert not np.array_equal(_arrays(runs["a"])["G.w2"], _arrays(runs["c"])["G.w2"])
 
 
+def test_same_state_at_one_and_two_threads(data, tmp_path):
+    """OpenBLAS splits a product over threads by output blocks, and golden.nn splits its copies by
+    channels, so the thread count does not change a single bit (default-size networks, so that
+    BLAS really uses its second thread)."""
+    from golden import threads
+
+    before = threads.get_threads()
+    try:
+        for n in (1, 2):
+            T.train(data, tmp_path / f"t{n}", T.make_config("default", batch=16, iterations=2), progress=False,
+                    threads=n)
+            assert threads.get_threads() == n
+    finally:
+        threads.set_threads(before)
+    _same_state(tmp_path / "t1" / "checkpoint.npz", tmp_path / "t2" / "checkpoint.npz")
+
+
 def _start(data, out, iterations):
     cmd = [sys.executable, "-m", "avatargan", "train", "--data", str(data), "--out", str(out),
            "--iterations", str(iterations), "--checkpoint-every", "5", "--no-progress", *TINY]

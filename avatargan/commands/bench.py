@@ -59,6 +59,7 @@ LIMITS = {
     "iterations": (1, 100_000, "at ~0.2 s each, hours"),
     "warmup": (0, 10_000, "at ~0.2 s each, beyond half an hour"),
     "threads": (1, 1024, "more threads than any machine here has cores"),
+    "rounds": (1, 100, "every round runs each child again"),
     "seed": (0, 2 ** 63 - 1, "a non-negative 64-bit seed"),
 }
 

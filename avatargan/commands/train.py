@@ -20,6 +20,8 @@ MAX_WIDTH = 1024
 MAX_ITERATIONS = 1_000_000
 #: Largest minibatch (the dataset limit of `avatargan dataset` is 9 999 images).
 MAX_BATCH = 4096
+#: Most threads (more than any machine here has cores).
+MAX_THREADS = 1024
 _WHY = {"iterations": "about 2 days at 0.2 s per iteration", "batch": "memory grows with the batch",
         "checkpoint_every": "the run's iteration limit"}
 
@@ -39,6 +41,9 @@ def configure(parser) -> None:
                         help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
                              "write it as generator.npz (default 0: off)")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="threads for the matrix products, copies and layers (default: the usable cores "
+                             "that no other process keeps busy; results are the same for any N)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -74,6 +79,8 @@ def run(args) -> int:
         value = getattr(args, opt)
         if value is not None and value > limit:
             raise UserError(f"--{opt.replace('_', '-')} must be at most {limit:,} ({_WHY[opt]}), got {value}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise UserError(f"--threads must be between 1 and {MAX_THREADS}, got {args.threads}")
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
     from pathlib import Path
@@ -90,7 +97,8 @@ def run(args) -> int:
         cfg = make_config(args.preset or "default", iterations=args.iterations, batch=args.batch, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels,
                           ema=args.ema)
-    summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress)
+    summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress,
+                    threads=args.threads)
     if summary["status"] == "interrupted":
         return 130
     spi = summary["seconds_per_iteration"]
