@@ -210,15 +210,15 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
 
     # Weight RAMs: matched by lane position to the EBR sites outside the gap, in column order.
-    def centroid(span):
+    def lane_x(span):
         # The column of the RAM's middle lane: a RAM whose lanes straddle the two halves goes to
         # the side of most of its lanes, not into the gap between them.
         lo, hi = span
         return float(lane_sites[(lo + hi + 1) // 2].x)
 
-    keys = sorted(ram_lanes, key=lambda k: (centroid(ram_lanes[k]), ram_lanes[k], str(k)))
+    keys = sorted(ram_lanes, key=lambda k: (lane_x(ram_lanes[k]), ram_lanes[k], str(k)))
     slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
-    idx = _match([centroid(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
+    idx = _match([lane_x(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
     ram_sites = {k: slots[i] for k, i in zip(keys, idx)}
     # Within a column, the RAMs of lower lanes in the upper rows (the order of the lanes).
     by_col: dict[int, list] = {}
@@ -264,11 +264,11 @@ def engine_cells(module: dict, lanes: int, slices: list, w_bits: int):
                 others += 1
                 continue
             width = _param_int(cell["parameters"]["DATA_WIDTH_A"])
-            s_lo, s_hi = slices[int(m[2])] if int(m[2]) < len(slices) else (lanes * w_bits,) * 2
-            lo = s_lo + int(m[4]) * width
-            hi = min(lo + width, s_hi) - 1
-            if lo >= s_hi:
+            s, col = int(m[2]), int(m[4])
+            if s >= len(slices) or slices[s][0] + col * width >= slices[s][1]:
                 raise ValueError(f"weight RAM {name} lies beyond {lanes} lanes")
+            lo = slices[s][0] + col * width
+            hi = min(lo + width, slices[s][1]) - 1
             wrom[name] = (lo // w_bits, hi // w_bits)
     if sorted(mult) != list(range(lanes)):
         raise ValueError(f"expected the multipliers of lanes 0..{lanes - 1} (cells '…mac.mulJ.dsp'), "

@@ -135,8 +135,8 @@ class StandaloneLogic(wiring.Component):
 
     @property
     def tmds_latency(self) -> int:
-        """Pixel clocks from ``video`` to ``tmds``: the encoder's :attr:`TMDSEncoder.latency` (2)."""
-        return 2
+        """Pixel clocks from ``video`` to ``tmds``: the encoder's :data:`TMDSEncoder.LATENCY` (2)."""
+        return TMDSEncoder.LATENCY
 
     def elaborate(self, platform):
         m = Module()

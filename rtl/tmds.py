@@ -39,10 +39,13 @@ class TMDSEncoder(wiring.Component):
     def __init__(self):
         super().__init__({"inp": In(video_layout()), "sym": Out(10)})
 
+    #: Cycles from ``inp`` to ``sym``: transition minimisation (1), DC balance (1) = 2.
+    LATENCY = 2
+
     @property
     def latency(self) -> int:
-        """Cycles from ``inp`` to ``sym``: transition minimisation (1), DC balance (1) = 2."""
-        return 2
+        """Cycles from ``inp`` to ``sym``: :data:`LATENCY` (transition minimisation 1, DC balance 1)."""
+        return self.LATENCY
 
     def elaborate(self, platform):
         m = Module()
