@@ -276,17 +276,17 @@ def engine_cells(module: dict, lanes: int, slices: list, w_bits: int):
     return [mult[j] for j in range(lanes)], wrom, others
 
 
-def apply_floorplan(netlist: dict, lanes: int, sites: dict[str, list[Site]]) -> dict:
-    """Add ``BEL`` attributes to the lane multipliers and weight RAMs of ``netlist`` (changed in place).
+def apply_floorplan(netlist: dict, lanes: int, sites: dict[str, list[Site]], w_bits: int = 8) -> dict:
+    """Add ``BEL`` attributes to the lane multipliers and weight RAMs of ``netlist`` (changed in place);
+    ``w_bits``: bits per lane of a weight-ROM word (``EnginePlan.w_bits``).
 
     Returns the plan's summary (a dict for the synthesis report).
     """
     from gen.bramreg import _top_module
-    from rtl.config import W_BITS
     from rtl.weights import slice_ranges
 
     module = _top_module(netlist)
-    mult, wrom, others = engine_cells(module, lanes, slice_ranges(lanes * W_BITS), W_BITS)
+    mult, wrom, others = engine_cells(module, lanes, slice_ranges(lanes * w_bits), w_bits)
     fp = plan(lanes, wrom, others, sites)
     for j, name in enumerate(mult):
         module["cells"][name]["attributes"]["BEL"] = fp.lanes[j].bel

@@ -162,7 +162,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
              tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
              heatmap: bool = False, net_freqs: dict | None = None,
-             floorplan_lanes: int | None = None) -> FlowResult:
+             floorplan_lanes: int | None = None, floorplan_w_bits: int = 8) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -205,6 +205,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     floorplan_lanes : int or None
         Pin the engine's lane multipliers and weight RAMs (``floorplan_lanes`` lanes) to the sites
         of :func:`gen.floorplan.plan` before place and route; ``None`` leaves them to the placer.
+    floorplan_w_bits : int
+        Bits per lane of a weight-ROM word (``EnginePlan.w_bits``: 8, or a codebook index width).
 
     Returns
     -------
@@ -271,7 +273,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
             seconds[name] = _run_stage(name, cmd, build, log, bar)
             if name == "yosys" and (bram_outreg or floorplan_lanes):
                 t0 = time.monotonic()
-                outreg, plan = _prepare_netlist(build, bram_outreg, floorplan_lanes, device)
+                outreg, plan = _prepare_netlist(build, bram_outreg, floorplan_lanes, device, floorplan_w_bits)
                 seconds["netlist_passes"] = time.monotonic() - t0
     finally:
         if bar is not None:
@@ -286,7 +288,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                       bram_outreg=outreg, relaxed_read_ports=relaxed, kept_registers=kept, floorplan=plan)
 
 
-def _prepare_netlist(build: Path, bram_outreg: bool, floorplan_lanes: int | None, device: Device):
+def _prepare_netlist(build: Path, bram_outreg: bool, floorplan_lanes: int | None, device: Device,
+                     w_bits: int = 8):
     """``design.json`` -> ``design_pnr.json``: block-RAM output registers absorbed
     (:mod:`gen.bramreg`) and the engine floorplanned (:mod:`gen.floorplan`), each when asked;
     returns the two passes' summaries (``None`` for a pass not run)."""
@@ -302,7 +305,7 @@ def _prepare_netlist(build: Path, bram_outreg: bool, floorplan_lanes: int | None
             sites = load_sites(device.key)
             if sites is None:
                 raise ValueError(f"no site table for the {device.key} in gen/ecp5_sites.json")
-            plan = apply_floorplan(netlist, floorplan_lanes, sites)
+            plan = apply_floorplan(netlist, floorplan_lanes, sites, w_bits)
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"netlist passes: cannot rewrite {build / 'design.json'}: {e}") from None
     atomic_write(build / "design_pnr.json", json.dumps(netlist))
@@ -541,7 +544,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     res = run_flow(text, top_name, build, device, target, lpf=lpf, seed=seed, dff=dff, progress=progress,
                    router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap,
                    net_freqs=net_freqs,
-                   floorplan_lanes=lanes if floorplan and mult == "ecp5" else None)
+                   floorplan_lanes=lanes if floorplan and mult == "ecp5" else None,
+                   floorplan_w_bits=core.plan.w_bits)
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))

@@ -21,7 +21,7 @@ from pathlib import Path
 from avatargan.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
 from gen.routed import routed_line
-from rtl.config import ACT_BITS, TANH_BITS, W_BITS, EnginePlan, ceil_log2, plan_engine
+from rtl.config import ACT_BITS, TANH_BITS, EnginePlan, ceil_log2, plan_engine
 from rtl.engine import BANK_DEPTH
 from rtl.top import FIFO_DEPTH
 
@@ -41,7 +41,7 @@ def dp16kd_count(width: int, depth: int) -> int:
 def memories(plan: EnginePlan, fifo_depth: int = FIFO_DEPTH) -> list[dict]:
     """Every memory of the design: ``name``, ``width``, ``depth``, ``bits``, ``dp16kd`` (0: LUT RAM/FFs)."""
     l0 = plan.layers[0]
-    mems = [("weight ROM", plan.lanes * W_BITS, len(plan.weight_rom))]
+    mems = [("weight ROM", plan.lanes * plan.w_bits, len(plan.weight_rom))]
     for l in range(1, len(plan.layers)):
         w, d = plan.buffer_shape(l)
         mems.append((f"layer {l + 1} input buffer", w, d))

@@ -166,13 +166,21 @@ class EnginePlan:
         Length of z.
     layers : list of LayerPlan
     weight_rom : list of int
-        ROM words, ``P × 8`` bits each; lane ``j`` in bits ``[8j, 8j+8)``.
+        ROM words, ``P × w_bits`` bits each; lane ``j`` in bits ``[j·w_bits, (j+1)·w_bits)``: its
+        8-bit weight code, or with :attr:`codebooks` its index into the layer's codebook.
     bias : list of numpy.ndarray
         Per layer, int64 bias codes ``(OC,)``.
     v_rom : list of int
         v1 words then v2 words, ``icp_1 × 16`` bits each (two's complement lanes).
     tanh_lut : list of int
         2048 pixel values.
+    w_bits : int
+        Bits per lane of a ROM word: 8 (the codes themselves) or the index width of the codebooks.
+    codebooks : list of list of int, or None
+        Per layer, the distinct 8-bit weight codes in increasing order, when every layer has at
+        most ``2**b`` of them for some ``b < 8`` (:func:`weight_codebooks`); the ROM then holds
+        ``b``-bit indices and the multipliers see ``codebooks[l][index]``: the same codes, so the
+        golden model is unchanged by construction. ``None`` for a model with more distinct codes.
     tree_levels : int
         ``log2(P)``.
     acc_bits : int
@@ -186,6 +194,8 @@ class EnginePlan:
     bias: list = field(repr=False)
     v_rom: list = field(repr=False)
     tanh_lut: list = field(repr=False)
+    w_bits: int = W_BITS
+    codebooks: list | None = field(default=None, repr=False)
 
     @property
     def tree_levels(self) -> int:
@@ -315,11 +325,17 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
     """
     layers = plan_layers(model.header, lanes)
     nz = int(model.header["nz"])
-    words = []
+    ws = []
     for lp in layers:
         w = np.asarray(model.w[lp.index + 1]).astype(np.int64)
         _check(w.shape == (lp.ic, lp.oc, KERNEL, KERNEL), f"w{lp.index + 1} has shape {w.shape}")
-        words.extend(_weight_words(w, lp, lanes))
+        ws.append(w)
+    w_bits, books = weight_codebooks(ws)
+    words = []
+    for lp, w in zip(layers, ws):
+        if books is not None:       # codes -> their indices in the layer's (sorted) codebook
+            w = np.searchsorted(np.asarray(books[lp.index]), w)
+        words.extend(_weight_words(w, lp, lanes, w_bits))
     v = np.asarray(model.v).astype(np.int64)
     _check(v.shape == (2, nz), f"v has shape {v.shape}, expected (2, {nz})")
     icp0 = layers[0].icp
@@ -331,7 +347,20 @@ def plan_engine(model, lanes: int = 128) -> EnginePlan:
         b = np.asarray(model.b[lp.index + 1]).astype(np.int64)
         _check(b.shape == (lp.oc,), f"b{lp.index + 1} has shape {b.shape}")
         bias.append(b)
-    return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut)
+    return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut,
+                      w_bits=w_bits, codebooks=books)
+
+
+def weight_codebooks(weights) -> tuple[int, list | None]:
+    """``(w_bits, codebooks)`` of the layers' integer weight codes ``weights`` (one array per layer).
+
+    ``b = max(1, ceil_log2(max_l n_l))`` for ``n_l`` distinct codes in layer ``l``: where ``b < 8``
+    the ROM holds ``b``-bit indices into per-layer codebooks (each layer's distinct codes, sorted),
+    ``(b, codebooks)``; otherwise the 8-bit codes themselves, ``(8, None)``.
+    """
+    books = [sorted(int(c) for c in np.unique(np.asarray(w))) for w in weights]
+    b = max(1, ceil_log2(max(len(bk) for bk in books)))
+    return (b, books) if b < W_BITS else (W_BITS, None)
 
 
 def pack_words(values, bits: int) -> int:
@@ -342,10 +371,11 @@ def pack_words(values, bits: int) -> int:
     return word
 
 
-def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int) -> list[int]:
-    """ROM words of one layer in address order ``((g·4 + ky)·4 + kx)·icg + c``.
+def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int, bits: int = W_BITS) -> list[int]:
+    """ROM words of one layer in address order ``((g·4 + ky)·4 + kx)·icg + c``, ``bits`` per lane.
 
-    Lane ``j = o·icp + i`` holds ``w[c·icp + i, g·ocp + o, ky, kx]``; unused lanes hold 0.
+    Lane ``j = o·icp + i`` holds ``w[c·icp + i, g·ocp + o, ky, kx]``; unused lanes hold 0 (their
+    activation operand is 0, so with a codebook index 0 stands for any code).
     """
     out = []
     for g in range(lp.ocg):
@@ -354,5 +384,5 @@ def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int) -> list[int]:
                 for c in range(lp.icg):
                     blk = w[c * lp.icp:(c + 1) * lp.icp, g * lp.ocp:(g + 1) * lp.ocp, ky, kx]  # (icp, ocp)
                     lane_vals = blk.T.reshape(-1)  # o-major: j = o*icp + i
-                    out.append(pack_words(lane_vals, W_BITS))
+                    out.append(pack_words(lane_vals, bits))
     return out

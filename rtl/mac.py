@@ -32,7 +32,9 @@ class MacArray(wiring.Component):
        activations its lanes use in the layer in progress, and the weight word is registered, so
        no memory output drives sinks all over the die in one cycle (a register tree, one level);
     2. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
-       merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`);
+       merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`); with
+       codebooks, each lane's weight register is loaded from its own copy of the layer's codebook
+       (a LUT ROM addressed by the lane's layer copy and index), so the lookup costs no cycle;
     3. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
 
     Parameters
@@ -47,8 +49,9 @@ class MacArray(wiring.Component):
         The layer in progress (constant while its steps are in flight).
     x : In(x_layout(plan))
         The input words; only the layer in progress's is used.
-    w : In(P × 8)
-        The weight word.
+    w : In(P × plan.w_bits)
+        The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
+        codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
     level<k> : Out(ArrayLayout(signed(PROD_BITS + k), P >> k))
         For each tree level ``k`` that some layer reads: its nodes, :attr:`latency` ``+ k`` cycles
         after ``x``/``w``.
@@ -66,7 +69,7 @@ class MacArray(wiring.Component):
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
             "x": In(x_layout(plan)),
-            "w": In(P * W_BITS),
+            "w": In(P * plan.w_bits),
             **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
         })
 
@@ -112,7 +115,8 @@ class MacArray(wiring.Component):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_grp[grp]):
                             m.d.sync += r.eq(x_word(l, idx[t]) if t < len(idx) else 0)
-        w_mid = Signal(P * W_BITS, name="w_mid", reset_less=True)
+        b = plan.w_bits
+        w_mid = Signal(P * b, name="w_mid", reset_less=True)
         m.d.sync += w_mid.eq(self.w)
 
         # 2: operand registers. Each lane selects its activation with its own copy of the layer
@@ -127,12 +131,19 @@ class MacArray(wiring.Component):
             # step takes more than two cycles to get here. No reset (a reset net to every lane was
             # the critical path): a copy of a reset register, and no step is in flight after reset.
             m.d.sync += layer_j.eq(layer_g[grp])
-            m.d.sync += w_op[j].eq(w_mid[j * W_BITS:(j + 1) * W_BITS].as_signed())
+            w_in = w_mid[j * b:(j + 1) * b]
+            if plan.codebooks is None:
+                m.d.sync += w_op[j].eq(w_in.as_signed())
             with m.Switch(layer_j):
                 for l in range(L):
                     with m.Case(l):
                         i = self.lane_source(l, j)
                         m.d.sync += x_op[j].eq(0 if i is None else x_grp[grp][slots[grp][l].index(i)])
+                        if plan.codebooks is not None and i is not None:
+                            with m.Switch(w_in):
+                                for k, code in enumerate(plan.codebooks[l]):
+                                    with m.Case(k):
+                                        m.d.sync += w_op[j].eq(code)
 
         # 3: multipliers.
         prods = []

@@ -1,4 +1,4 @@
-"""The weight store: one ``P × 8``-bit ROM word per step, addressed by (layer, group, tap) and c."""
+"""The weight store: one ``P × b``-bit ROM word per step (``b`` = 8, or a codebook index width), addressed by (layer, group, tap) and c."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rtl.config import KERNEL, W_BITS, EnginePlan, ceil_log2
+from rtl.config import KERNEL, EnginePlan, ceil_log2
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
@@ -81,8 +81,9 @@ class WeightStore(wiring.Component):
         The layer in progress (constant while its steps are in flight).
     tap : In(tap_layout(plan))
         The decoded step.
-    word : Out(P × 8)
-        Its weights, lane ``j`` in bits ``[8j, 8j+8)``, :attr:`latency` cycles later.
+    word : Out(P × plan.w_bits)
+        Its weights, lane ``j`` in bits ``[b·j, b·(j+1))`` (``b = plan.w_bits``: 8-bit codes, or
+        codebook indices that the MAC array looks up), :attr:`latency` cycles later.
     """
 
     def __init__(self, plan: EnginePlan):
@@ -93,7 +94,7 @@ class WeightStore(wiring.Component):
         words = list(plan.weight_rom)
         if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
             words += [0] * (-len(words) % BANK_DEPTH)
-        width = plan.lanes * W_BITS
+        width = plan.lanes * plan.w_bits
         self.slices = slice_ranges(width)
         self.banks = [
             [Memory(shape=unsigned(hi - lo), depth=len(words[b:b + BANK_DEPTH]),
@@ -151,7 +152,7 @@ class WeightStore(wiring.Component):
                 rp = mem.read_port()
                 m.d.comb += rp.addr.eq(addrs[sl][:bank_bits])
                 ports.append(rp)
-            r = Signal(P * W_BITS, name=f"w_raw{b}", reset_less=True)
+            r = Signal(P * plan.w_bits, name=f"w_raw{b}", reset_less=True)
             m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
             raw.append(r)
         if n_banks == 1:
