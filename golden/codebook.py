@@ -1,10 +1,13 @@
-"""Weight codebooks: how many distinct 8-bit weight codes a layer needs (a study, not the shipped format).
+"""Weight codebooks: how many distinct 8-bit weight codes a layer needs, and a fine-tuning that gets there.
 
 A layer whose weights take at most ``2**b`` distinct S(8) codes can be stored as ``b``-bit indices
 into a per-layer table of those codes; the multipliers still see the same 8-bit codes, so the
 golden model is unchanged by construction. :func:`restrict_codes` maps a layer's codes onto the
 best ``2**b`` codes (least squared error, counted over all weights) so that the fidelity cost of
 such a store can be measured before any hardware is built (``avatargan bench codebook``).
+:func:`distill` fine-tunes a float Generator so that its layers use at most ``2**b`` codes each and it
+still draws what the original draws (``avatargan quantize --codebook-bits B``); the engine stores
+such a model as ``b``-bit indices (:func:`rtl.config.weight_codebooks`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import copy
 
 import numpy as np
 
-__all__ = ["optimal_codebook", "restrict_codes", "restricted_model"]
+from golden.quantize import WMAX_CODE
+
+__all__ = ["optimal_codebook", "restrict_codes", "restricted_model", "distill"]
 
 
 def optimal_codebook(codes, k: int) -> np.ndarray:
@@ -72,3 +77,63 @@ def restricted_model(qm, bits: int, layers=None):
     for l in layers or range(1, len(qm.channels)):
         out.w[l] = restrict_codes(qm.w[l], bits)
     return out
+
+
+def _project(w: np.ndarray, frac: int, book: np.ndarray) -> np.ndarray:
+    """``w`` with each weight replaced by the codebook value nearest its S(8, frac) code."""
+    codes = np.clip(np.rint(w.astype(np.float64) * 2.0 ** frac), -WMAX_CODE, WMAX_CODE)
+    i = np.clip(np.searchsorted((book[1:] + book[:-1]) / 2, codes), 0, len(book) - 1)
+    return (book[i] * 2.0 ** -frac).astype(w.dtype)
+
+
+def distill(teacher, bits: int, iterations: int = 1000, lr: float = 5e-5, batch: int = 64, seed: int = 0,
+            progress=None):
+    """A copy of float Generator ``teacher`` whose layers each use at most ``2**bits`` weight values
+    on their S(8) grid, trained to draw what the teacher draws (distillation; no data, no discriminator).
+
+    Each layer's codebook is fixed at the start (:func:`optimal_codebook` of the teacher's 8-bit
+    codes, at the fraction bits the quantizer gives the teacher, :func:`golden.quantize.weight_frac`).
+    Every step draws ``batch`` standard-normal z, runs the three passes through the student with its
+    weights projected onto the codebooks, and takes an Adam step on the squared difference of the
+    planes from the teacher's, the gradient passing the projection unchanged (straight-through) to
+    float master weights and biases. The learning rate follows a cosine from ``lr`` to 0, which is
+    what lets the projected weights settle (at a constant rate they keep crossing codebook
+    boundaries and the fidelity wanders by several dB). Returns the student with projected weights:
+    quantized by the ``max`` rule, each layer keeps at most ``2**bits`` codes.
+
+    ``progress(n)``: called after each step (a tqdm ``update``).
+    """
+    from golden.models import Generator
+    from golden.nn import Adam
+    from golden.quantize import weight_frac
+
+    if not isinstance(bits, int) or not 1 <= bits <= 7:
+        raise ValueError(f"bits must be an integer in 1..7, got {bits!r}")
+    if iterations < 0:
+        raise ValueError(f"iterations must be ≥ 0, got {iterations}")
+    student = Generator(teacher.channels)
+    for name, a in student.params.items():
+        a[...] = teacher.params[name]
+    student.v[...] = teacher.v
+    names = [n for n in student.params if n.startswith("w")]
+    frac = {n: weight_frac(teacher.params[n]) for n in names}
+    books = {n: optimal_codebook(np.clip(np.rint(teacher.params[n] * 2.0 ** frac[n]), -WMAX_CODE, WMAX_CODE)
+                                 .astype(np.int64), 1 << bits).astype(np.float64) for n in names}
+    master = {n: student.params[n].copy() for n in names}
+    layers = student._deconvs()
+    opt = Adam([master[n] for n in names] + [lay.params["b"] for lay in layers], lr=lr, betas=(0.9, 0.999))
+    rng = np.random.default_rng(seed)
+    for it in range(iterations):
+        opt.lr = lr * 0.5 * (1 + np.cos(np.pi * it / iterations))
+        for n in names:
+            student.params[n][...] = _project(master[n], frac[n], books[n])
+        u = student.stacked_inputs(rng.standard_normal((batch, student.nz)).astype(np.float32))
+        target = teacher.plane(u)[:, None]
+        out = student.forward(u)
+        student.backward(((2.0 / out.size) * (out - target)).astype(out.dtype))
+        opt.step([lay.grads["w"] for lay in layers] + [lay.grads["b"] for lay in layers])
+        if progress is not None:
+            progress(1)
+    for n in names:
+        student.params[n][...] = _project(master[n], frac[n], books[n])
+    return student
