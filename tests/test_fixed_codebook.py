@@ -68,3 +68,60 @@ def test_bench_rams_arithmetic():
     # 2 900 words of 128 lanes × 8 bits: 3 banks of 1024 words × 57 RAMs (1 024 / 18 bits).
     assert _rams(2900, 128, 8) == 3 * 57
     assert _rams(2900, 128, 5) == 3 * 36 and _rams(1024, 64, 8) == 29
+
+
+# ----------------------------------------------------------------------------- distillation
+
+def _tiny_teacher():
+    from golden.models import Generator
+
+    g = Generator([8, 16, 8, 4, 1], rng=np.random.default_rng(3))
+    for name, a in g.params.items():        # DCGAN's init (std 0.02) draws flat planes: widen it
+        a *= 12 if name.startswith("w") else 1
+    return g
+
+
+def _fit_mse(a, b, seed=9):
+    u = np.random.default_rng(seed).standard_normal((64, a.nz)).astype(np.float32)
+    return float(np.mean((a.plane(u) - b.plane(u)) ** 2))
+
+
+def test_distill_keeps_at_most_2_to_the_bits_values_and_fits_better_than_projection():
+    from golden.codebook import distill
+    from golden.quantize import weight_frac
+
+    teacher = _tiny_teacher()
+    projected = distill(teacher, 2, iterations=0)                 # the codebook projection alone
+    tuned = distill(teacher, 2, iterations=150, lr=2e-3, batch=32)
+    for s in (projected, tuned):
+        for l in range(1, 5):
+            w = s.params[f"w{l}"]
+            codes = w.astype(np.float64) * 2.0 ** weight_frac(teacher.params[f"w{l}"])
+            assert len(np.unique(w)) <= 4 and np.array_equal(codes, np.rint(codes))   # on the S(8) grid
+    assert _fit_mse(tuned, teacher) < 0.9 * _fit_mse(projected, teacher)       # measured: 0.80
+    assert np.array_equal(teacher.v, tuned.v)
+    with pytest.raises(ValueError):
+        distill(teacher, 8)
+
+
+def test_quantize_command_codebook_bits(tmp_path, capsys):
+    from avatargan import cli
+    from golden.checkpoint import generator_arrays, save_checkpoint
+    from golden.qmodel import load_qmodel
+    from rtl.config import plan_engine
+
+    ck = tmp_path / "ck.npz"
+    teacher = _tiny_teacher()
+    save_checkpoint(ck, generator_arrays(teacher), {"iteration": 5, "channels": teacher.channels, "preset": "test"})
+    out = tmp_path / "q.npz"
+    assert cli.main(["quantize", str(ck), "-o", str(out), "--calib", "10", "--codebook-bits", "3",
+                     "--finetune-iters", "20"]) == 0
+    qm = load_qmodel(out)
+    assert all(len(np.unique(qm.w[l])) <= 8 for l in range(1, 5))
+    assert plan_engine(qm, 16).w_bits == 3
+    assert (tmp_path / "q.float.npz").is_file()
+    assert "3-bit indices" in capsys.readouterr().out
+    for bad in (["--codebook-bits", "8"], ["--save-float", str(tmp_path / "f.npz")],
+                ["--codebook-bits", "3", "--weight-rule", "mse"]):
+        assert cli.main(["quantize", str(ck), "-o", str(tmp_path / "x.npz"), *bad]) == 2
+    assert not (tmp_path / "x.npz").exists()

@@ -44,15 +44,14 @@ def configure(p):
     p.add_argument("--finetune-iters", metavar="N", type=int, default=1000,
                    help="distillation steps for --codebook-bits (default 1000, about 2 minutes on one core)")
     p.add_argument("--save-float", metavar="CKPT",
-                   help="with --codebook-bits: also write the fine-tuned float Generator here (.npz)")
+                   help="with --codebook-bits: where the fine-tuned float Generator goes, the quantized model's "
+                        "source (default: MODEL with the suffix .float.npz)")
     p.add_argument("--report", metavar="DIR", help="write a range profile (report.md, report.json, PNGs) here")
 
 
 def _finetune(args) -> str:
     """Distil the checkpoint into codebook weights (:func:`golden.codebook.distill`); returns the path
-    of the fine-tuned float checkpoint (``--save-float``, or a temporary file)."""
-    import tempfile
-
+    of the fine-tuned float checkpoint (``--save-float``)."""
     from tqdm import tqdm
 
     from golden.checkpoint import load_generator, save_generator
@@ -65,9 +64,9 @@ def _finetune(args) -> str:
     meta = {k: v for k, v in teacher.meta.items() if k != "channels"}
     meta["codebook"] = {"bits": args.codebook_bits, "iterations": args.finetune_iters,
                         "teacher": str(args.checkpoint)}
-    path = args.save_float or str(Path(tempfile.mkdtemp(prefix="avatargan-cb-")) / "finetuned.npz")
-    save_generator(path, student, meta)
-    return path
+    save_generator(args.save_float, student, meta)
+    print(f"wrote {args.save_float} (the fine-tuned float Generator)")
+    return args.save_float
 
 
 def run(args) -> int:
@@ -97,8 +96,9 @@ def run(args) -> int:
             raise UserError(f"--finetune-iters must be between 1 and 100000, got {args.finetune_iters}")
         if args.weight_rule != "max":
             raise UserError("--codebook-bits needs --weight-rule max (the mse rule may saturate codebook values)")
-        if args.save_float:
-            check_output_file(args.save_float, inputs=[args.checkpoint, args.output], flag="--save-float")
+        if not args.save_float:
+            args.save_float = str(Path(args.output).with_suffix(".float.npz"))
+        check_output_file(args.save_float, inputs=[args.checkpoint, args.output], flag="--save-float")
     if args.report:
         check_output_folder(args.report, NAME, inputs=[args.checkpoint, args.output], legacy=_legacy_report,
                             flag="--report")
