@@ -109,11 +109,14 @@ class AccumulatorBank(wiring.Component):
             # the layer (one cycle late, safe as the layer changes only while no step is in flight),
             # whether it is one of the bank's layers, the early flags and group number; then the
             # flags per accumulator (below).
-            def kept(name, shape=1):
-                return Signal(shape, name=f"{name}_{grp}", attrs={"keep": 1})
+            # Only e_valid has a reset (nothing accumulates while it is 0; it is 0 one cycle into
+            # any reset, as the step's valid bit is); the others are data it gates, without reset:
+            # a reset net to every group crossed the die (a critical path of a 128-lane run).
+            def kept(name, shape=1, reset_less=True):
+                return Signal(shape, name=f"{name}_{grp}", attrs={"keep": 1}, reset_less=reset_less)
             lay = kept("layer", range(max(2, self.n_layers)))
             ours = kept("ours")
-            e_valid, e_first, e_last = kept("e_valid"), kept("e_first"), kept("e_last")
+            e_valid, e_first, e_last = kept("e_valid", reset_less=False), kept("e_first"), kept("e_last")
             e_g = kept("e_g", len(self.step.g))
             m.d.sync += [lay.eq(self.layer), ours.eq(_is_one_of(lay, mine)),
                          e_valid.eq(self.step.valid & ours), e_first.eq(self.step.first),
