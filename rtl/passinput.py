@@ -28,7 +28,10 @@ class PassInput(wiring.Component):
     Members
     -------
     w_en : In(1)
-        Write ``w_data`` into element ``w_index`` of z.
+        Write ``w_data`` into element ``w_index`` of z, one cycle later: the three are registered
+        in front of the RAM (the source of z, e.g. the board's z buffer, may be anywhere on the
+        die; the engine reads z no earlier than three cycles after its start, which follows the
+        last z word).
     w_index : In(range(nz))
     w_data : In(signed(16))
     r_addr : In(range(nz // lanes))
@@ -82,16 +85,20 @@ class PassInput(wiring.Component):
         m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=len(v_init), init=v_init)
         wp = zram.write_port(granularity=W)
         zr = zram.read_port()
+        w_en = Signal(name="w_en_r")
+        w_index = Signal.like(self.w_index, name="w_index_r", reset_less=True)
+        w_data = Signal.like(self.w_data, name="w_data_r", reset_less=True)
+        m.d.sync += [w_en.eq(self.w_en), w_index.eq(self.w_index), w_data.eq(self.w_data)]
         vr = vrom.read_port()
         lane_bits = ceil_log2(L)
         if L > 1:
-            m.d.comb += wp.addr.eq(self.w_index >> lane_bits) if L & (L - 1) == 0 else wp.addr.eq(self.w_index // L)
-            sel = self.w_index[:lane_bits] if L & (L - 1) == 0 else self.w_index % L
+            m.d.comb += wp.addr.eq(w_index >> lane_bits) if L & (L - 1) == 0 else wp.addr.eq(w_index // L)
+            sel = w_index[:lane_bits] if L & (L - 1) == 0 else w_index % L
             for i in range(L):
-                m.d.comb += wp.en[i].eq(self.w_en & (sel == i))
+                m.d.comb += wp.en[i].eq(w_en & (sel == i))
         else:
-            m.d.comb += [wp.addr.eq(self.w_index), wp.en.eq(self.w_en)]
-        m.d.comb += wp.data.eq(self.w_data.as_unsigned().replicate(L))
+            m.d.comb += [wp.addr.eq(w_index), wp.en.eq(w_en)]
+        m.d.comb += wp.data.eq(w_data.as_unsigned().replicate(L))
 
         pass_1 = Signal(2, reset_less=True)
         pass_2 = Signal(2, reset_less=True)
