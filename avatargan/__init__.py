@@ -4,4 +4,6 @@ The command-line entry point is :func:`avatargan.cli.main`; each subcommand live
 module under :mod:`avatargan.commands`.
 """
 
-__version__ = "0.1.0"
+from base import __version__  # one version for the CLI and the model files it writes
+
+__all__ = ["__version__"]

@@ -42,7 +42,7 @@ def _weight_rams(header, lanes: int, bits_per_layer: list) -> int:
 
 
 def run(args) -> dict:
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden.checkpoint import load_generator
     from golden.codebook import restricted_model
     from golden.fidelity import fidelity

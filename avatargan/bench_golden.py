@@ -20,7 +20,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> dict:
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden.bench_golden import bench_golden
 
     for name in ("batch", "repeat"):

@@ -29,7 +29,7 @@ def configure(parser) -> None:
 
 
 def _channels(text: str) -> tuple:
-    from avatargan.errors import UserError
+    from base.errors import UserError
 
     try:
         ch = tuple(int(x) for x in text.split(","))
@@ -69,7 +69,7 @@ def _verilator(qm, lanes: int, seed: int, work: str) -> dict:
 
     import numpy as np
 
-    from avatargan.fileio import ensure_dir
+    from base.fileio import ensure_dir
     from gen import vlbench
     from gen.cycles import cycles_per_avatar
     from gen.verilog import write_design
@@ -95,7 +95,7 @@ def _verilator(qm, lanes: int, seed: int, work: str) -> dict:
 
 
 def run(args) -> dict:
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from gen.cycles import cycle_model
     from gen.routed import routed_line
     from golden.qmodel import load_qmodel, random_qmodel

@@ -255,7 +255,7 @@ def torch_available() -> bool:
 
 def thread_counts(text) -> list[int]:
     """``"1,2"`` → ``[1, 2]``; a one-line :class:`UserError` for anything else."""
-    from avatargan.errors import UserError
+    from base.errors import UserError
 
     try:
         counts = [int(t) for t in str(text).split(",")]
@@ -287,7 +287,7 @@ def _load() -> list[float] | None:
 
 def run(args) -> dict:
     """Measure; print a Markdown table; return the figures."""
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden import threads as gt
 
     if args.iterations < 1 or args.batch < 2 or args.warmup < 0 or args.rounds < 1:
@@ -338,7 +338,7 @@ def run(args) -> dict:
     text = markdown(res)
     print(text, end="")
     if args.out:
-        from avatargan.fileio import atomic_write, ensure_dir
+        from base.fileio import atomic_write, ensure_dir
 
         folder = ensure_dir(args.out)
         atomic_write(folder / "bench_train.json", json.dumps(res, indent=2) + "\n")

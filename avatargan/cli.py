@@ -14,7 +14,7 @@ Each subcommand is a module in :mod:`avatargan.commands` that defines
 Modules are discovered automatically, so adding a subcommand touches no other file. Command
 modules import heavy libraries (Amaranth, cocotb) inside ``run`` so that ``--help`` stays fast.
 
-User mistakes raise :class:`avatargan.errors.UserError`; they are printed as one line on stderr
+User mistakes raise :class:`base.errors.UserError`; they are printed as one line on stderr
 with exit status 2, as is any ``OSError`` (full disk, permissions) or ``MemoryError`` that no
 check caught. Ctrl-C exits with status 130.
 """
@@ -27,7 +27,7 @@ import pkgutil
 import sys
 
 from avatargan import __version__
-from avatargan.errors import UserError
+from base.errors import UserError
 
 #: The order of subcommands in ``--help``: the data path first, then the tools around it.
 ORDER = ["demo", "dataset", "train", "sample", "interpolate", "augment", "evaluate", "quantize",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from rtl.board import CMD_Z, PIXELS
 
 __all__ = ["encode_request", "reply_size", "decode_reply"]

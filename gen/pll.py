@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from gen.tools import tool_path
 
 __all__ = ["PLLConfig", "ecppll_config", "parse_ecppll_verilog"]

@@ -2,7 +2,7 @@
 
 Every tool runs in the build folder with relative file names (the YoWASP tools are WebAssembly and
 see only their working folder), writes its log there, and a failure becomes one
-:class:`~avatargan.errors.UserError` line naming the stage, the tool's first error line and the log.
+:class:`~base.errors.UserError` line naming the stage, the tool's first error line and the log.
 
 Build folder contents after :func:`run_flow`:
 
@@ -32,8 +32,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_write, ensure_dir
+from base.errors import UserError
+from base.fileio import atomic_write, ensure_dir
 from gen.tools import tool_path
 
 __all__ = ["Device", "DEVICES", "YOSYS_SYNTH", "FlowResult", "run_flow"]
@@ -482,7 +482,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     """
     from amaranth.back import rtlil
 
-    from avatargan.fileio import atomic_write
+    from base.fileio import atomic_write
     from gen.hwreport import build_report, render_markdown
 
     if top not in TOPS:

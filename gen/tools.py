@@ -6,7 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 __all__ = ["tool_path"]
 

@@ -18,7 +18,7 @@ import math
 import time
 from pathlib import Path
 
-from avatargan.fileio import atomic_write, ensure_dir
+from base.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
 from gen.routed import routed_line
 from rtl.config import ACT_BITS, TANH_BITS, EnginePlan, ceil_log2, plan_engine

@@ -13,7 +13,7 @@ One ``.npz`` without pickles:
 ``D_grey.*``, ``D_color.*``, ``opt.*``
     discriminator parameters/BatchNorm buffers and optimiser state (needed only to resume).
 
-Everything is written atomically through :mod:`avatargan.fileio`.
+Everything is written atomically through :mod:`base.fileio`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path
+from base.errors import UserError
+from base.fileio import atomic_path
 from golden.models import Generator
 from golden.npzfile import read_npz
 

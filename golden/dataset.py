@@ -22,7 +22,7 @@ Both write a dataset folder::
 
 The folder is built beside ``<out>`` and swapped in only when complete, so a failed run leaves
 the previous dataset as it was. :func:`load_images` reads the ``.npz`` (or a dataset folder) and
-refuses anything else with a :class:`~avatargan.errors.UserError`.
+refuses anything else with a :class:`~base.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, check_output_folder, staged_folder
+from base.errors import UserError
+from base.fileio import atomic_path, atomic_write, check_output_folder, staged_folder
 from golden.npzfile import read_npz
 
 #: Side of a dataset image in pixels.
@@ -419,7 +419,7 @@ def _legacy_dataset(files: list[str]) -> str | None:
 
 
 def _check_out(out: str | os.PathLike, inputs=()) -> Path:
-    """Check the output folder before any work is done (the policy of :mod:`avatargan.fileio`).
+    """Check the output folder before any work is done (the policy of :mod:`base.fileio`).
 
     Refuses an output path that is a file, a folder holding an input, or a non-empty folder that
     is not wholly a dataset written by this tool.
@@ -462,7 +462,7 @@ def write_dataset(out: str | os.PathLike, images: np.ndarray, rows: list[dict], 
     """Write a dataset folder; the previous content of ``out`` survives any failure.
 
     The new folder is built as a hidden sibling of ``out`` and swapped into place when complete
-    (:func:`avatargan.fileio.staged_folder`); only an empty folder or a dataset this tool wrote
+    (:func:`base.fileio.staged_folder`); only an empty folder or a dataset this tool wrote
     is replaced.
     """
     with staged_folder(out, "dataset", inputs=inputs, legacy=_legacy_dataset) as stage:

@@ -1,6 +1,6 @@
 """Avatar pixels and picture files: float Tanh output → uint8, sample grids and single PNGs.
 
-Every picture goes through :func:`avatargan.fileio.atomic_path`, so a crash never leaves a
+Every picture goes through :func:`base.fileio.atomic_path`, so a crash never leaves a
 half-written PNG and never destroys the previous one.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path
+from base.errors import UserError
+from base.fileio import atomic_path
 
 #: Gutter colour between avatars in a grid (white, as the brief asks for thin white gutters).
 GUTTER_RGB = (255, 255, 255)

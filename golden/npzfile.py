@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 #: Most bytes one file may ask us to allocate (1 GiB): far above the largest file the project
 #: writes (a 100 000-avatar augment set is 300 MB; a checkpoint of 1024-wide layers ~200 MB).

@@ -173,7 +173,7 @@ def markdown(prof: dict, title: str, pngs: list[str]) -> str:
 
 def histogram_png(lay: dict, bins, path) -> None:
     """One PNG for a layer: a panel per tensor (weight, acc, output), log-count bars, limits marked."""
-    from avatargan.fileio import atomic_path
+    from base.fileio import atomic_path
 
     panels = [("weight", "weights"), ("acc", "accumulators"),
               ("output", "activations" if lay["layer"] < 4 else "tanh index")]
@@ -220,7 +220,7 @@ def _fmt_limits_rec(r: dict) -> tuple[float, float]:
 
 def write_report(prof: dict, folder, title: str = "Quantized-model range profile") -> list:
     """Write ``report.md``, ``report.json`` and ``layerN.png`` into ``folder``; return the paths."""
-    from avatargan.fileio import atomic_write, ensure_dir
+    from base.fileio import atomic_write, ensure_dir
 
     folder = ensure_dir(folder)
     pngs = []

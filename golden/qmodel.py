@@ -10,7 +10,7 @@ The file is the single source of truth of the hardware Generator: the integer go
 ``v``        int16 ``(2, nz)`` v1, v2 codes ``S(16, 12)``
 ``tanh_lut`` uint8 ``(2048,)`` the Tanh table (rule 5)
 
-:func:`load_qmodel` refuses (with :class:`avatargan.errors.UserError`, one line) every file that does
+:func:`load_qmodel` refuses (with :class:`base.errors.UserError`, one line) every file that does
 not follow the contract: truncated, another format or version, missing/extra arrays, wrong shapes
 or dtypes, codes outside the declared formats, formats that differ from the ones the rules derive,
 shifts < 1, or a Tanh table that differs from rule 5.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 FORMAT = "avatargan-qmodel"
 FORMAT_VERSION = 1
@@ -238,7 +238,7 @@ def build_header(channels, w_frac, a_frac, source: dict | None = None, extra: di
             "activation": act,
         })
         in_fmt = out_fmt
-    from avatargan import __version__
+    from base import __version__
 
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -390,7 +390,7 @@ def make_qmodel(header: dict, arrays: dict, path=None) -> QModel:
 
 def save_qmodel(qm: QModel, path: str | os.PathLike) -> Path:
     """Validate ``qm`` and write it atomically to ``path`` (npz, no pickles)."""
-    from avatargan.fileio import atomic_path
+    from base.fileio import atomic_path
 
     arrays = qm.arrays()
     validate_header(qm.header)
@@ -418,7 +418,7 @@ def load_qmodel(path: str | os.PathLike) -> QModel:
 
     Raises
     ------
-    avatargan.errors.UserError
+    base.errors.UserError
         One line naming ``path`` and what is wrong (truncated, other version, shapes, codes, ...).
     """
     from golden.npzfile import read_npz

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.qmodel import (ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, TANH_INDEX, WEIGHT_BITS, Z_FMT, build_header,
                            float_to_pixel, fmt, make_qmodel, q_float, saturate, tanh_table)
 

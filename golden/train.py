@@ -46,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sweep_temporaries
+from base.errors import UserError
+from base.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sweep_temporaries
 from golden import nn
 from golden.augment import DiffAugment
 from golden.checkpoint import generator_arrays, read_checkpoint, save_checkpoint
@@ -413,7 +413,7 @@ def _saved_config(meta: dict, path) -> Config:
 
 def train(data_path, out_dir, cfg: Config | None = None, resume: bool = False,
           progress: bool = True, log=None, threads: int | None = None) -> dict:
-    """Train (or resume) in ``out_dir`` while holding its lock (:func:`avatargan.fileio.folder_lock`).
+    """Train (or resume) in ``out_dir`` while holding its lock (:func:`base.fileio.folder_lock`).
 
     A second train into the same folder is refused in one line; temporaries left in it by a
     killed run are swept first. ``threads``: BLAS and copy threads (default:

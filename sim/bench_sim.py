@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.fileio import atomic_write, ensure_dir
+from base.fileio import atomic_write, ensure_dir
 
 #: Goals of issue 6.
 BUILD_GOAL_S = 120.0

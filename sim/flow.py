@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from sim import runner
 
 #: Lanes when none are given (the default of ``avatargan verilog``).

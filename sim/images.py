@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from avatargan.fileio import atomic_path
+from base.fileio import atomic_path
 
 
 def grid(rgb: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 #: Repository root (the folder that holds ``sim/``); put on ``sys.path`` for the simulator's Python.
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -230,7 +230,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from avatargan.errors import UserError
+    from base.errors import UserError
 
     try:
         raise SystemExit(main())

@@ -7,7 +7,7 @@ import types
 import pytest
 
 from avatargan import cli
-from avatargan.errors import UserError
+from base.errors import UserError
 
 
 def test_every_subcommand_has_help(capsys):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden import dataset as ds
 
 WHITE = (255, 255, 255)

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
-from avatargan.fileio import MANIFEST
-from avatargan.errors import UserError
+from base.fileio import MANIFEST
+from base.errors import UserError
 from golden import dataset as ds
 
 
@@ -51,7 +51,7 @@ def test_layout_and_formats(small):
     assert (info["count"], info["seed"], info["filter"], info["source"]) == (8, 0, "LANCZOS", "py-avataaars")
     # nothing but the dataset: no temporary or hidden files left beside or inside it
     assert sorted(p.name for p in small.parent.iterdir()) == ["avatars"]
-    # ... except the manifest that marks the folder as this tool's (avatargan.fileio)
+    # ... except the manifest that marks the folder as this tool's (base.fileio)
     assert [p.name for p in small.rglob(".*")] == [MANIFEST]
 
 

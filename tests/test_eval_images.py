@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.images import grid_image, to_nhwc, to_uint8, write_grid
 
 

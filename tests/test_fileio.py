@@ -2,8 +2,8 @@
 
 import pytest
 
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path, atomic_write, ensure_dir
+from base.errors import UserError
+from base.fileio import atomic_path, atomic_write, ensure_dir
 
 
 def test_atomic_write_replaces(tmp_path):
@@ -47,7 +47,7 @@ def test_result_has_ordinary_permissions(tmp_path):
 def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
     import json
 
-    from avatargan.fileio import MANIFEST, staged_folder
+    from base.fileio import MANIFEST, staged_folder
 
     out = tmp_path / "out"
     with staged_folder(out, "demo") as stage:
@@ -65,7 +65,7 @@ def test_staged_folder_appears_whole_or_not_at_all(tmp_path):
 
 
 def test_only_folders_wholly_written_by_the_tool_are_replaced(tmp_path):
-    from avatargan.fileio import check_output_folder, folder_owner, staged_folder
+    from base.fileio import check_output_folder, folder_owner, staged_folder
 
     out = tmp_path / "out"
     with staged_folder(out, "simulate") as stage:
@@ -90,7 +90,7 @@ def test_sweep_removes_only_temporaries_of_dead_processes(tmp_path):
     import subprocess
     import sys
 
-    from avatargan.fileio import sweep_temporaries
+    from base.fileio import sweep_temporaries
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.qmodel import FORMAT_VERSION, build_header, load_qmodel, random_qmodel, save_qmodel
 
 

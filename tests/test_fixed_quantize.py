@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.checkpoint import generator_arrays, save_checkpoint
 from golden.models import Generator
 from golden.qmodel import load_qmodel, sha256_file

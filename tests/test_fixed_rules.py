@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.fixed import (check_zq, pass_inputs, quantize_z, requantize_relu, rshift_rnd, tanh_index)
 from golden.qmodel import acc_bits, random_qmodel, tanh_table
 

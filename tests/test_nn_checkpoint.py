@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.checkpoint import generator_arrays, load_generator, read_checkpoint, save_checkpoint, save_generator
 from golden.models import Generator
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden import train as T
 from golden.checkpoint import load_generator, read_checkpoint
 from golden.models import Generator

@@ -23,8 +23,8 @@ import pytest
 from PIL import Image
 
 from avatargan import cli
-from avatargan.errors import UserError
-from avatargan.fileio import atomic_path
+from base.errors import UserError
+from base.fileio import atomic_path
 from golden.checkpoint import read_checkpoint, save_checkpoint, save_generator
 from golden.models import Generator
 from golden.qmodel import random_qmodel, save_qmodel
@@ -110,7 +110,7 @@ def test_case2_train_run_folder_may_not_hold_the_dataset(files, tmp_path, capsys
 
 
 def test_case3_augment_force_never_replaces_a_dataset(files, tmp_path, capsys):
-    from avatargan.fileio import MANIFEST
+    from base.fileio import MANIFEST
 
     d = tmp_path / "d"
     assert cli.main(["dataset", "--count", "3", "--out", str(d), "--quiet"]) == 0
@@ -394,7 +394,7 @@ def test_case17_temporaries_of_a_killed_writer_are_swept(files, tmp_path, capsys
     assert cli.main(["train", "--data", str(files["data"]), "--out", str(run), "--iterations", "2",
                      *TINY_TRAIN]) == 0
     # a writer killed with SIGKILL in the middle of writing the checkpoint and the loss plot
-    code = ("import os, sys; from avatargan.fileio import atomic_path\n"
+    code = ("import os, sys; from base.fileio import atomic_path\n"
             "held = [atomic_path(os.path.join(sys.argv[1], n)) for n in ('checkpoint.npz', 'losses.png')]\n"
             "for cm in held: cm.__enter__().write_bytes(b'half')\n"
             "os.kill(os.getpid(), 9)\n")
@@ -417,7 +417,7 @@ def test_case17_refused_lanes_leave_no_cache_folder(files, tmp_path):
 
 
 def test_case18_second_train_into_a_locked_folder_is_refused(files, tmp_path, capsys):
-    from avatargan.fileio import folder_lock
+    from base.fileio import folder_lock
 
     run = tmp_path / "run"
     with folder_lock(run, "train"):  # as a running train holds it
@@ -535,7 +535,7 @@ def test_case1_synth_never_writes_into_a_folder_of_user_files(files, tmp_path, c
     out = tmp_path / "b"
     for _ in range(2):  # its own build folder (manifest) may be written again
         assert cli.main(["synth", str(files["model"]), "-o", str(out)]) == 0
-    from avatargan.fileio import folder_owner
+    from base.fileio import folder_owner
 
     assert folder_owner(out) == "synth"
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from golden.checkpoint import read_checkpoint, save_generator
 from golden.dataset import import_images
 from golden.fixed import check_zq

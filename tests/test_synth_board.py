@@ -12,7 +12,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from avatargan.errors import UserError
+from base.errors import UserError
 from gen.boardlink import decode_reply, encode_request, reply_size
 from rtl.board import BoardLogic, PIXELS
 

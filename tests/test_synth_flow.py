@@ -6,7 +6,7 @@ import re
 import pytest
 
 from avatargan.cli import main
-from avatargan.errors import UserError
+from base.errors import UserError
 from gen.hwreport import build_report, clocks, render_markdown, useful_macs
 from gen.pll import ecppll_config, parse_ecppll_verilog
 from gen.routed import find_report, routed_line

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 #: Avatars per model call (bounds memory; progress bars advance per batch).
 BATCH = 250
@@ -63,7 +63,7 @@ SCALE_WHY = "each avatar pixel becomes K x K picture pixels"
 
 def png_out(path, inputs=()) -> Path:
     """Check an output picture name before any work: ends in ``.png``, not a folder, not an input."""
-    from avatargan.fileio import check_output_file
+    from base.fileio import check_output_file
 
     if not str(path).lower().endswith(".png"):
         raise UserError(f"--out {path}: pictures are written as PNG; give a file name ending in .png")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from avatargan.commands._avatars import add_source_arguments, draw_many, int_arg, open_sources, random_z, seed_arg
-from avatargan.errors import UserError
+from base.errors import UserError
 
 NAME = "augment"
 HELP = "write N new avatars (PNGs + avatars.npz) for dataset expansion"
@@ -22,7 +22,7 @@ DESCRIPTION = (
     "the integer golden model draws them; without either, the shipped models/default.npz does."
 )
 
-#: The files augment writes (besides the manifest of avatargan.fileio).
+#: The files augment writes (besides the manifest of base.fileio).
 _OWN = re.compile(r"^(png/\d{4,}\.png|avatars\.npz|augment\.json)$")
 #: Most avatars one run writes (each is a PNG; 100 000 take about 300 MB in avatars.npz).
 MAX_COUNT = 100_000
@@ -48,7 +48,7 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
-    from avatargan.fileio import check_output_folder, staged_folder
+    from base.fileio import check_output_folder, staged_folder
     from golden.images import write_png
 
     count = int_arg(args.count, "--count", 1, MAX_COUNT, "one PNG each; 100 000 take about 300 MB in avatars.npz")

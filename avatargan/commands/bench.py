@@ -67,7 +67,7 @@ LIMITS = {
 def check_sizes(args) -> None:
     """Refuse, in one line, a bench size beyond :data:`LIMITS` or a lane count beyond ``MAX_LANES``."""
     from avatargan.commands._avatars import lanes_arg
-    from avatargan.errors import UserError
+    from base.errors import UserError
 
     for name, (lo, hi, why) in LIMITS.items():
         value = getattr(args, name, None)
@@ -79,7 +79,7 @@ def check_sizes(args) -> None:
 
 
 def run(args) -> int:
-    from avatargan.fileio import atomic_write
+    from base.fileio import atomic_write
 
     check_sizes(args)
     figures = args._bench.run(args)

@@ -30,7 +30,7 @@ def z_codes(seed: int | None, zfile: str | None, nz: int):
     """The S(16,12) codes of z from a seed or a ``.npy`` file (one vector of ``nz`` floats)."""
     import numpy as np
 
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden.fixed import quantize_z
 
     if zfile is not None:
@@ -54,7 +54,7 @@ def z_codes(seed: int | None, zfile: str | None, nz: int):
 
 def exchange(link, zq, timeout: float):
     """Send one request on ``link`` (``write``/``read``/``reset_input_buffer``) and decode the reply."""
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from gen.boardlink import decode_reply, encode_request, reply_size
 
     link.reset_input_buffer()
@@ -72,8 +72,8 @@ def run(args) -> int:
     import numpy as np
     from PIL import Image
 
-    from avatargan.errors import UserError
-    from avatargan.fileio import atomic_path
+    from base.errors import UserError
+    from base.fileio import atomic_path
     from rtl.board import DEFAULT_BAUD
 
     from avatargan.commands._avatars import png_out

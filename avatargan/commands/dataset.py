@@ -33,7 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden import dataset as ds
 
     progress = not args.quiet

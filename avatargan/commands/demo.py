@@ -22,7 +22,7 @@ DESCRIPTION = (
     "Exit status 0 only if the hardware is bit-exact and its cycle count equals the cycle model."
 )
 
-#: The files demo writes (besides the manifest of avatargan.fileio).
+#: The files demo writes (besides the manifest of base.fileio).
 _OWN = re.compile(r"^(model_q\.npz|hardware\.(png|npy)|golden\.png|difference\.png|float\.png|"
                   r"simulate\.(json|md)|demo\.(json|md))$")
 
@@ -54,8 +54,8 @@ def _fmt_table(qm) -> list[str]:
 
 def run(args) -> int:
     from avatargan.commands._avatars import lanes_arg
-    from avatargan.errors import UserError
-    from avatargan.fileio import check_output_folder, staged_folder
+    from base.errors import UserError
+    from base.fileio import check_output_folder, staged_folder
     from golden.checkpoint import read_checkpoint
 
     model = Path(args.model) if args.model else SHIPPED_MODEL

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from avatargan.commands._avatars import SHIPPED_MODEL, FixedSource, FloatSource, int_arg, random_z, seed_arg
-from avatargan.errors import UserError
+from base.errors import UserError
 
 NAME = "evaluate"
 HELP = "SWD with intervals vs a real floor (held-out avatars or splits), model comparison, memorisation, diversity"
@@ -416,7 +416,7 @@ def _json_safe(x):
 def run(args) -> int:
     from tqdm import tqdm
 
-    from avatargan.fileio import atomic_write, check_output_folder, staged_folder
+    from base.fileio import atomic_write, check_output_folder, staged_folder
     from golden import metrics as M
     from golden.dataset import load_images
     from golden.evalproto import INTERVAL_METHOD, plot_rows, run_protocol

@@ -74,8 +74,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from avatargan.commands._avatars import SHIPPED_MODEL
-    from avatargan.errors import UserError
-    from avatargan.fileio import check_output_file, check_output_folder, staged_folder
+    from base.errors import UserError
+    from base.fileio import check_output_file, check_output_folder, staged_folder
     from golden.profile import profile, text_table, write_report
     from golden.qmodel import fmt_name, save_qmodel
     from golden.quantize import quantize_checkpoint

@@ -21,7 +21,7 @@ GRID_MAX = 64
 
 #: Most random avatars per run (the simulator draws a few per second; the z-file limit is the same).
 MAX_COUNT = 100_000
-#: The files simulate writes (besides the manifest of avatargan.fileio).
+#: The files simulate writes (besides the manifest of base.fileio).
 _OWN = re.compile(r"^(hardware\.(png|npy)|golden\.png|difference\.png|simulate\.(json|md))$")
 
 
@@ -51,7 +51,7 @@ def configure(parser) -> None:
 def _load_z(args, qm):
     import numpy as np
 
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden.fixed import check_zq, quantize_z
     from golden.npzfile import read_z
 
@@ -75,8 +75,8 @@ def run(args) -> int:
     import sys
 
     from avatargan.commands._avatars import lanes_arg, quantized_model
-    from avatargan.errors import UserError
-    from avatargan.fileio import check_output_folder
+    from base.errors import UserError
+    from base.fileio import check_output_folder
     from golden.qmodel import load_qmodel
 
     lanes_arg(args.lanes)
@@ -110,7 +110,7 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     what : str
         One line saying where the z came from (for the report).
     out : path
-        Output folder: replaced whole once everything is written (:func:`avatargan.fileio.staged_folder`).
+        Output folder: replaced whole once everything is written (:func:`base.fileio.staged_folder`).
     into : path, optional
         Write into this folder instead (a caller's own staging folder that becomes ``out``).
     inputs : paths
@@ -137,7 +137,7 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     import numpy as np
     from tqdm import tqdm
 
-    from avatargan.fileio import staged_folder
+    from base.fileio import staged_folder
     from sim import flow, images, runner
 
     model = Path(model)

@@ -69,8 +69,8 @@ def configure(p):
 
 def run(args) -> int:
     from avatargan.commands._avatars import lanes_arg, quantized_model
-    from avatargan.errors import UserError
-    from avatargan.fileio import check_output_folder, write_manifest
+    from base.errors import UserError
+    from base.fileio import check_output_folder, write_manifest
     from gen.synth import DEVICES, freq_from_report, synth_model
 
     lanes_arg(args.lanes)

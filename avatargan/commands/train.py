@@ -48,7 +48,7 @@ def configure(parser) -> None:
 
 
 def _ints(text, what):
-    from avatargan.errors import UserError
+    from base.errors import UserError
 
     if text is None:
         return None
@@ -60,7 +60,7 @@ def _ints(text, what):
 
 
 def run(args) -> int:
-    from avatargan.errors import UserError
+    from base.errors import UserError
     from golden.train import make_config, train
 
     channels = _ints(args.channels, "--channels")

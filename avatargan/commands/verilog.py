@@ -39,8 +39,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from avatargan.commands._avatars import lanes_arg, quantized_model
-    from avatargan.errors import UserError
-    from avatargan.fileio import check_output_folder, staged_folder
+    from base.errors import UserError
+    from base.fileio import check_output_folder, staged_folder
     from gen.verilog import write_design
     from golden.qmodel import load_qmodel
 

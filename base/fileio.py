@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from avatargan.errors import UserError
+from base.errors import UserError
 
 #: The manifest a folder-writing command leaves in its output folder: which command wrote the
 #: folder and every file it wrote there (relative POSIX paths).
