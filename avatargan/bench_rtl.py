@@ -98,7 +98,8 @@ def run(args) -> dict:
     from base.errors import UserError
     from gen.cycles import cycle_model
     from gen.routed import routed_line
-    from golden.qmodel import load_qmodel, random_qmodel
+    from golden.qmodel import load_qmodel
+    from golden.random_models import random_qmodel
 
     if args.model:
         qm = load_qmodel(args.model)

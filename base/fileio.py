@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -350,3 +351,12 @@ def folder_lock(folder, what: str = "command") -> Iterator[Path]:
         with contextlib.suppress(OSError):
             path.unlink()
         f.close()
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks (a model's source checkpoint, a dataset)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

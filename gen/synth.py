@@ -334,12 +334,12 @@ def machine_description() -> str:
 def load_model_spec(spec: str):
     """A quantized model from a file, or ``random:C0,C1,C2,C3,C4[:SEED]`` for a random one.
 
-    The random form (``golden.qmodel.random_qmodel``) is for flow tests and for measuring a model
+    The random form (``golden.random_models.random_qmodel``) is for flow tests and for measuring a model
     size before a trained model exists; resources and timing do not depend on the weight values
     except through ROM contents.
     """
     if spec.startswith("random:"):
-        from golden.qmodel import random_qmodel
+        from golden.random_models import random_qmodel
 
         parts = spec[len("random:"):].split(":")
         try:

@@ -107,7 +107,8 @@ def bench_golden(args) -> dict:
         (per CPU-second times workers), "batch", "seconds", "workers", "cores", "machine", "load_avg_1min"}``.
     """
     from golden.fixed import quantize_z
-    from golden.qmodel import load_qmodel, random_qmodel
+    from golden.qmodel import load_qmodel
+    from golden.random_models import random_qmodel
 
     model = getattr(args, "model", None)
     batch = int(getattr(args, "batch", None) or 1000)

@@ -11,8 +11,11 @@ import math
 
 import numpy as np
 
+from golden.checkpoint import load_generator
 from golden.fixed import fixed_rgb, quantize_z
-from golden.qmodel import QModel, float_to_pixel
+from golden.qmodel import QModel, float_to_pixel, q_float
+from golden.quantize import WMAX_CODE, FloatGenerator, calibration_z, quantize_params, weight_frac, weight_frac_mse
+from golden.random_models import random_float_params, scaled_random_params
 
 
 def psnr(a, b) -> float:
@@ -92,27 +95,8 @@ def fidelity(gen, qm: QModel, n: int = 1000, seed: int = 12345) -> dict:
 
 # --------------------------------------------------------------------------- the study in NUMERICS.md
 
-def scaled_random_params(channels=(100, 128, 64, 32, 1), seed: int = 0):
-    """A random Generator whose layers keep unit-scale signals (a stand-in for a trained one).
-
-    Weights N(0, sqrt(2 / fan_in)) (fan_in = IC for layer 1, 4 IC for the stride-2 layers, the
-    taps per output), biases N(0, 0.1), v N(0, 1): pre-activations are O(1) and the Tanh output
-    spans its range, unlike the DCGAN initialisation N(0, 0.02) whose planes are nearly flat grey.
-    """
-    from golden.quantize import random_float_params
-
-    params, v = random_float_params(channels, seed=seed, std=1.0, bias_std=0.1)
-    for l in range(1, 5):
-        fan = channels[l - 1] * (1 if l == 1 else 4)
-        params[f"w{l}"] = (params[f"w{l}"] * np.sqrt(2.0 / fan)).astype(np.float32)
-    return params, v
-
-
 def _weights_only_psnr(params, v, z, per_channel: bool, rule: str) -> float:
     """PSNR of the float model with only its weights quantized (power-of-two scales)."""
-    from golden.quantize import FloatGenerator, WMAX_CODE, weight_frac, weight_frac_mse
-    from golden.qmodel import q_float
-
     pick = weight_frac_mse if rule == "mse" else weight_frac
 
     def quant(w):
@@ -139,16 +123,12 @@ def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000, checkpoint=None
     list of dict
         One row per (generator, variant) with ``psnr_db``.
     """
-    from golden.quantize import FloatGenerator, calibration_z, quantize_params, random_float_params
-
     rows = []
     gens = {"DCGAN init N(0,0.02)": random_float_params((100, 128, 64, 32, 1), seed=0, std=0.02),
             "scaled random (unit-scale signals)": scaled_random_params(seed=0)}
     z = np.random.default_rng(seed).standard_normal((n, 100))
     items = [(name, FloatGenerator(params, v), params, v) for name, (params, v) in gens.items()]
     if checkpoint is not None:
-        from golden.checkpoint import load_generator
-
         g = load_generator(checkpoint)
         items.insert(0, (f"checkpoint {checkpoint}", g, {k: np.asarray(a) for k, a in g.params.items()}, g.v))
     for name, gen, params, v in items:

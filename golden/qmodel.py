@@ -29,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from base import __version__
 from base.errors import UserError
+from base.fileio import atomic_path
+from golden.npzfile import read_npz
 
 FORMAT = "avatargan-qmodel"
 FORMAT_VERSION = 1
@@ -238,8 +241,6 @@ def build_header(channels, w_frac, a_frac, source: dict | None = None, extra: di
             "activation": act,
         })
         in_fmt = out_fmt
-    from base import __version__
-
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "nz": channels[0], "channels": channels, "kernel": KERNEL,
@@ -390,8 +391,6 @@ def make_qmodel(header: dict, arrays: dict, path=None) -> QModel:
 
 def save_qmodel(qm: QModel, path: str | os.PathLike) -> Path:
     """Validate ``qm`` and write it atomically to ``path`` (npz, no pickles)."""
-    from base.fileio import atomic_path
-
     arrays = qm.arrays()
     validate_header(qm.header)
     validate_arrays(qm.header, arrays)
@@ -421,8 +420,6 @@ def load_qmodel(path: str | os.PathLike) -> QModel:
     base.errors.UserError
         One line naming ``path`` and what is wrong (truncated, other version, shapes, codes, ...).
     """
-    from golden.npzfile import read_npz
-
     p = Path(path)
     if not p.exists():
         raise UserError(f"quantized model {p}: no such file")
@@ -446,60 +443,6 @@ def _from_arrays(arrays: dict, path) -> QModel:
     return make_qmodel(header, arrays, path=path)
 
 
-# --------------------------------------------------------------------------- random models for tests
-
-def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0, std: float = 0.02, bias_std: float = 0.01,
-                  n_calib: int = 64, unit_scale: bool = False) -> QModel:
-    """A valid quantized model of a randomly initialised float Generator, for tests of any size.
-
-    The float weights are drawn from N(0, ``std``) (the DCGAN initialisation), biases from
-    N(0, ``bias_std``), v1, v2 from N(0, 1); the model is then quantized with the project's quantizer
-    (:func:`golden.quantize.quantize_params`) calibrated on ``n_calib`` random z, so activations use
-    their formats sensibly rather than all saturating.
-
-    Parameters
-    ----------
-    channels : sequence of 5 int
-        ``(nz, c1, c2, c3, 1)``; e.g. ``(8, 8, 4, 4, 1)`` for a tiny model.
-    seed : int
-        Seed of everything random (same seed, same model, bit for bit).
-    std, bias_std : float
-        Standard deviations of the float weights and biases.
-    n_calib : int
-        Number of random z used for calibration.
-    unit_scale : bool
-        Instead of ``std``/``bias_std``: weights N(0, sqrt(2 / fan_in)) and biases N(0, 0.1)
-        (:func:`golden.fidelity.scaled_random_params`), so the planes span 0..255 and tests exercise
-        the whole Tanh table; the DCGAN initialisation gives nearly flat grey planes.
-
-    Returns
-    -------
-    QModel
-    """
-    from golden.quantize import quantize_params, random_float_params
-
-    if unit_scale:
-        from golden.fidelity import scaled_random_params
-
-        params, v = scaled_random_params(tuple(channels), seed=seed)
-    else:
-        params, v = random_float_params(channels, seed=seed, std=std, bias_std=bias_std)
-    calib = np.random.default_rng(seed + 1).standard_normal((n_calib, channels[0]))
-    qm, _ = quantize_params(params, v, calib, source={"sha256": None, "path": f"random seed {seed}"})
-    return qm
-
-
-def sha256_file(path) -> str:
-    """Hex SHA-256 of a file (the float checkpoint's hash in the header)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 __all__ = ["QModel", "load_qmodel", "save_qmodel", "make_qmodel", "build_header", "validate_header",
-           "validate_arrays", "random_qmodel", "tanh_table", "float_to_pixel", "q_float", "saturate",
-           "code_range", "fmt", "fmt_name", "acc_bits", "sha256_file", "FORMAT_VERSION"]
+           "validate_arrays", "tanh_table", "float_to_pixel", "q_float", "saturate",
+           "code_range", "fmt", "fmt_name", "acc_bits", "FORMAT_VERSION"]

@@ -24,6 +24,9 @@ import math
 import numpy as np
 
 from base.errors import UserError
+from base.fileio import sha256_file
+from golden.checkpoint import load_generator
+from golden.fixed import convt_phase
 from golden.qmodel import (ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, TANH_INDEX, WEIGHT_BITS, Z_FMT, build_header,
                            float_to_pixel, fmt, make_qmodel, q_float, saturate, tanh_table)
 
@@ -35,32 +38,7 @@ WMAX_CODE = (1 << (WEIGHT_BITS - 1)) - 1
 
 # --------------------------------------------------------------------------- the float Generator
 
-def random_float_params(channels, seed: int = 0, std: float = 0.02, bias_std: float = 0.0):
-    """A randomly initialised float Generator: weights N(0, std), biases N(0, bias_std), v N(0, 1).
-
-    Returns
-    -------
-    params : dict
-        float32 ``w1..w4`` ``(IC, OC, 4, 4)`` and ``b1..b4`` ``(OC,)``.
-    v : numpy.ndarray
-        float32 ``(2, nz)``.
-    """
-    channels = [int(c) for c in channels]
-    if len(channels) != 5 or channels[-1] != 1 or min(channels) < 1:
-        raise ValueError(f"channels must be (nz, c1, c2, c3, 1), got {channels}")
-    rng = np.random.default_rng(seed)
-    params = {}
-    for l in range(1, 5):
-        ic, oc = channels[l - 1], channels[l]
-        params[f"w{l}"] = (rng.standard_normal((ic, oc, KERNEL, KERNEL)) * std).astype(np.float32)
-        params[f"b{l}"] = (rng.standard_normal(oc) * bias_std).astype(np.float32)
-    v = rng.standard_normal((2, channels[0])).astype(np.float32)
-    return params, v
-
-
 def _convt_float(x, w, stride, pad, out_size):
-    from golden.fixed import convt_phase
-
     return convt_phase(x, np.asarray(w, dtype=np.float64), stride, pad, out_size)
 
 
@@ -298,9 +276,6 @@ def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED, weigh
     gen : object
         The loaded float generator.
     """
-    from golden.checkpoint import load_generator
-    from golden.qmodel import sha256_file
-
     if n_calib < 1:
         raise UserError(f"--calib must be >= 1, got {n_calib}")
     gen = load_generator(path)

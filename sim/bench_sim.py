@@ -34,7 +34,8 @@ def bench_sim(args) -> dict:
         The measurements (also written as JSON and Markdown when ``args.out`` is set).
     """
     from golden.fixed import quantize_z
-    from golden.qmodel import load_qmodel, random_qmodel, save_qmodel
+    from golden.qmodel import load_qmodel, save_qmodel
+    from golden.random_models import random_qmodel
     from sim import flow, runner
 
     model = getattr(args, "model", None)

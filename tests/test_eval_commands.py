@@ -14,7 +14,8 @@ from golden.dataset import load_images
 from golden.fixed import fixed_rgb, quantize_z
 from golden.images import grid_image, to_uint8
 from golden.models import Generator
-from golden.qmodel import load_qmodel, save_qmodel, sha256_file
+from golden.qmodel import load_qmodel, save_qmodel
+from base.fileio import sha256_file
 from golden.quantize import quantize_params
 
 CHANNELS = [16, 16, 8, 8, 1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from golden.codebook import optimal_codebook, restrict_codes, restricted_model
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 
 
 def _brute_force_sse(codes, k):

@@ -7,7 +7,8 @@ import pytest
 
 from golden.fidelity import fidelity, matched_avatars, psnr
 from golden.fixed import fixed_rgb, quantize_z
-from golden.quantize import FloatGenerator, quantize_params, random_float_params
+from golden.quantize import FloatGenerator, quantize_params
+from golden.random_models import random_float_params
 
 
 def test_psnr_by_hand():
@@ -58,7 +59,7 @@ def test_fidelity_high_for_own_model_low_for_a_wrong_one():
 
 
 def test_scaled_random_generator_spans_the_pixel_range():
-    from golden.fidelity import scaled_random_params
+    from golden.random_models import scaled_random_params
     params, v = scaled_random_params((8, 16, 8, 8, 1), seed=0)
     pix = matched_avatars(FloatGenerator(params, v), quantize_params(params, v, np.zeros((2, 8)))[0],
                           np.random.default_rng(0).standard_normal((8, 8)))[0]

@@ -5,7 +5,8 @@ import pytest
 
 from golden.fixed import convt_grouped, convt_phase, fixed_layers, fixed_plane, fixed_rgb, pass_inputs, phase_taps, quantize_z
 from golden.fixed_direct import convt_direct, direct_plane, direct_rgb
-from golden.qmodel import acc_bits, build_header, make_qmodel, random_qmodel, tanh_table
+from golden.qmodel import acc_bits, build_header, make_qmodel, tanh_table
+from golden.random_models import random_qmodel
 
 
 def _phase_int(x_nchw, w, stride, pad, out_size):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from base.errors import UserError
-from golden.qmodel import FORMAT_VERSION, build_header, load_qmodel, random_qmodel, save_qmodel
+from golden.qmodel import FORMAT_VERSION, build_header, load_qmodel, save_qmodel
+from golden.random_models import random_qmodel
 
 
 @pytest.fixture(scope="module")

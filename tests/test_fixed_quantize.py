@@ -10,9 +10,10 @@ from avatargan import cli
 from base.errors import UserError
 from golden.checkpoint import generator_arrays, save_checkpoint
 from golden.models import Generator
-from golden.qmodel import load_qmodel, sha256_file
-from golden.quantize import (FloatGenerator, act_frac, quantize_params, random_float_params, weight_frac,
-                             weight_frac_mse)
+from golden.qmodel import load_qmodel
+from base.fileio import sha256_file
+from golden.quantize import FloatGenerator, act_frac, quantize_params, weight_frac, weight_frac_mse
+from golden.random_models import random_float_params
 
 TINY = [8, 8, 4, 4, 1]
 

@@ -7,7 +7,8 @@ import pytest
 
 from base.errors import UserError
 from golden.fixed import (check_zq, pass_inputs, quantize_z, requantize_relu, rshift_rnd, tanh_index)
-from golden.qmodel import acc_bits, random_qmodel, tanh_table
+from golden.qmodel import acc_bits, tanh_table
+from golden.random_models import random_qmodel
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from base.errors import UserError
 from base.fileio import atomic_path
 from golden.checkpoint import read_checkpoint, save_checkpoint, save_generator
 from golden.models import Generator
-from golden.qmodel import random_qmodel, save_qmodel
+from golden.qmodel import save_qmodel
+from golden.random_models import random_qmodel
 
 CHANNELS = [8, 8, 4, 4, 1]
 TINY_TRAIN = ["--channels", "16,8,4,4,1", "--d-channels", "4,8", "--batch", "8", "--no-progress"]

@@ -24,7 +24,8 @@ from golden.dataset import import_images
 from golden.fixed import check_zq
 from golden.models import Generator
 from golden.npzfile import read_npz, read_z
-from golden.qmodel import load_qmodel, random_qmodel, save_qmodel
+from golden.qmodel import load_qmodel, save_qmodel
+from golden.random_models import random_qmodel
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QM = random_qmodel((8, 8, 4, 4, 1), seed=1)

@@ -8,7 +8,7 @@ from gen.cycles import cycles_per_avatar
 from gen.rtlsim import simulate
 from golden.codebook import restricted_model
 from golden.fixed import fixed_rgb
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from rtl.config import KERNEL, plan_engine, weight_codebooks
 from rtl.top import Generator
 

@@ -6,7 +6,7 @@ from amaranth.hdl import Fragment
 import gen.cycles
 import rtl.engine
 from gen.cycles import cycle_model
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from rtl.config import KERNEL, plan_engine, plan_layers, valid_taps
 
 

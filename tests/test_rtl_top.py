@@ -6,7 +6,7 @@ import pytest
 from gen.cycles import cycles_per_avatar
 from gen.rtlsim import StreamRuleError, simulate
 from golden.fixed import fixed_layers, fixed_rgb, pass_inputs
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from rtl.config import plan_engine
 from rtl.top import Generator
 

@@ -8,7 +8,8 @@ from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
 from golden.fixed import pass_inputs, requantize_relu, tanh_index
-from golden.qmodel import random_qmodel, tanh_table
+from golden.qmodel import tanh_table
+from golden.random_models import random_qmodel
 from rtl.config import pack_words
 from rtl.mult import Multiplier, check_mult_kind
 from rtl.passinput import PassInput

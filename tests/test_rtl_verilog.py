@@ -11,7 +11,8 @@ import pytest
 from avatargan.cli import main
 from gen.cycles import cycle_model
 from gen.lint import lint, verilator_path
-from golden.qmodel import random_qmodel, save_qmodel
+from golden.qmodel import save_qmodel
+from golden.random_models import random_qmodel
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from avatargan.cli import main
-from golden.qmodel import random_qmodel, save_qmodel
+from golden.qmodel import save_qmodel
+from golden.random_models import random_qmodel
 
 
 @pytest.fixture(scope="module")

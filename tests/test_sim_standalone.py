@@ -15,7 +15,7 @@ import pytest
 
 from golden.fixed import fixed_rgb
 from golden.noise import walk_z
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from rtl.standalone import BUTTONS, StandaloneLogic
 from rtl.top import Generator
 from rtl.video import VGA_640x480, VideoTiming

@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from golden.qmodel import load_qmodel, random_qmodel, save_qmodel
+from golden.qmodel import load_qmodel, save_qmodel
+from golden.random_models import random_qmodel
 from sim import flow, runner
 
 #: A tiny network: nz 8, channels 8 -> 4 -> 4 -> 1 (the real layer shapes 1->4->8->16->32).

@@ -13,7 +13,8 @@ from PIL import Image
 
 from avatargan.cli import main
 from golden.fixed import fixed_rgb, quantize_z
-from golden.qmodel import random_qmodel, save_qmodel
+from golden.qmodel import save_qmodel
+from golden.random_models import random_qmodel
 from rtl.board import CMD_Z
 
 

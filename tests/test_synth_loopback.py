@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from golden.fixed import fixed_rgb
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from rtl.board import BoardLogic, PIXELS
 from rtl.top import Generator
 from sim.board_loopback import run_loopback

@@ -60,7 +60,7 @@ def test_check_fails_on_a_wrong_pin():
 def test_lpf_names_the_board_ports():
     from amaranth.back import rtlil
 
-    from golden.qmodel import random_qmodel
+    from golden.random_models import random_qmodel
     from rtl.board import Board
     from rtl.top import Generator
 

@@ -9,7 +9,7 @@ import pytest
 
 from avatargan.cli import main
 from gen.cycles import cycles_per_avatar
-from golden.qmodel import random_qmodel
+from golden.random_models import random_qmodel
 from tests.test_synth_lpf import parse_lpf
 
 LPF = Path(__file__).resolve().parent.parent / "constraints" / "ulx3s_standalone.lpf"

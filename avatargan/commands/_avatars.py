@@ -212,7 +212,8 @@ def quantized_model(path, command: str) -> Path:
         return p
     if "meta" not in names:
         raise UserError(f"model {p} is neither a quantized model (no 'header') nor a float checkpoint (no 'meta')")
-    from golden.qmodel import save_qmodel, sha256_file
+    from golden.qmodel import save_qmodel
+    from base.fileio import sha256_file
     from golden.quantize import quantize_checkpoint
 
     cached = QUANT_CACHE / f"{p.stem}-{sha256_file(p)[:16]}-calib{CACHE_CALIB}.npz"

@@ -473,7 +473,7 @@ def run(args) -> int:
             fx = fixed_vs_float(models.samples("fixed"), models.samples("float"), swd)
             fx.update(model=args.fixed, z_saturated=models.fix.saturated)
             src = models.fix.qm.header.get("source", {}) or {}
-            from golden.qmodel import sha256_file
+            from base.fileio import sha256_file
 
             if src.get("sha256") and src["sha256"] != sha256_file(args.checkpoints[0]):
                 print(f"avatargan {NAME}: note: {args.fixed} was quantized from another file than "
