@@ -9,13 +9,15 @@ on a small configuration (``--sim-channels``, ``--sim-lanes``) next to the model
 
 from __future__ import annotations
 
+from base.contract import DEFAULT_LANES
+
 HELP = "Generator core: cycles/avatar (model + amaranth.sim), MAC utilization, avatars/s"
 
 
 def configure(parser) -> None:
     parser.add_argument("--model", help="quantized model .npz (default: random model of --channels)")
     parser.add_argument("--channels", default="100,128,64,32,1", help="channels of the random model")
-    parser.add_argument("--lanes", type=int, default=128, help="P, multiply lanes (default 128)")
+    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P, multiply lanes (default {DEFAULT_LANES})")
     parser.add_argument("--fmax", type=float, default=None, help="also report avatars/s at this clock (MHz), "
                         "e.g. the Fmax that `avatargan synth` measured")
     parser.add_argument("--sim-channels", default="8,8,4,4,1", help="channels of the simulated small model")

@@ -21,6 +21,7 @@ word taken to the last pixel taken, inclusive:
 
 from __future__ import annotations
 
+from base.contract import DEFAULT_LANES
 from rtl.config import plan_layers
 # The pipeline depths and the gap formula are the engine's own (one definition for both).
 from rtl.engine import DRAIN, FRONT, PASSES, SEL
@@ -32,7 +33,7 @@ __all__ = ["FRONT", "SEL", "DRAIN", "PASSES", "FIFO_LATENCY", "layer_gap", "cycl
 FIFO_LATENCY = 2
 
 
-def cycle_model(header: dict, lanes: int = 128) -> dict:
+def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
     """Per-layer and total cycle counts of one RGB avatar, and MAC utilization.
 
     Parameters
@@ -74,6 +75,6 @@ def cycle_model(header: dict, lanes: int = 128) -> dict:
     }
 
 
-def cycles_per_avatar(header: dict, lanes: int = 128) -> int:
+def cycles_per_avatar(header: dict, lanes: int = DEFAULT_LANES) -> int:
     """Cycles of one RGB avatar as the top's ``cycles`` port reports them (see :func:`cycle_model`)."""
     return cycle_model(header, lanes)["cycles_per_avatar"]

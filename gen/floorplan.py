@@ -346,7 +346,7 @@ def probe_sites(device, workdir) -> dict[str, list[str]]:
 def _main(argv=None) -> int:
     import argparse
 
-    from gen.synth import DEVICES
+    from gen.devices import DEVICES
 
     ap = argparse.ArgumentParser(prog="python -m gen.floorplan",
                                  description="Read every MULT18X18D/DP16KD site off nextpnr and store them.")

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
-from rtl.config import ACT_BITS
+from base.contract import ACT_BITS, decode_pixel_word
 
 
 class StreamRuleError(AssertionError):
@@ -103,7 +104,7 @@ def simulate(dut, zq, ready_prob: float = 1.0, seed: int = 0, z_gap_prob: float 
             ready = int(ready_prob >= 1.0 or rng.random() < ready_prob)
             ctx.set(dut.pixel.ready, ready)
             _, _, valid, payload, done, cycles = await ctx.tick().sample(
-                dut.pixel.valid, dut.pixel.payload, dut.done, dut.cycles)
+                dut.pixel.valid, Value.cast(dut.pixel.payload), dut.done, dut.cycles)
             state["cycle"] += 1
             if state["cycle"] > max_cycles:
                 raise AssertionError(f"no result after {max_cycles} cycles")
@@ -112,8 +113,8 @@ def simulate(dut, zq, ready_prob: float = 1.0, seed: int = 0, z_gap_prob: float 
             held = None
             if valid and ready:
                 a = state["avatar"]
-                pix, x, y = payload & 0xFF, (payload >> 8) & 31, (payload >> 13) & 31
-                plane, last = (payload >> 18) & 3, (payload >> 20) & 1
+                f = decode_pixel_word(payload)
+                pix, x, y, plane, last = f["pixel"], f["x"], f["y"], f["plane"], f["last"]
                 res.order.append((plane, y, x, last))
                 if res.rgb[a, plane, y, x] != -1:
                     raise AssertionError(f"pixel ({plane}, {y}, {x}) of avatar {a} arrived twice")

@@ -32,45 +32,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from base.contract import DEVICE_LANES
 from base.errors import UserError
 from base.fileio import atomic_write, ensure_dir
+from gen.devices import DEVICES, Device
 from gen.tools import tool_path
 
 __all__ = ["Device", "DEVICES", "YOSYS_SYNTH", "FlowResult", "run_flow"]
-
-
-@dataclass(frozen=True)
-class Device:
-    """One ECP5 target.
-
-    Attributes
-    ----------
-    key : str
-        The ``--device`` name (``"85F"``).
-    part : str
-        Lattice part number.
-    nextpnr_size : str
-        nextpnr-ecp5's size option (``"--85k"``).
-    package, speed : str
-        Package (nextpnr name) and speed grade.
-    channels : tuple
-        The model configuration that this device is meant for (documentation and default).
-    """
-
-    key: str
-    part: str
-    nextpnr_size: str
-    package: str
-    speed: str
-    channels: tuple
-
-
-#: The two supported boards: the ULX3S 85F (default model) and the ULX3S 45F (smaller model:
-#: 72 DP16KD and 72 MULT18X18D on the 45F against 208 and 156 on the 85F).
-DEVICES = {
-    "85F": Device("85F", "LFE5U-85F-6BG381C", "--85k", "CABGA381", "6", (100, 128, 64, 32, 1)),
-    "45F": Device("45F", "LFE5U-45F-6BG381C", "--45k", "CABGA381", "6", (100, 64, 32, 16, 1)),
-}
 
 #: The yosys synthesis command. In yosys ≥ 0.5x ``synth_ecp5`` wraps ``synth_lattice``, which always
 #: maps logic with timing-driven ABC9 (``abc9 -W 300``; the old ``-abc9`` flag is a no-op there).
@@ -145,11 +113,6 @@ def _run_stage(name: str, cmd: list[str], cwd: Path, log: Path, bar) -> float:
         bar.set_postfix_str(f"{name} done in {dt:.0f}s")
     return dt
 
-
-#: Multiply lanes of a build per device: the 85F has the DSPs for 128 (156 MULT18X18D), and with the
-#: engine's accumulators fixed to adder-tree nodes 128 lanes of the shipped model route in minutes
-#: with router2 (docs/RESULTS.md); the 45F has 72 MULT18X18D.
-DEFAULT_LANES = {"85F": 128, "45F": 64}
 
 #: nextpnr routers: router1 (nextpnr's default) and router2 (faster on large, congested designs:
 #: it routes 128 lanes of the shipped model in minutes where router1 did not finish in an hour).
@@ -492,7 +455,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     if pnr_freq_mhz is not None and not freq_mhz <= pnr_freq_mhz <= 400:
         raise UserError(f"--pnr-freq must be in [--freq, 400] MHz, got {pnr_freq_mhz:g}")
     qm = load_model_spec(model_spec)
-    lanes = lanes or DEFAULT_LANES[device.key]
+    lanes = lanes or DEVICE_LANES[device.key]   # base.contract: lanes per device
     name = Path(model_spec).stem if not model_spec.startswith("random:") else "random-" + "-".join(
         model_spec[len("random:"):].split(":")[0].split(","))
     build = Path(out) if out else Path("build") / f"synth-{device.key}-{name}"

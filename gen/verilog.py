@@ -18,6 +18,7 @@ import math
 import time
 from pathlib import Path
 
+from base.contract import DEFAULT_LANES, PIXEL_BITS, PIXEL_WORD_BITS
 from base.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
 from gen.routed import routed_line
@@ -45,10 +46,10 @@ def memories(plan: EnginePlan, fifo_depth: int = FIFO_DEPTH) -> list[dict]:
     for l in range(1, len(plan.layers)):
         w, d = plan.buffer_shape(l)
         mems.append((f"layer {l + 1} input buffer", w, d))
-    mems += [("Tanh ROM", 8, 1 << TANH_BITS),
+    mems += [("Tanh ROM", PIXEL_BITS, 1 << TANH_BITS),
              ("z RAM", l0.icp * ACT_BITS, plan.nz // l0.icp),
              ("v ROM", l0.icp * ACT_BITS, 2 << ceil_log2(plan.nz // l0.icp)),
-             ("pixel FIFO", 21, fifo_depth - 1)]
+             ("pixel FIFO", PIXEL_WORD_BITS, fifo_depth - 1)]
     out = []
     for name, w, d in mems:
         bits = w * d
@@ -113,14 +114,14 @@ def summary_markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def elaborate(model, lanes: int = 128, mult: str = "generic"):
+def elaborate(model, lanes: int = DEFAULT_LANES, mult: str = "generic"):
     """The :class:`rtl.top.Generator` of ``model`` (a ``QModel``) on ``lanes`` lanes."""
     from rtl.top import Generator
 
     return Generator(plan_engine(model, lanes), mult=mult)
 
 
-def write_design(model, out_dir, lanes: int = 128, il_mult: str = "ecp5", verilog: bool = True,
+def write_design(model, out_dir, lanes: int = DEFAULT_LANES, il_mult: str = "ecp5", verilog: bool = True,
                  rtlil: bool = True, log=None) -> dict:
     """Write ``generator.v``, ``generator.il``, ``summary.json`` and ``summary.md`` into ``out_dir``.
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from base.contract import decode_pixel_word
 from gen.lint import verilator_path
 
 HARNESS = Path(__file__).with_name("verilator_tb.cpp")
@@ -66,7 +67,8 @@ def run(exe, zq, size: int = 32, ready_prob: float = 1.0, workdir=None, timeout:
             a, k = a + 1, 0
             continue
         p = int(line)
-        pix, x, y, plane, last = p & 255, (p >> 8) & 31, (p >> 13) & 31, (p >> 18) & 3, p >> 20
+        f = decode_pixel_word(p)
+        pix, x, y, plane, last = f["pixel"], f["x"], f["y"], f["plane"], f["last"]
         in_order &= (plane, y, x) == (k // (size * size), (k // size) % size, k % size) and last == (k == per - 1)
         rgb[a, plane, y, x] = pix
         k += 1

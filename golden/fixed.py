@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from base.errors import UserError
-from golden.qmodel import ACT_BITS, KERNEL, TANH_ENTRIES, TANH_INDEX, Z_FMT, QModel, code_range, q_float
+from base.contract import ACT_BITS, KERNEL, TANH_ENTRIES, TANH_INDEX, Z_FMT
+from golden.qmodel import QModel, code_range, q_float
 
 #: Avatars per internal chunk of :func:`fixed_rgb` (bounds memory to ~100 MB for the default model).
 CHUNK = 128

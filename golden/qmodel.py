@@ -30,25 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from base import __version__
+from base.contract import (ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, PIXEL_BITS, TANH_ENTRIES, TANH_INDEX, WEIGHT_BITS,
+                           Z_FMT)
 from base.errors import UserError
 from base.fileio import atomic_path
 from golden.npzfile import read_npz
 
 FORMAT = "avatargan-qmodel"
 FORMAT_VERSION = 1
-KERNEL = 4
-#: Input format of z, v1, v2 and the pass inputs u_p: S(16, 12).
-Z_FMT = {"signed": True, "bits": 16, "frac": 12}
-#: Post-ReLU activation width (U(16, Fa_l)).
-ACT_BITS = 16
-WEIGHT_BITS = 8
-BIAS_BITS = 32
-#: Tanh-table index format S(11, 8) and table size.
-TANH_INDEX = {"signed": True, "bits": 11, "frac": 8}
-TANH_ENTRIES = 2048
-PIXEL_BITS = 8
-#: Geometry of the four layers: (stride, pad, in_size, out_size).
-GEOMETRY = [(1, 0, 1, 4), (2, 1, 4, 8), (2, 1, 8, 16), (2, 1, 16, 32)]
 #: The largest shift a model may declare: keeps ``acc + 2^(s-1)`` below 2^53 (acc < 2^39 for up
 #: to 4096 channels), so the float64 evaluation of rules 3-4 in :mod:`golden.fixed` stays exact.
 MAX_SHIFT = 48

@@ -27,8 +27,8 @@ from base.errors import UserError
 from base.fileio import sha256_file
 from golden.checkpoint import load_generator
 from golden.fixed import convt_phase
-from golden.qmodel import (ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, TANH_INDEX, WEIGHT_BITS, Z_FMT, build_header,
-                           float_to_pixel, fmt, make_qmodel, q_float, saturate, tanh_table)
+from base.contract import ACT_BITS, BIAS_BITS, GEOMETRY, KERNEL, TANH_INDEX, WEIGHT_BITS, Z_FMT
+from golden.qmodel import (build_header, float_to_pixel, fmt, make_qmodel, q_float, saturate, tanh_table)
 
 #: Calibration headroom above the largest observed activation.
 MARGIN = 1.25

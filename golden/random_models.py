@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.qmodel import KERNEL, QModel
+from base.contract import KERNEL
+from golden.qmodel import QModel
 from golden.quantize import quantize_params
 
 

@@ -28,6 +28,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl.layouts import pixel_layout
 from rtl.uart import UARTRx, UARTTx, uart_divisor
 
 __all__ = ["CMD_Z", "DEFAULT_BAUD", "TIMEOUT_S", "PIXELS", "BoardLogic", "Board"]
@@ -107,6 +108,7 @@ class BoardLogic(wiring.Component):
             core.z.valid.eq(zvalid),
         ]
 
+        word = pixel_layout()(core.pixel.payload)   # the core's pixel word, by field (any 21-bit payload)
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += rx.data.ready.eq(1)
@@ -150,11 +152,11 @@ class BoardLogic(wiring.Component):
             with m.State("PIXELS"):
                 m.d.comb += [
                     sending.eq(1),
-                    tx.data.payload.eq(core.pixel.payload[0:8]),
+                    tx.data.payload.eq(word.pixel),
                     tx.data.valid.eq(core.pixel.valid),
                     core.pixel.ready.eq(tx.data.ready),
                 ]
-                with m.If(core.pixel.valid & tx.data.ready & core.pixel.payload[20]):
+                with m.If(core.pixel.valid & tx.data.ready & word.last):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += sending.eq(1)

@@ -30,19 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KERNEL = 4
-#: Width of activations and z words (NUMERICS.md: S(16,12) and U(16, Fa)).
-ACT_BITS = 16
+from base.contract import ACT_BITS, DEFAULT_LANES, KERNEL, TANH_INDEX, WEIGHT_BITS, XY_BITS
+
 #: Width of the multiplier's data input: U16 zero-extended or S16 sign-extended.
 X_BITS = ACT_BITS + 1
 #: Weight width, S(8, Fw).
-W_BITS = 8
+W_BITS = WEIGHT_BITS
 #: Product width: 17-bit signed × 8-bit signed.
 PROD_BITS = X_BITS + W_BITS
-#: Tanh-table index width S(11, 8) and number of entries.
-TANH_BITS = 11
-#: Pixel payload field widths (ARCHITECTURE.md).
-XY_BITS = 5
+#: Tanh-table index width S(11, 8).
+TANH_BITS = TANH_INDEX["bits"]
 
 
 def ceil_log2(n: int) -> int:
@@ -233,7 +230,7 @@ def _check(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
-def plan_layers(header: dict, lanes: int = 128) -> list:
+def plan_layers(header: dict, lanes: int = DEFAULT_LANES) -> list:
     """The per-layer lane split and schedule (:class:`LayerPlan` list) of a quantized-model header.
 
     Parameters
@@ -307,7 +304,7 @@ def plan_layers(header: dict, lanes: int = 128) -> list:
     return layers
 
 
-def plan_engine(model, lanes: int = 128) -> EnginePlan:
+def plan_engine(model, lanes: int = DEFAULT_LANES) -> EnginePlan:
     """Build the :class:`EnginePlan` (schedule and ROM images) of ``model`` on ``lanes`` multipliers.
 
     Parameters

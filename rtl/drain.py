@@ -7,14 +7,12 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from base.contract import PIXEL_BITS
 from rtl.config import ACT_BITS, TANH_BITS, XY_BITS, EnginePlan, ceil_log2
+from rtl.layouts import pixel_layout
 from rtl.hdlutil import eq_const
 from rtl.requant import Requantiser, TanhIndex
 from rtl.sequencer import PASSES, step_layout
-
-#: Pixel word: bits 0-7 pixel, 8-12 x, 13-17 y, 18-19 plane, 20 last (ARCHITECTURE.md).
-PIXEL_BITS = 8 + 2 * XY_BITS + 2 + 1
-
 
 class Drain(wiring.Component):
     """Drains the hold bank of the layer in progress after each pixel's last step.
@@ -54,7 +52,7 @@ class Drain(wiring.Component):
         Bit ``l``: write ``write_addr``/``write_data`` into the input buffer of layer ``l`` (``l ≥ 1``).
     write_addr, write_data : Out
         Buffer word address ``((iy·in + ix) << icg_bits) | c`` and ``ICP × 16``-bit activations.
-    pix_valid : Out(1), pix_data : Out(PIXEL_BITS)
+    pix_valid : Out(1), pix_data : Out(pixel_layout())
         A pixel word of the last layer.
     busy : Out(1)
         Drain words are in progress (the pipeline is not empty).
@@ -71,7 +69,7 @@ class Drain(wiring.Component):
         self.plan, self.width, self.banks = plan, width, dict(banks)
         layers = plan.layers
         L = len(layers)
-        self.tanh_rom = Memory(shape=unsigned(8), depth=1 << TANH_BITS, init=plan.tanh_lut)
+        self.tanh_rom = Memory(shape=unsigned(PIXEL_BITS), depth=1 << TANH_BITS, init=plan.tanh_lut)
         addr_w = max(1, max(ceil_log2(plan.buffer_shape(l)[1]) for l in range(1, L)))
         super().__init__({
             "layer": In(range(max(2, L))),
@@ -83,7 +81,7 @@ class Drain(wiring.Component):
             "write_addr": Out(addr_w),
             "write_data": Out(max(lp.icp for lp in layers[1:]) * ACT_BITS),
             "pix_valid": Out(1),
-            "pix_data": Out(PIXEL_BITS),
+            "pix_data": Out(pixel_layout()),
             "busy": Out(1),
         })
 
@@ -172,7 +170,7 @@ class Drain(wiring.Component):
         m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
-        t_word = Signal(8, reset_less=True)
+        t_word = Signal(PIXEL_BITS, reset_less=True)
         m.d.comb += [tidx.acc.eq(front[layers[-1].level][0]), tr.addr.eq(tidx.index)]
         m.d.sync += t_word.eq(tr.data)
 
@@ -183,7 +181,11 @@ class Drain(wiring.Component):
         is_last = (self.pass_index == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
         m.d.comb += [
             self.pix_valid.eq(d1_valid & (layer_d == L - 1)),
-            self.pix_data.eq(Cat(t_word, d1_ox, d1_oy, self.pass_index, is_last)),
+            self.pix_data.pixel.eq(t_word),
+            self.pix_data.x.eq(d1_ox),
+            self.pix_data.y.eq(d1_oy),
+            self.pix_data.plane.eq(self.pass_index),
+            self.pix_data.last.eq(is_last),
             self.busy.eq(d_active | dh_valid | d0_valid | d1_valid),
         ]
         return m

@@ -33,14 +33,15 @@ from amaranth.lib.wiring import In, Out
 
 from rtl.accum import AccumulatorBank
 from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
-from rtl.drain import PIXEL_BITS, Drain
+from rtl.drain import Drain
+from rtl.layouts import pixel_layout
 from rtl.mac import MacArray
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
 from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 
-__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "PIXEL_BITS", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
+__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
            "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (4)
@@ -110,7 +111,7 @@ class Engine(wiring.Component):
         The engine is running an avatar.
     pix_valid : Out(1)
         A pixel word is produced this cycle (the consumer must take it: see :attr:`pixels_in_flight`).
-    pix_data : Out(21)
+    pix_data : Out(pixel_layout())
         The pixel word (ARCHITECTURE.md payload layout).
     """
 
@@ -142,7 +143,7 @@ class Engine(wiring.Component):
             "z_data": In(signed(ACT_BITS)),
             "busy": Out(1),
             "pix_valid": Out(1),
-            "pix_data": Out(PIXEL_BITS),
+            "pix_data": Out(pixel_layout()),
         })
 
     # ----------------------------------------------------------------------------------- latencies

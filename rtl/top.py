@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from rtl.config import ACT_BITS, EnginePlan, plan_engine
+from base.contract import DEFAULT_LANES, PIXEL_WORD_BITS
+from rtl.config import EnginePlan, plan_engine
+from rtl.engine import Engine
 from rtl.hdlutil import eq_const
-from rtl.engine import PIXEL_BITS, Engine
+from rtl.layouts import pixel_layout, z_shape
 
 #: Depth of the output pixel FIFO.
 FIFO_DEPTH = 32
@@ -30,10 +32,10 @@ class Generator(wiring.Component):
 
     Members
     -------
-    z : In(stream.Signature(signed(16)))
+    z : In(stream.Signature(signed(16)))  (:func:`rtl.layouts.z_shape`)
         z elements, ``S(16,12)``, element 0 first; accepted while no avatar is in progress.
-    pixel : Out(stream.Signature(21))
-        Pixel words: bits 0–7 pixel, 8–12 x, 13–17 y, 18–19 plane, 20 last.
+    pixel : Out(stream.Signature(pixel_layout()))
+        Pixel words with fields ``pixel``, ``x``, ``y``, ``plane``, ``last`` (:func:`rtl.layouts.pixel_layout`).
     busy : Out(1)
         From the first z word taken to the last pixel taken.
     done : Out(1)
@@ -55,15 +57,15 @@ class Generator(wiring.Component):
             raise ValueError(f"fifo_depth must be an integer >= {need} for this plan, got {fifo_depth!r}")
         self.plan, self.mult, self.fifo_depth = plan, mult, fifo_depth
         super().__init__({
-            "z": In(stream.Signature(signed(ACT_BITS))),
-            "pixel": Out(stream.Signature(PIXEL_BITS)),
+            "z": In(stream.Signature(z_shape())),
+            "pixel": Out(stream.Signature(pixel_layout())),
             "busy": Out(1),
             "done": Out(1),
             "cycles": Out(32),
         })
 
     @classmethod
-    def from_model(cls, model, lanes: int = 128, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
+    def from_model(cls, model, lanes: int = DEFAULT_LANES, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
         """Build the top for a quantized model (``golden.qmodel.QModel``) on ``lanes`` multipliers."""
         return cls(plan_engine(model, lanes), mult=mult, fifo_depth=fifo_depth)
 
@@ -71,19 +73,19 @@ class Generator(wiring.Component):
         m = Module()
         nz = self.plan.nz
         m.submodules.engine = eng = self.engine
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=PIXEL_BITS, depth=self.fifo_depth)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=PIXEL_WORD_BITS, depth=self.fifo_depth)
 
-        # Output side: registered issue enable from the FIFO level (see class docstring).
+        # Output side: registered issue enable from the FIFO level (see class docstring). The engine's
+        # pixels have no ready (room is guaranteed by the issue enable), so the write side is a plain
+        # write; the read side is the FIFO's stream, connected to the pixel port.
         room = Signal(init=1)
         m.d.sync += room.eq(fifo.w_level <= self.fifo_depth - eng.pixels_in_flight - 3)
         m.d.comb += [
             eng.issue_en.eq(room),
             fifo.w_en.eq(eng.pix_valid),
             fifo.w_data.eq(eng.pix_data),
-            self.pixel.valid.eq(fifo.r_rdy),
-            self.pixel.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.pixel.ready),
         ]
+        wiring.connect(m, fifo.r_stream, wiring.flipped(self.pixel))
 
         # Input side: load nz words, then start the engine.
         zcount = Signal(range(nz + 1))
@@ -110,6 +112,6 @@ class Generator(wiring.Component):
             m.d.sync += cnt.eq(cnt + 1)
 
         m.d.sync += self.done.eq(0)
-        with m.If(self.pixel.valid & self.pixel.ready & self.pixel.payload[PIXEL_BITS - 1]):
+        with m.If(self.pixel.valid & self.pixel.ready & self.pixel.payload.last):
             m.d.sync += [self.done.eq(1), self.cycles.eq(cnt + 1), busy.eq(0), zcount.eq(0)]
         return m

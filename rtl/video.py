@@ -19,16 +19,10 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from rtl.layouts import PIXEL_WORD_BITS, pixel_layout
+
 __all__ = ["VideoTiming", "VGA_640x480", "pixel_layout", "rgb_layout", "FrameBuffer", "VideoOut",
            "PIXEL_WORD_BITS"]
-
-#: The Generator's pixel word (docs/ARCHITECTURE.md): pixel, x, y, plane, last.
-PIXEL_WORD_BITS = 21
-
-
-def pixel_layout() -> data.StructLayout:
-    """The Generator's pixel word as named fields (bits 0–7 pixel, 8–12 x, 13–17 y, 18–19 plane, 20 last)."""
-    return data.StructLayout({"pixel": 8, "x": 5, "y": 5, "plane": 2, "last": 1})
 
 
 def rgb_layout() -> data.StructLayout:

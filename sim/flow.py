@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from base.contract import DEFAULT_LANES
 from base.errors import UserError
 from sim import runner
 
 #: Lanes when none are given (the default of ``avatargan verilog``).
-DEFAULT_LANES = 128
 
 #: Cached Verilog per (model, lanes, generator sources), under the build root.
 VERILOG_CACHE = runner.DEFAULT_BUILD_ROOT / "verilog"

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from base.contract import ACT_BITS, PIXEL_WORD_BITS
 from base.errors import UserError
 
 #: Repository root (the folder that holds ``sim/``); put on ``sys.path`` for the simulator's Python.
@@ -58,11 +59,11 @@ TB_MODULE = "sim.tb_generator"
 #: the full model (measured with a C++ harness: 1.47 s vs 0.71 s CPU for 293 k cycles). Registering it
 #: makes that logic depend on state only. The testbench holds ``rst`` for several cycles, so the
 #: one-cycle delay changes nothing it checks.
-SIM_TOP_V = """// Simulation top written by sim/runner.py: generator with a registered reset (see SIM_TOP_V).
+SIM_TOP_V = f"""// Simulation top written by sim/runner.py: generator with a registered reset (see SIM_TOP_V).
 module sim_top (
   input clk, input rst,
-  input [15:0] z__payload, input z__valid, output z__ready,
-  output [20:0] pixel__payload, output pixel__valid, input pixel__ready,
+  input [{ACT_BITS - 1}:0] z__payload, input z__valid, output z__ready,
+  output [{PIXEL_WORD_BITS - 1}:0] pixel__payload, output pixel__valid, input pixel__ready,
   output busy, output done, output [31:0] cycles
 );
   reg rst_q = 1'b1;

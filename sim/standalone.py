@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from base.contract import DEFAULT_LANES
 from sim.runner import DEFAULT_BUILD_ROOT, REPO_ROOT, SimulationError, scenario_environment, tool_environment
 
 __all__ = ["BUILD_ARGS", "standalone_verilog", "capture", "timing_edges", "VideoProbe"]
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m sim.standalone", description=main.__doc__)
     ap.add_argument("model", help="quantized model (avatargan quantize models/default.npz -o build/q/max.npz)")
-    ap.add_argument("--lanes", type=int, default=128)
+    ap.add_argument("--lanes", type=int, default=DEFAULT_LANES)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
+from base.contract import decode_pixel_words
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
@@ -55,11 +56,8 @@ PLANE = 32 * 32
 AVATAR = 3 * PLANE
 
 
-def decode(payload: np.ndarray) -> dict[str, np.ndarray]:
-    """Split raw 21-bit ``pixel__payload`` words into their fields (docs/ARCHITECTURE.md)."""
-    p = np.asarray(payload, dtype=np.int64)
-    return {"pixel": p & 0xFF, "x": (p >> 8) & 0x1F, "y": (p >> 13) & 0x1F,
-            "plane": (p >> 18) & 0x3, "last": (p >> 20) & 0x1}
+#: Split raw ``pixel__payload`` words into their fields (docs/ARCHITECTURE.md).
+decode = decode_pixel_words
 
 
 def expected_fields() -> dict[str, np.ndarray]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from base.contract import DEVICE_LANES
+
 NAME = "synth"
 HELP = "synthesize, place and route the Generator for a ULX3S ECP5 and write the hardware report"
 DESCRIPTION = (
@@ -29,7 +31,7 @@ def configure(p):
                         "random:C0,C1,C2,C3,C4[:SEED]; default: the shipped models/default.npz")
     p.add_argument("--device", choices=["85F", "45F"], default="85F",
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
-    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default 128 on the 85F, 64 on the 45F)")
+    p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default " + ", ".join(f"{n} on the {d}" for d, n in DEVICE_LANES.items()) + ")")
     clock = p.add_mutually_exclusive_group()
     clock.add_argument("--freq", type=float, default=None, help="core clock target in MHz (default 150)")
     clock.add_argument("--freq-from", metavar="REPORT", default=None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from base.contract import DEFAULT_LANES
+
 NAME = "verilog"
 HELP = "elaborate the hardware Generator with a quantized model: Verilog, RTLIL, resource summary"
 DESCRIPTION = (
@@ -18,8 +20,8 @@ def configure(parser):
                         help="quantized model file (.npz from `avatargan quantize`) or a float checkpoint (quantized "
                              "and cached); default: the shipped models/default.npz")
     parser.add_argument("-o", "--out", default="build/verilog", help="output folder (default: build/verilog)")
-    parser.add_argument("--lanes", type=int, default=128,
-                        help="parallel multiply lanes P, a power of two up to 256 (default 128)")
+    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                        help=f"parallel multiply lanes P, a power of two up to 256 (default {DEFAULT_LANES})")
     parser.add_argument("--il-mult", choices=("ecp5", "generic"), default="ecp5",
                         help="multipliers in the RTLIL: ECP5 MULT18X18D instances (default) or generic `*`")
     parser.add_argument("--no-verilog", action="store_true", help="skip generator.v")
