@@ -229,6 +229,18 @@ def folder_owner(folder, legacy: Callable[[list[str]], str | None] | None = None
     return legacy(files) if legacy else None
 
 
+def legacy_owner(command: str, marker: str, own: str) -> Callable[[list[str]], str | None]:
+    """The ``legacy`` test of :func:`check_output_folder` / :func:`staged_folder` for a folder that
+    ``command`` wrote before manifests: it holds ``marker`` and only files whose relative path matches
+    the regular expression ``own`` (the command's own files)."""
+    rx = re.compile(own)
+
+    def legacy(files: list[str]) -> str | None:
+        return command if marker in files and all(rx.match(f) for f in files) else None
+
+    return legacy
+
+
 def check_output_folder(out, command: str, inputs: Iterable = (), legacy=None, accept: Iterable[str] = (),
                         flag: str = "--out") -> Path:
     """Check an output folder before any work (see :func:`staged_folder`); return it as a Path."""

@@ -21,6 +21,8 @@ word taken to the last pixel taken, inclusive:
 
 from __future__ import annotations
 
+from amaranth.utils import ceil_log2
+
 from base.contract import DEFAULT_LANES
 from rtl.config import plan_layers
 # The pipeline depths and the gap formula are the engine's own (one definition for both).
@@ -51,7 +53,7 @@ def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
         ``useful_macs_per_avatar``, ``mac_bound_cycles`` (useful MACs / P), ``utilization``.
     """
     layers = plan_layers(header, lanes)
-    tree = max(0, (lanes - 1).bit_length())
+    tree = ceil_log2(lanes)
     nz = int(header["nz"])
     rows = []
     for lp in layers:

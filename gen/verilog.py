@@ -18,11 +18,13 @@ import math
 import time
 from pathlib import Path
 
+from amaranth.utils import ceil_log2
+
 from base.contract import DEFAULT_LANES, PIXEL_BITS, PIXEL_WORD_BITS
 from base.fileio import atomic_write, ensure_dir
 from gen.cycles import cycle_model
 from gen.routed import routed_line
-from rtl.config import ACT_BITS, TANH_BITS, EnginePlan, ceil_log2, plan_engine
+from rtl.config import ACT_BITS, TANH_BITS, EnginePlan, plan_engine
 from rtl.engine import BANK_DEPTH
 from rtl.top import FIFO_DEPTH
 

@@ -16,6 +16,8 @@ import multiprocessing as mp
 
 import numpy as np
 
+from base.environ import environment
+
 
 def usable_cores() -> int:
     """CPU cores this process may run on."""
@@ -51,16 +53,8 @@ class GoldenPool:
 
     def __init__(self, qm, workers: int):
         self.workers = workers
-        saved = {k: os.environ.get(k) for k in _BLAS_ENV}
-        os.environ.update({k: "1" for k in _BLAS_ENV})
-        try:
+        with environment({k: "1" for k in _BLAS_ENV}):
             self.pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(qm,))
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def rgb(self, zq) -> np.ndarray:
         return self.rgb_cpu(zq)[0]

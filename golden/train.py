@@ -33,7 +33,6 @@ with the optimiser moments, so ``--resume`` continues bit-for-bit as if never st
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -47,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from base.errors import UserError
-from base.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sweep_temporaries
+from base.fileio import atomic_path, atomic_write, ensure_dir, folder_lock, sha256_file, sweep_temporaries
 from golden import nn
 from golden.augment import DiffAugment
 from golden.checkpoint import generator_arrays, read_checkpoint, save_checkpoint
@@ -146,14 +145,9 @@ def _read_dataset_npz(path) -> np.ndarray:
 
 
 def file_sha256(path) -> str:
+    """SHA-256 of a dataset: the file, or a dataset folder's ``avatars.npz``."""
     p = Path(path)
-    if p.is_dir():
-        p = p / "avatars.npz"
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(p / "avatars.npz" if p.is_dir() else p)
 
 
 # --------------------------------------------------------------------------- the GAN

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from amaranth.utils import ceil_log2
 
 from base.contract import ACT_BITS, DEFAULT_LANES, KERNEL, TANH_INDEX, WEIGHT_BITS, XY_BITS
 
@@ -40,11 +41,6 @@ W_BITS = WEIGHT_BITS
 PROD_BITS = X_BITS + W_BITS
 #: Tanh-table index width S(11, 8).
 TANH_BITS = TANH_INDEX["bits"]
-
-
-def ceil_log2(n: int) -> int:
-    """Smallest ``b ≥ 0`` with ``2**b ≥ n``."""
-    return max(0, (int(n) - 1).bit_length())
 
 
 def _largest_divisor_le(n: int, limit: int) -> int:

@@ -6,9 +6,10 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from base.contract import PIXEL_BITS
-from rtl.config import ACT_BITS, TANH_BITS, XY_BITS, EnginePlan, ceil_log2
+from rtl.config import ACT_BITS, TANH_BITS, XY_BITS, EnginePlan
 from rtl.layouts import pixel_layout
 from rtl.hdlutil import eq_const
 from rtl.requant import Requantiser, TanhIndex

@@ -6,9 +6,10 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from rtl.hdlutil import eq_const
-from rtl.config import ACT_BITS, ceil_log2
+from rtl.config import ACT_BITS
 
 
 class PassInput(wiring.Component):

@@ -18,6 +18,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from rtl.layouts import PIXEL_WORD_BITS, pixel_layout
 
@@ -127,7 +128,7 @@ class FrameBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.size * self.size
-        abits = (n - 1).bit_length()
+        abits = ceil_log2(n)
         m.submodules.mem = mem = Memory(shape=24, depth=2 * n, init=[])
         wp = mem.write_port(granularity=8)
         rp = mem.read_port(domain="pix")
@@ -146,7 +147,7 @@ class FrameBuffer(wiring.Component):
         take = Signal()
         m.d.comb += [self.pixel.ready.eq(~wait), take.eq(self.pixel.valid & ~wait)]
         addr = Signal(abits + 1)
-        m.d.comb += [addr.eq(Cat(p.x[:(self.size - 1).bit_length()], p.y[:(self.size - 1).bit_length()], wbank)
+        m.d.comb += [addr.eq(Cat(p.x[:ceil_log2(self.size)], p.y[:ceil_log2(self.size)], wbank)
                              if self.size > 1 else wbank),
                      wp.addr.eq(addr), wp.data.eq(p.pixel.replicate(3))]
         for i in range(3):
@@ -158,7 +159,7 @@ class FrameBuffer(wiring.Component):
 
         with m.If(self.frame_end):
             m.d.pix += shown.eq(show_p)
-        bits = (self.size - 1).bit_length()
+        bits = ceil_log2(self.size)
         m.d.comb += [rp.addr.eq(Cat(self.r_x[:bits], self.r_y[:bits], shown) if self.size > 1 else shown),
                      self.r_data.eq(rp.data)]
         return m

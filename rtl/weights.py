@@ -6,8 +6,9 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
-from rtl.config import KERNEL, EnginePlan, ceil_log2
+from rtl.config import KERNEL, EnginePlan
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from base.contract import ACT_BITS, PIXEL_WORD_BITS
+from base.environ import environment
 from base.errors import UserError
 
 #: Repository root (the folder that holds ``sim/``); put on ``sys.path`` for the simulator's Python.
@@ -240,15 +241,8 @@ def scenario_environment(path):
     The cocotb runner copies ``os.environ`` for the simulator; the testbench reads its scenario
     (z, pauses, expected pixels) from the JSON file this names.
     """
-    saved = os.environ.get("AVATARGAN_SIM_SCENARIO")
-    os.environ["AVATARGAN_SIM_SCENARIO"] = str(path)
-    try:
+    with environment({"AVATARGAN_SIM_SCENARIO": str(path)}):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop("AVATARGAN_SIM_SCENARIO", None)
-        else:
-            os.environ["AVATARGAN_SIM_SCENARIO"] = saved
 
 
 @contextlib.contextmanager
@@ -258,9 +252,8 @@ def tool_environment(runtime_cache: Path | None = None):
     ``MAKEFLAGS`` gets ``CFG_CXXFLAGS_PCH_I=-include`` (the PyPI wheel leaves it empty) and, with
     ``runtime_cache``, ``OBJCACHE`` = the :data:`OBJCACHE_SH` wrapper that reuses runtime objects.
     """
-    keys = ("PATH", "MAKEFLAGS", "AVATARGAN_VL_RUNTIME_CACHE")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["PATH"] = str(verilator_bin_dir()) + os.pathsep + os.environ.get("PATH", "")
+    values = {"PATH": str(verilator_bin_dir()) + os.pathsep + os.environ.get("PATH", ""),
+              "AVATARGAN_VL_RUNTIME_CACHE": os.environ.get("AVATARGAN_VL_RUNTIME_CACHE")}
     flags = "CFG_CXXFLAGS_PCH_I=-include"
     if runtime_cache is not None:
         runtime_cache.mkdir(parents=True, exist_ok=True)
@@ -269,16 +262,10 @@ def tool_environment(runtime_cache: Path | None = None):
             wrapper.write_text(OBJCACHE_SH)
             wrapper.chmod(0o755)
         flags += f" OBJCACHE={wrapper}"
-        os.environ["AVATARGAN_VL_RUNTIME_CACHE"] = str(runtime_cache)
-    os.environ["MAKEFLAGS"] = flags
-    try:
+        values["AVATARGAN_VL_RUNTIME_CACHE"] = str(runtime_cache)
+    values["MAKEFLAGS"] = flags
+    with environment(values):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def fst_available() -> bool:

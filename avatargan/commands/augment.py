@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 
 from avatargan.commands._avatars import add_source_arguments, draw_many, int_arg, open_sources, random_z, seed_arg
 from base.errors import UserError
+from base.fileio import legacy_owner
 
 NAME = "augment"
 HELP = "write N new avatars (PNGs + avatars.npz) for dataset expansion"
@@ -23,7 +23,7 @@ DESCRIPTION = (
 )
 
 #: The files augment writes (besides the manifest of base.fileio).
-_OWN = re.compile(r"^(png/\d{4,}\.png|avatars\.npz|augment\.json)$")
+_OWN = r"^(png/\d{4,}\.png|avatars\.npz|augment\.json)$"
 #: Most avatars one run writes (each is a PNG; 100 000 take about 300 MB in avatars.npz).
 MAX_COUNT = 100_000
 
@@ -36,11 +36,8 @@ def configure(parser) -> None:
                         help="replace a folder that holds earlier augment output (and nothing else)")
 
 
-def _legacy_augment(files: list[str]) -> str | None:
-    """An augment folder written before manifests: its own files and nothing else."""
-    if "augment.json" in files and all(_OWN.match(f) for f in files):
-        return NAME
-    return None
+#: An augment folder written before manifests: its own files and nothing else.
+_legacy_augment = legacy_owner(NAME, "augment.json", _OWN)
 
 
 def run(args) -> int:

@@ -7,10 +7,10 @@ model. ``make demo`` runs this with its defaults.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from avatargan.commands._avatars import SHIPPED_MODEL  # the shipped float model (default)
+from base.fileio import legacy_owner
 
 NAME = "demo"
 HELP = "the main job on the shipped model: quantize -> Verilog -> Verilator -> PNGs, bit-exact verdict, cycles"
@@ -23,13 +23,10 @@ DESCRIPTION = (
 )
 
 #: The files demo writes (besides the manifest of base.fileio).
-_OWN = re.compile(r"^(model_q\.npz|hardware\.(png|npy)|golden\.png|difference\.png|float\.png|"
-                  r"simulate\.(json|md)|demo\.(json|md))$")
-
-
-def _legacy_demo(files: list[str]) -> str | None:
-    """A folder written by `avatargan demo` before manifests: its own files and nothing else."""
-    return NAME if "demo.json" in files and all(_OWN.match(f) for f in files) else None
+_OWN = (r"^(model_q\.npz|hardware\.(png|npy)|golden\.png|difference\.png|float\.png|"
+        r"simulate\.(json|md)|demo\.(json|md))$")
+#: A folder written by `avatargan demo` before manifests: its own files and nothing else.
+_legacy_demo = legacy_owner(NAME, "demo.json", _OWN)
 
 
 def configure(parser) -> None:

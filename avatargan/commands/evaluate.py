@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from avatargan.commands._avatars import SHIPPED_MODEL, FixedSource, FloatSource, int_arg, random_z, seed_arg
 from base.errors import UserError
+from base.fileio import legacy_owner
 
 NAME = "evaluate"
 HELP = "SWD with intervals vs a real floor (held-out avatars or splits), model comparison, memorisation, diversity"
@@ -88,12 +88,8 @@ def configure(parser) -> None:
                         help="folder for report.md, report.json, swd.png, samples*.png (default build/evaluate)")
 
 
-_OWN = re.compile(r"^(samples(_fixed|_[A-H])?\.png|swd\.png|report\.(json|md))$")
-
-
-def _legacy_evaluate(files: list[str]) -> str | None:
-    """A folder written by `avatargan evaluate` before manifests: its own files and nothing else."""
-    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
+#: A folder written by `avatargan evaluate` before manifests: its own files and nothing else.
+_legacy_evaluate = legacy_owner(NAME, "report.json", r"^(samples(_fixed|_[A-H])?\.png|swd\.png|report\.(json|md))$")
 
 
 # --------------------------------------------------------------------------- the real sets

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
+
+from base.fileio import legacy_owner
 
 NAME = "quantize"
 HELP = "float checkpoint -> quantized-model file (the contract of golden model and Verilog)"
@@ -20,12 +21,8 @@ DESCRIPTION = (
 MAX_CALIB = 100_000
 
 
-_OWN = re.compile(r"^(report\.(json|md)|layer\d\.png)$")
-
-
-def _legacy_report(files: list[str]) -> str | None:
-    """A --report folder written before manifests: its own files and nothing else."""
-    return NAME if "report.json" in files and all(_OWN.match(f) for f in files) else None
+#: A --report folder written before manifests: its own files and nothing else.
+_legacy_report = legacy_owner(NAME, "report.json", r"^(report\.(json|md)|layer\d\.png)$")
 
 
 def configure(p):
