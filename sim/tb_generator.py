@@ -46,10 +46,12 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from base.contract import decode_pixel_words
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, ReadOnly, RisingEdge, with_timeout
 from cocotb.utils import get_sim_time
+
+from base.contract import decode_pixel_words
+from sim.result import verdict_message
 
 #: Pixels per plane and per RGB avatar (docs/NUMERICS.md rule 7).
 PLANE = 32 * 32
@@ -204,23 +206,7 @@ class Scoreboard:
             self.all_done.set()
 
     def message(self) -> str:
-        n = len(self.expected)
-        if self.first is None and self.extra == 0 and self.received == n:
-            return f"bit-exact: {n} avatar(s), {n * AVATAR} pixels, 0 mismatches"
-        parts = []
-        if self.first is not None:
-            m = self.first
-            g = m["got"]
-            parts.append(
-                f"first mismatch: avatar {m['avatar']}, plane {'RGB'[m['plane']]} ({m['plane']}), "
-                f"x {m['x']}, y {m['y']}: expected pixel {m['expected_pixel']}, got pixel {g['pixel']} "
-                f"(x {g['x']}, y {g['y']}, plane {g['plane']}, last {g['last']})")
-        parts.append(f"{self.mismatches} mismatching pixel(s) of {self.received * AVATAR} received")
-        if self.received < n:
-            parts.append(f"only {self.received} of {n} avatars received")
-        if self.extra:
-            parts.append(f"{self.extra} unexpected extra pixel(s) after the last avatar")
-        return "; ".join(parts)
+        return verdict_message(len(self.expected), self.received, self.mismatches, self.first, self.extra)
 
 
 def load_scenario() -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gen.cycles import cycles_per_avatar
-from gen.rtlsim import simulate
+from sim.rtlsim import simulate
 from golden.codebook import restricted_model
 from golden.fixed import fixed_rgb
 from golden.random_models import random_qmodel

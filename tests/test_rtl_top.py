@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gen.cycles import cycles_per_avatar
-from gen.rtlsim import StreamRuleError, simulate
+from sim.rtlsim import StreamRuleError, simulate
 from golden.fixed import fixed_layers, fixed_rgb, pass_inputs
 from golden.random_models import random_qmodel
 from rtl.config import plan_engine

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from base.fileio import legacy_owner
 
 NAME = "simulate"
 HELP = "simulate the Generator's Verilog in Verilator and compare every pixel with the golden model"
@@ -10,7 +10,9 @@ DESCRIPTION = (
     "Generate the Verilog of MODEL (cached), build it with Verilator (cached), stream z through it "
     "with cocotb and compare every pixel of the three planes with the integer golden model. Writes "
     "hardware.png, golden.png, difference.png, simulate.json and simulate.md to --out and prints "
-    "bit-exact yes/no, cycles per avatar and simulated avatars per second. Exit status 1 on any mismatch."
+    "bit-exact yes/no, cycles per avatar and simulated avatars per second. With --fast the harness's "
+    "fast path runs instead of cocotb (a C++ main, no Python in the loop, every pixel still compared; "
+    "for soaks). Exit status 1 on any mismatch."
 )
 
 #: Avatars per simulator run: long runs are split so that progress can be shown between chunks.
@@ -21,13 +23,9 @@ GRID_MAX = 64
 
 #: Most random avatars per run (the simulator draws a few per second; the z-file limit is the same).
 MAX_COUNT = 100_000
-#: The files simulate writes (besides the manifest of base.fileio).
-_OWN = re.compile(r"^(hardware\.(png|npy)|golden\.png|difference\.png|simulate\.(json|md))$")
-
-
-def _legacy_simulate(files: list[str]) -> str | None:
-    """A folder written by `avatargan simulate` before manifests: its own files and nothing else."""
-    return NAME if "simulate.json" in files and all(_OWN.match(f) for f in files) else None
+#: A folder written by `avatargan simulate` before manifests: its own files and nothing else.
+_legacy_simulate = legacy_owner(NAME, "simulate.json",
+                                r"^(hardware\.(png|npy)|golden\.png|difference\.png|simulate\.(json|md))$")
 
 
 def configure(parser) -> None:
@@ -46,6 +44,10 @@ def configure(parser) -> None:
     parser.add_argument("--out", default="build/simulate", help="output folder (default build/simulate)")
     parser.add_argument("--waves", action="store_true",
                         help="record waves (FST; VCD where liblz4-dev is missing) in the run folder")
+    parser.add_argument("--fast", action="store_true",
+                        help="the fast path (C++ main instead of cocotb; every pixel still compared; no waves)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="simulator processes of --fast (default: the usable cores no other process keeps busy)")
 
 
 def _load_z(args, qm):
@@ -80,6 +82,12 @@ def run(args) -> int:
     from golden.qmodel import load_qmodel
 
     lanes_arg(args.lanes)
+    if args.fast and args.waves:
+        raise UserError("--waves needs the cocotb testbench; leave out --fast")
+    if args.jobs is not None and not 1 <= args.jobs <= 256:
+        raise UserError(f"--jobs must be between 1 and 256, got {args.jobs}")
+    if args.jobs is not None and not args.fast:
+        raise UserError("--jobs is for --fast")
     if args.seed < 0:                  # before any work (quantizing a float checkpoint included)
         raise UserError(f"--seed must be a non-negative integer, got {args.seed}")
     check_output_folder(args.out, NAME, inputs=[args.model, args.z], legacy=_legacy_simulate)
@@ -89,12 +97,13 @@ def run(args) -> int:
     if nsat:
         print(f"note: {nsat} z value(s) outside [-8, 8) saturated", file=sys.stderr)
     summary = simulate_to_folder(model, zq, what, args.out, lanes=args.lanes, waves=args.waves, seed=args.seed,
-                                 inputs=[args.model, args.z])
+                                 inputs=[args.model, args.z], fast=args.fast, jobs=args.jobs)
     return 0 if summary["bit_exact"] else 1
 
 
 def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, waves: bool = False,
-                       seed: int = 0, title: str = "avatargan simulate", into=None, inputs=()) -> dict:
+                       seed: int = 0, title: str = "avatargan simulate", into=None, inputs=(), fast: bool = False,
+                       jobs: int | None = None) -> dict:
     """Simulate the avatars of ``zq`` on the Verilog of ``model`` and write the verdict to ``out``.
 
     Writes hardware.png, golden.png, difference.png, hardware.npy, simulate.json and simulate.md
@@ -123,6 +132,10 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
         Seed recorded in the scenario.
     title : str
         Heading of simulate.md.
+    fast : bool
+        The harness's fast path (:func:`sim.runner.soak`) instead of the cocotb testbench.
+    jobs : int, optional
+        Simulator processes of the fast path (default: the usable cores).
 
     Returns
     -------
@@ -143,7 +156,8 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     model = Path(model)
     if into is None:
         with staged_folder(out, NAME, inputs=[model, *inputs], legacy=_legacy_simulate) as stage:
-            return simulate_to_folder(model, zq, what, out, lanes, waves, seed, title, into=stage)
+            return simulate_to_folder(model, zq, what, out, lanes, waves, seed, title, into=stage, fast=fast,
+                                      jobs=jobs)
     stage, out = Path(into), Path(out)
     # the model as the report names it: a model written into the staging folder is named where it ends up
     shown_model = out / model.relative_to(stage) if model.is_relative_to(stage) else model
@@ -151,17 +165,28 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
     t0 = time.perf_counter()
     verilog = flow.generate_verilog(model, lanes)
     t_verilog = time.perf_counter() - t0
-    built = runner.build(verilog, waves=waves)
+    built = runner.build_soak(verilog) if fast else runner.build(verilog, waves=waves)
     if built.compiled:
         print(f"Verilator build: {built.seconds:.1f} s ({built.build_dir})", file=sys.stderr)
 
     hw, ref, cycles, dut_cycles = [], [], [], []
     mismatches, sim_wall, messages, passed = 0, 0.0, [], True
     chunks = [zq[i:i + CHUNK] for i in range(0, len(zq), CHUNK)]
+    if fast:
+        from golden.fixed import fixed_rgb
+        from golden.qmodel import load_qmodel
+        from golden.threads import choose_threads
+
+        jobs = choose_threads(jobs)[0]     # the cores no other process keeps busy (golden/threads.py)
+        chunks = [zq[i:i + CHUNK * jobs] for i in range(0, len(zq), CHUNK * jobs)]
+        qm = load_qmodel(model)
     with tqdm(total=len(zq), unit="avatar", desc="simulate", file=sys.stderr, disable=len(chunks) < 2) as bar:
         for k, chunk in enumerate(chunks):
-            res = runner.run(built, {"model": str(model.resolve()), "z": chunk.tolist(), "seed": seed},
-                             waves=waves)
+            if fast:
+                res = runner.soak(built, chunk, fixed_rgb(qm, chunk), jobs=jobs, seed=seed)
+            else:
+                res = runner.run(built, {"model": str(model.resolve()), "z": chunk.tolist(), "seed": seed},
+                                 waves=waves)
             hw.append(res.pixels)
             ref.append(res.expected)
             cycles += res.cycles
@@ -196,6 +221,7 @@ def simulate_to_folder(model, zq, what: str, out, lanes: int | None = None, wave
         "simulated_avatars_per_s": rate, "simulation_loop_s": sim_wall, "total_wall_s": total_wall,
         "verilog_s": t_verilog, "verilator_build_s": built.seconds, "verilator_build_reused": not built.compiled,
         "verilog": str(verilog), "build_dir": str(built.build_dir),
+        "harness": f"fast path, {jobs} process(es)" if fast else "cocotb",
     }
     (stage / "simulate.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     md = [

@@ -1,45 +1,24 @@
 """Drive the Amaranth :class:`rtl.top.Generator` in ``amaranth.sim`` (tests and ``avatargan bench rtl``).
 
+The result is the harness's one :class:`sim.result.SimResult` (``pixels``/``rgb``, ``order``, ``cycles``
+and ``dut_cycles`` from the ``cycles`` port, ``buffers``); the caller compares with the golden model.
+
 The driver checks the stream rules on the pixel output while it runs (valid never drops before a
 transfer, payload stable while waiting) and records every transfer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from base.contract import ACT_BITS, decode_pixel_word
+from sim.result import SimResult
 
 
 class StreamRuleError(AssertionError):
     """The pixel stream broke an Amaranth stream rule."""
-
-
-@dataclass
-class SimResult:
-    """What one simulation produced.
-
-    Members
-    -------
-    rgb : numpy.ndarray
-        int ``(N, 3, H, W)`` pixels by plane, y, x (``-1`` where nothing arrived).
-    order : list of tuple
-        ``(plane, y, x, last)`` of each transfer, in order.
-    cycles : list of int
-        The ``cycles`` port after each ``done`` pulse.
-    buffers : list of dict
-        Per avatar, after it finished: ``{l: int64 (IC_l, H, W)}`` contents of the input buffers of
-        layers ``l ≥ 2`` (1-based), i.e. the outputs of layers 1..L-1 of the last pass.
-    """
-
-    rgb: np.ndarray
-    order: list = field(default_factory=list)
-    cycles: list = field(default_factory=list)
-    buffers: list = field(default_factory=list)
 
 
 def decode_buffer(plan, l: int, words) -> np.ndarray:
@@ -80,7 +59,7 @@ def simulate(dut, zq, ready_prob: float = 1.0, seed: int = 0, z_gap_prob: float 
     n, nz = zq.shape
     plan = dut.plan
     size = plan.layers[-1].out_size
-    res = SimResult(rgb=np.full((n, 3, size, size), -1, dtype=np.int64))
+    res = SimResult(pixels=np.full((n, 3, size, size), -1, dtype=np.int64))
     rng = np.random.default_rng(seed)
     state = {"avatar": 0, "cycle": 0}
 
@@ -123,6 +102,7 @@ def simulate(dut, zq, ready_prob: float = 1.0, seed: int = 0, z_gap_prob: float 
                 held = payload
             if done:
                 res.cycles.append(int(cycles))
+                res.dut_cycles.append(int(cycles))
                 if peek_buffers:
                     snap = {}
                     for l, mem in dut.engine.buffers.items():
