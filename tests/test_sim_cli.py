@@ -68,3 +68,27 @@ def test_tiny_run_writes_images_and_verdict(capsys, tmp_path, tiny):
     summary = json.loads((out / "simulate.json").read_text())
     assert summary["bit_exact"] is True and summary["avatars"] == 3 and summary["mismatching_pixels"] == 0
     assert np.load(out / "hardware.npy").shape == (3, 3, 32, 32)
+
+
+@pytest.mark.parametrize("argv,what", [
+    (["--fast", "--waves"], "--waves needs the cocotb testbench"),
+    (["--jobs", "2"], "--jobs is for --fast"),
+    (["--fast", "--jobs", "0"], "--jobs must be between 1 and 256"),
+])
+def test_bad_fast_options(capsys, tmp_path, tiny, argv, what):
+    err = one_line_error(capsys, ["simulate", str(tiny), "--out", str(tmp_path / "o"), *argv])
+    assert what in err
+
+
+def test_fast_run_matches_the_cocotb_run(capsys, tmp_path, tiny):
+    zf = tmp_path / "z.npy"
+    np.save(zf, np.random.default_rng(0).standard_normal((3, 8)))
+    slow, fast = tmp_path / "slow", tmp_path / "fast"
+    assert main(["simulate", str(tiny), "--z", str(zf), "--lanes", "4", "--out", str(slow)]) == 0
+    assert main(["simulate", str(tiny), "--z", str(zf), "--lanes", "4", "--out", str(fast), "--fast",
+                 "--jobs", "2"]) == 0
+    assert "bit-exact: yes" in capsys.readouterr().out
+    summary = json.loads((fast / "simulate.json").read_text())
+    assert summary["bit_exact"] is True and summary["harness"] == "fast path, 2 process(es)"
+    assert summary["cycles_per_avatar"] == json.loads((slow / "simulate.json").read_text())["cycles_per_avatar"]
+    assert np.array_equal(np.load(fast / "hardware.npy"), np.load(slow / "hardware.npy"))
