@@ -1,6 +1,6 @@
 """``avatargan bench rtl``: cycles per RGB avatar of the Generator core, MAC utilization, avatars/s.
 
-Prints, for the chosen model (default: a random model of the default channels 100-128-64-32-1) and
+Prints, for the chosen model (default: a random model of the default channels, base.contract.DEFAULT_CHANNELS) and
 ``P`` lanes: the analytic cycle count (:mod:`gen.cycles`), the MAC bound (useful multiplies / P), the
 utilization, avatars/s of the routed bitstream (:mod:`gen.routed`) and at ``--fmax``; and the cycle count *measured* in amaranth.sim
 on a small configuration (``--sim-channels``, ``--sim-lanes``) next to the model's prediction for it.
@@ -9,14 +9,14 @@ on a small configuration (``--sim-channels``, ``--sim-lanes``) next to the model
 
 from __future__ import annotations
 
-from base.contract import DEFAULT_LANES
+from base.contract import DEFAULT_CHANNELS, DEFAULT_LANES
 
 HELP = "Generator core: cycles/avatar (model + amaranth.sim), MAC utilization, avatars/s"
 
 
 def configure(parser) -> None:
     parser.add_argument("--model", help="quantized model .npz (default: random model of --channels)")
-    parser.add_argument("--channels", default="100,128,64,32,1", help="channels of the random model")
+    parser.add_argument("--channels", default=",".join(map(str, DEFAULT_CHANNELS)), help="channels of the random model")
     parser.add_argument("--lanes", type=int, default=DEFAULT_LANES, help=f"P, multiply lanes (default {DEFAULT_LANES})")
     parser.add_argument("--fmax", type=float, default=None, help="also report avatars/s at this clock (MHz), "
                         "e.g. the Fmax that `avatargan synth` measured")

@@ -3,7 +3,7 @@
 The measurement itself lives in :mod:`sim.bench_sim` (heavy imports stay there).
 """
 
-from base.contract import DEFAULT_LANES
+from base.contract import DEFAULT_CHANNELS, DEFAULT_LANES
 
 HELP = ("Verilator build time of the full default model and simulated RGB avatars/s, through cocotb and "
         "through the harness's fast path")
@@ -11,7 +11,7 @@ HELP = ("Verilator build time of the full default model and simulated RGB avatar
 
 def configure(parser) -> None:
     parser.add_argument("--model", default=None,
-                        help="quantized model (default: a random model with channels 100-128-64-32-1)")
+                        help=f"quantized model (default: a random model with channels {'-'.join(map(str, DEFAULT_CHANNELS))})")
     parser.add_argument("--lanes", type=int, default=None, help=f"multiply lanes P (default {DEFAULT_LANES})")
     parser.add_argument("--count", type=int, default=20, help="avatars to simulate through cocotb (default 20)")
     parser.add_argument("--fast-count", type=int, default=60,

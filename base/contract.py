@@ -71,6 +71,10 @@ def encode_pixel_word(**fields) -> int:
 
 # --------------------------------------------------------------------------- targets
 
+#: The default Generator widths nz -> c1 -> c2 -> c3 -> 1 (training's default, the shipped model's, the
+#: one the 85F build is sized for): 369 152 weights, 2.95 Mbit as int8, inside the ECP5 ROM budget.
+DEFAULT_CHANNELS = (100, 128, 64, 32, 1)
+
 #: The board the defaults are for: the ULX3S with an LFE5U-85F.
 DEFAULT_DEVICE = "85F"
 #: Multiply lanes P of a build per device: the 85F has the DSPs for 128 (156 MULT18X18D), the 45F
@@ -83,4 +87,4 @@ DEFAULT_LANES = DEVICE_LANES[DEFAULT_DEVICE]
 __all__ = ["KERNEL", "Z_FMT", "ACT_BITS", "WEIGHT_BITS", "BIAS_BITS", "TANH_INDEX", "TANH_ENTRIES", "PIXEL_BITS",
            "GEOMETRY", "XY_BITS", "PIXEL_WORD_FIELDS", "PIXEL_WORD_OFFSETS", "PIXEL_WORD_BITS",
            "decode_pixel_words", "decode_pixel_word", "encode_pixel_word", "DEFAULT_DEVICE", "DEVICE_LANES",
-           "DEFAULT_LANES"]
+           "DEFAULT_LANES", "DEFAULT_CHANNELS"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from base.contract import DEFAULT_CHANNELS
+
 __all__ = ["Device", "DEVICES"]
 
 
@@ -40,6 +42,6 @@ class Device:
 #: The two supported boards: the ULX3S 85F (default model) and the ULX3S 45F (smaller model:
 #: 72 DP16KD and 72 MULT18X18D on the 45F against 208 and 156 on the 85F).
 DEVICES = {
-    "85F": Device("85F", "LFE5U-85F-6BG381C", "--85k", "CABGA381", "6", (100, 128, 64, 32, 1)),
+    "85F": Device("85F", "LFE5U-85F-6BG381C", "--85k", "CABGA381", "6", DEFAULT_CHANNELS),
     "45F": Device("45F", "LFE5U-45F-6BG381C", "--45k", "CABGA381", "6", (100, 64, 32, 16, 1)),
 }

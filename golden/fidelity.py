@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from base.contract import DEFAULT_CHANNELS
 from golden.checkpoint import load_generator
 from golden.fixed import fixed_rgb, quantize_z
 from golden.qmodel import QModel, float_to_pixel, q_float
@@ -124,7 +125,7 @@ def study(n: int = 1000, seed: int = 12345, n_calib: int = 1000, checkpoint=None
         One row per (generator, variant) with ``psnr_db``.
     """
     rows = []
-    gens = {"DCGAN init N(0,0.02)": random_float_params((100, 128, 64, 32, 1), seed=0, std=0.02),
+    gens = {"DCGAN init N(0,0.02)": random_float_params(DEFAULT_CHANNELS, seed=0, std=0.02),
             "scaled random (unit-scale signals)": scaled_random_params(seed=0)}
     z = np.random.default_rng(seed).standard_normal((n, 100))
     items = [(name, FloatGenerator(params, v), params, v) for name, (params, v) in gens.items()]

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from base.contract import DEFAULT_CHANNELS  # the default Generator widths (a contract fact)
 from golden import nn
 
-#: Default Generator widths: 369 152 weights, 2.95 Mbit as int8 — inside the ECP5 ROM budget.
-DEFAULT_CHANNELS = [100, 128, 64, 32, 1]
 #: Default discriminator widths (small, for training speed).
 DEFAULT_D_CHANNELS = [32, 64, 128]
 IMAGE_SIZE = 32

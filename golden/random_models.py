@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from base.contract import KERNEL
+from base.contract import DEFAULT_CHANNELS, KERNEL
 from golden.qmodel import QModel
 from golden.quantize import quantize_params
 
@@ -36,7 +36,7 @@ def random_float_params(channels, seed: int = 0, std: float = 0.02, bias_std: fl
     return params, v
 
 
-def scaled_random_params(channels=(100, 128, 64, 32, 1), seed: int = 0):
+def scaled_random_params(channels=DEFAULT_CHANNELS, seed: int = 0):
     """A random Generator whose layers keep unit-scale signals (a stand-in for a trained one).
 
     Weights N(0, sqrt(2 / fan_in)) (fan_in = IC for layer 1, 4 IC for the stride-2 layers, the
@@ -50,7 +50,7 @@ def scaled_random_params(channels=(100, 128, 64, 32, 1), seed: int = 0):
     return params, v
 
 
-def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0, std: float = 0.02, bias_std: float = 0.01,
+def random_qmodel(channels=DEFAULT_CHANNELS, seed: int = 0, std: float = 0.02, bias_std: float = 0.01,
                   n_calib: int = 64, unit_scale: bool = False) -> QModel:
     """A valid quantized model of a randomly initialised float Generator, for tests of any size.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from base.contract import DEFAULT_CHANNELS
 from base.fileio import atomic_write, ensure_dir
 
 #: Goals of issue 6.
@@ -50,8 +51,8 @@ def bench_sim(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         if model is None:
             model = Path(tmp) / "random_default.npz"
-            save_qmodel(random_qmodel((100, 128, 64, 32, 1), seed=0, std=0.1), model)
-            which = "random model, channels 100-128-64-32-1 (seed 0)"
+            save_qmodel(random_qmodel(DEFAULT_CHANNELS, seed=0, std=0.1), model)
+            which = f"random model, channels {'-'.join(map(str, DEFAULT_CHANNELS))} (seed 0)"
         else:
             which = str(model)
         qm = load_qmodel(model)

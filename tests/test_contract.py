@@ -19,12 +19,13 @@ CONTRACT = ROOT / "base" / "contract.py"
 COPIES = {
     "a contract name defined outside base/contract.py":
         re.compile(r"^(KERNEL|Z_FMT|ACT_BITS|WEIGHT_BITS|BIAS_BITS|TANH_INDEX|TANH_ENTRIES|PIXEL_BITS|GEOMETRY|XY_BITS"
-                   r"|PIXEL_WORD_BITS|PIXEL_WORD_FIELDS|DEFAULT_LANES|DEVICE_LANES|DEFAULT_DEVICE)\s*(:[^=]*)?=", re.M),
+                   r"|PIXEL_WORD_BITS|PIXEL_WORD_FIELDS|DEFAULT_LANES|DEVICE_LANES|DEFAULT_DEVICE|DEFAULT_CHANNELS)\s*(:[^=]*)?=", re.M),
     "a width written as a literal": re.compile(r"^\s*(W_BITS|TANH_BITS|X_BITS)\s*=\s*\d", re.M),
     "the pixel word's width as a literal": re.compile(r"Signature\(21\)|Out\(21\)|\[20:0\]|\(\"pixel FIFO\", 21"),
     "a pixel-word field picked by bit position":
         re.compile(r"payload\[\d+(:\d+)?\]|\b(payload|p|pix|word|words)\s*>>\s*(13|18|20)\b"),
     "the pixel word's layout written out": re.compile(r"\{\s*\"pixel\"\s*:\s*8"),
+    "the default channels written out": re.compile(r"100, ?128, ?64, ?32, ?1\b|100-128-64-32-1"),
     "a lane default written as a literal": re.compile(r"lanes\s*(:\s*int)?\s*=\s*128\b|--lanes\"[^)]*default=128\b"
                                                       r"|\{\s*\"85F\"\s*:\s*128"),
 }
@@ -65,6 +66,8 @@ def test_no_literal_copies_of_the_contract():
     "DEFAULT_LANES = {\"85F\": 128, \"45F\": 64}\n",
     "    return data.StructLayout({\"pixel\": 8, \"x\": 5, \"y\": 5, \"plane\": 2, \"last\": 1})\n",
     "            \"pixel\": Out(stream.Signature(21)),\n",
+    "DEFAULT_CHANNELS = [100, 128, 64, 32, 1]\n",
+    "def random_qmodel(channels=(100, 128, 64, 32, 1), seed: int = 0):\n",
 ])
 def test_a_reintroduced_copy_is_found(tmp_path, line):
     # Each copy that issue 17 removed, put back into a file, is reported: the check above can fail.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from base.contract import DEFAULT_CHANNELS
+
 NAME = "train"
 HELP = "train the Generator and both discriminators (pure NumPy, Algorithm 1 of the seed)"
 DESCRIPTION = (
@@ -35,7 +37,7 @@ def configure(parser) -> None:
     parser.add_argument("--batch", type=int, help="minibatch size (preset: 64)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint period (default 500)")
-    parser.add_argument("--channels", help="Generator widths nz,c1,c2,c3,1 (default 100,128,64,32,1)")
+    parser.add_argument("--channels", help=f"Generator widths nz,c1,c2,c3,1 (default {','.join(map(str, DEFAULT_CHANNELS))})")
     parser.add_argument("--d-channels", help="discriminator widths (default 32,64,128)")
     parser.add_argument("--ema", type=float, metavar="BETA",
                         help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
