@@ -104,6 +104,7 @@ def run(args) -> dict:
     from gen.routed import routed_line
     from golden.qmodel import load_qmodel
     from golden.random_models import random_qmodel
+    from rtl.config import weight_codebooks
 
     if args.model:
         qm = load_qmodel(args.model)
@@ -116,7 +117,8 @@ def run(args) -> dict:
     out = {"lanes": args.lanes, "channels": qm.channels, "cycles_per_avatar_model": cm["cycles_per_avatar"],
            "mac_bound_cycles": cm["mac_bound_cycles"], "useful_macs_per_avatar": cm["useful_macs_per_avatar"],
            "utilization": cm["utilization"],
-           "routed": routed_line(qm.channels, args.lanes, cm["cycles_per_avatar"]),
+           "routed": routed_line(qm.channels, args.lanes, cm["cycles_per_avatar"],
+                                 w_bits=weight_codebooks([qm.w[l] for l in range(1, len(qm.channels))])[0]),
            "layers": cm["layers"]}
     if args.fmax:
         out["fmax_mhz"] = args.fmax

@@ -36,10 +36,11 @@ def bitstream_clock(rep: dict) -> dict:
 GENERATOR_TOPS = ("board", "generator")
 
 
-def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple[Path, dict] | None:
+def find_report(channels, lanes: int, device: str = "85F", folder=None, w_bits: int = 8) -> tuple[Path, dict] | None:
     """The committed report of a routed Generator (the host-driven board top or the bare core) with
-    these channels, lanes and device, or None. Reports of other tops (the standalone video design)
-    are not the Generator's figure.
+    these channels, lanes, device and weight store (``w_bits``: 8-bit codes, or the index width of a
+    codebook model, ``EnginePlan.w_bits``; reports without the field are of 8-bit stores), or None.
+    Reports of other tops (the standalone video design) are not the Generator's figure.
 
     Among several, the one whose bitstream clock meets timing and is fastest.
     """
@@ -50,7 +51,7 @@ def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple
             rep = json.loads(path.read_text())
             if (rep.get("format") == "avatargan-hwreport" and list(rep["channels"]) == list(channels)
                     and rep["performance"].get("lanes") == lanes and rep["device"]["key"] == device
-                    and rep.get("top") in GENERATOR_TOPS):
+                    and rep.get("top") in GENERATOR_TOPS and rep.get("weight_index_bits", 8) == w_bits):
                 found.append((path, rep))
         except (OSError, ValueError, KeyError, TypeError):
             continue
@@ -59,9 +60,11 @@ def find_report(channels, lanes: int, device: str = "85F", folder=None) -> tuple
     return max(found, key=lambda pr: (bitstream_clock(pr[1])["met"], bitstream_clock(pr[1])["mhz"]))
 
 
-def routed_line(channels, lanes: int, cycles_per_avatar: int, device: str = "85F", folder=None) -> str:
-    """One line for people: avatars/s of the routed bitstream at its clock, or why there is no figure."""
-    hit = find_report(channels, lanes, device, folder)
+def routed_line(channels, lanes: int, cycles_per_avatar: int, device: str = "85F", folder=None,
+                w_bits: int = 8) -> str:
+    """One line for people: avatars/s of the routed bitstream at its clock, or why there is no figure
+    (``w_bits``: the design's weight store, as :func:`find_report`)."""
+    hit = find_report(channels, lanes, device, folder, w_bits)
     if hit is None:
         return (f"no routed LFE5U-{device} report for {lanes} lanes and these channels; "
                 f"`avatargan synth` measures one")

@@ -525,6 +525,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     rep["relaxed_read_ports"] = res.relaxed_read_ports
     rep["kept_registers"] = res.kept_registers
     rep["floorplan"] = res.floorplan
+    rep["weight_index_bits"] = core.plan.w_bits
     rep["nextpnr_command"] = "nextpnr-ecp5 " + " ".join(res.nextpnr_args)
     rep["yosys_command"] = YOSYS_SYNTH.format(top=top_name, dff="-dff" if dff else "").replace("  ", " ")
     atomic_write(res.build_dir / "report.json", json.dumps(rep, indent=1) + "\n")

@@ -87,7 +87,8 @@ def summary(plan: EnginePlan, header: dict) -> dict:
         "useful_macs_per_avatar": cm["useful_macs_per_avatar"],
         "mac_bound_cycles": cm["mac_bound_cycles"],
         "utilization": cm["utilization"],
-        "routed": routed_line(header["channels"], plan.lanes, cm["cycles_per_avatar"]),
+        "weight_index_bits": plan.w_bits,
+        "routed": routed_line(header["channels"], plan.lanes, cm["cycles_per_avatar"], w_bits=plan.w_bits),
     }
 
 

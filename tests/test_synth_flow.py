@@ -116,6 +116,10 @@ def test_avatars_per_s_at_the_bitstream_clock(tmp_path):
     assert find_report((100, 128, 64, 32, 1), 64) is not None
     path, rep = find_report((100, 128, 64, 32, 1), 128)
     assert rep["top"] == "board"
+    assert path.name == "synth-85F-shipped-128.json"           # the 8-bit store's, not the codebook model's
+    cb_path, cb = find_report((100, 128, 64, 32, 1), 128, w_bits=5)
+    assert cb_path.name == "synth-85F-codebook-128.json" and cb["weight_index_bits"] == 5
+    assert find_report((100, 128, 64, 32, 1), 128, w_bits=4) is None
     std = json.loads((path.parent / "synth-85F-shipped-standalone.json").read_text())
     std["clocks"]["clk"]["fmax_mhz"] = 900.0           # even the fastest standalone report is not chosen
     (tmp_path / "std.json").write_text(json.dumps(std))

@@ -105,7 +105,7 @@ def _demo(args, model: Path, meta: dict, out: Path, stage: Path) -> int:
     predicted = int(vsum["cycles_per_avatar"])
     # The routed figure comes from the committed reports now, not from the (cached) Verilog summary.
     from gen.routed import routed_line
-    vsum["routed"] = routed_line(vsum["channels"], vsum["lanes"], predicted)
+    vsum["routed"] = routed_line(vsum["channels"], vsum["lanes"], predicted, w_bits=vsum.get("weight_index_bits", 8))
     measured = sim["cycles_min"], sim["cycles_max"]
     cycles_ok = measured == (predicted, predicted) and set(sim["dut_cycles_port"]) == {predicted}
 
