@@ -320,6 +320,17 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     return Build(build_dir, True, seconds, waves, wave_format(waves), cpu)
 
 
+def _fresh_run_dir(built, run_dir) -> Path:
+    """``run_dir`` (default: a new ``run-XXXXXXXX`` in the build folder), emptied and created."""
+    if run_dir is None:
+        run_dir = built.build_dir / f"run-{uuid.uuid4().hex[:8]}"
+    run_dir = Path(run_dir).resolve()
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
 def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = None,
         waves: bool = False, testcase: str = "check_avatars", seed: int | None = None) -> SimResult:
     """Run one testbench scenario on a built model and return its verdict.
@@ -354,12 +365,7 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
 
     if waves and not built.waves:
         raise SimulationError("waves requested but the model was built without tracing (build(..., waves=True))")
-    if run_dir is None:
-        run_dir = built.build_dir / f"run-{uuid.uuid4().hex[:8]}"
-    run_dir = Path(run_dir).resolve()
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir = _fresh_run_dir(built, run_dir)
     cfg = dict(scenario)
     cfg["clock_ns"] = CLOCK_NS
     cfg["out_dir"] = str(run_dir)
@@ -514,12 +520,7 @@ def soak(built: Build, zq, expected, *, run_dir: str | os.PathLike | None = None
     n, nz = zq.shape
     if expected.shape != (n, 3, 32, 32):
         raise SimulationError(f"expected pixels have shape {expected.shape}, need {(n, 3, 32, 32)}")
-    if run_dir is None:
-        run_dir = built.build_dir / f"run-{uuid.uuid4().hex[:8]}"
-    run_dir = Path(run_dir).resolve()
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir = _fresh_run_dir(built, run_dir)
     exe = built.build_dir / "obj" / "soak"
     jobs = max(1, min(int(jobs), n))
     parts = np.array_split(np.arange(n), jobs)
