@@ -136,7 +136,7 @@ def run(args) -> dict:
     print(f"P (lanes)                 {args.lanes}")
     print(f"channels                  {'-'.join(map(str, qm.channels))}")
     for r in cm["layers"]:
-        print(f"  layer {r['layer']}: {r['ocp']:>3} x {r['icp']:<3} lanes busy {r['busy_lanes']:>3}, "
+        print(f"  layer {r['layer']}: {r['ocp']:>3} x {r['icp']:<3} x {r['tp']} taps, lanes busy {r['busy_lanes']:>3}, "
               f"steps {r['steps']:>6}, gap {r['gap']}")
     print(f"cycles/avatar (model)     {cm['cycles_per_avatar']}")
     print(f"MAC bound (useful/P)      {cm['mac_bound_cycles']}  ({cm['useful_macs_per_avatar']} useful MACs)")

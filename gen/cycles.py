@@ -1,14 +1,15 @@
 """Analytic cycle model of the Generator core (exact for an always-ready consumer and a z word every cycle).
 
 Schedule (see :mod:`rtl.config` and :mod:`rtl.engine`): an avatar runs ``PASSES`` passes, each pass runs the
-layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps, one per cycle, and the
+layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`` steps (a tap-parallel layer
+``out_l² + TP_LEAD``: one per pixel and the read-ahead prologue, :mod:`rtl.config`), one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
     gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)
 
-with ``FRONT = 10`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
+with ``FRONT = 11`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
 latencies), ``SEL = 1`` (the accumulator bank's register stage), ``DRAIN = 3`` (the drain's front,
-d0 and d1 registers), ``k_l = log2 ICP_l`` the adder-tree level of the layer and ``NW_l`` its drain
+d0 and d1 registers), ``k_l = log2(TP_l · ICP_l)`` the adder-tree level of the layer and ``NW_l`` its drain
 words; all four come from :mod:`rtl.engine`. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
@@ -49,7 +50,7 @@ def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
     -------
     dict
         ``lanes``, ``layers`` (list of dicts: ``steps``, ``gap``, ``ocp``, ``icp``, ``ocg``, ``icg``,
-        ``busy_lanes``), ``cycles_per_plane`` (steps + gaps of one pass), ``cycles_per_avatar``,
+        ``tp``, ``busy_lanes``), ``cycles_per_plane`` (steps + gaps of one pass), ``cycles_per_avatar``,
         ``useful_macs_per_avatar``, ``mac_bound_cycles`` (useful MACs / P), ``utilization``.
     """
     layers = plan_layers(header, lanes)
@@ -58,7 +59,7 @@ def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
     rows = []
     for lp in layers:
         rows.append({"layer": lp.index + 1, "ocp": lp.ocp, "icp": lp.icp, "ocg": lp.ocg, "icg": lp.icg,
-                     "busy_lanes": lp.ocp * lp.icp, "taps": lp.taps, "steps": lp.steps,
+                     "tp": lp.tp, "busy_lanes": lp.ocp * lp.lanes_per_group, "taps": lp.taps, "steps": lp.steps,
                      "gap": layer_gap(lp, tree), "useful_macs": lp.useful_macs})
     per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
     last = layers[-1]

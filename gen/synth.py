@@ -13,7 +13,8 @@ Build folder contents after :func:`run_flow`:
 ``design.json``           the netlist after ``synth_ecp5``
 ``design_pnr.json``       the netlist nextpnr reads: ``design.json`` with block-RAM output
                           registers absorbed (:mod:`gen.bramreg`), unless turned off
-``nextpnr.log``           nextpnr log; ``nextpnr_report.json`` its ``--report``
+``nextpnr.log``           nextpnr log; ``nextpnr_report.json`` its ``--report`` (with
+                          ``--detailed-timing-report``: every routed net's delay to each sink)
 ``design.config``         the placed and routed design (Trellis text config)
 ``design.bit``            the bitstream (``ecppack --compress``)
 ``*.out``                 each tool's console output
@@ -196,7 +197,7 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
     nextpnr_args = [device.nextpnr_size, "--package", device.package, "--speed", device.speed,
                     "--json", "design_pnr.json" if bram_outreg or floorplan_lanes else "design.json",
                     "--freq", f"{freq_mhz:g}", "--seed", str(seed),
-                    "--report", "nextpnr_report.json", "--textcfg", "design.config",
+                    "--report", "nextpnr_report.json", "--detailed-timing-report", "--textcfg", "design.config",
                     "--timing-allow-fail", "--log", "nextpnr.log", "--router", router]
     if not tmdriv:
         nextpnr_args.append("--no-tmdriv")

@@ -95,10 +95,11 @@ def summary(plan: EnginePlan, header: dict) -> dict:
 def summary_markdown(s: dict) -> str:
     """``summary.md`` text of :func:`summary` (plus elaboration times if present)."""
     lines = [f"# Generator core: {s['lanes']} lanes, channels {s['channels']}", "",
-             "| layer | OCP × ICP (busy lanes) | OCG | ICG | steps | gap |", "|---|---|---|---|---|---|"]
+             "| layer | OCP × ICP (busy lanes) | taps per step | OCG | ICG | steps | gap |",
+             "|---|---|---|---|---|---|---|"]
     for r in s["layers"]:
-        lines.append(f"| {r['layer']} | {r['ocp']} × {r['icp']} ({r['busy_lanes']}) | {r['ocg']} | {r['icg']} "
-                     f"| {r['steps']} | {r['gap']} |")
+        lines.append(f"| {r['layer']} | {r['ocp']} × {r['icp']} ({r['busy_lanes']}) | {r['tp']} | {r['ocg']} "
+                     f"| {r['icg']} | {r['steps']} | {r['gap']} |")
     lines += ["", "| memory | width × depth | bits | DP16KD (expected) |", "|---|---|---|---|"]
     for m in s["memories"]:
         lines.append(f"| {m['name']} | {m['width']} × {m['depth']} | {m['bits']} | "

@@ -22,6 +22,19 @@ For each output pixel (raster order), each output-channel group ``g < OCG_l = OC
 *valid* tap of that pixel (1 for the dense layer 1; 1, 2 or 4 for stride-2 layers, phase
 decomposition of NUMERICS.md) and each input-channel group ``c < ICG_l = IC_l / ICP_l``: one cycle.
 Taps outside the input are never visited, so no multiply is spent on padding or inserted zeros.
+
+Tap-parallel layers
+-------------------
+A stride-2 layer with one output-channel group and one input-channel group whose lanes fit four
+times (``4 · OCP_l · ICP_l ≤ P``: the default model's last layer, 1 × 32 lanes of 128) runs its
+four taps in one step (``TP_l = 4``): one step per output pixel. Lane ``j = o·4·ICP + t·ICP + i``
+multiplies tap slot ``t = 2a + b`` — input row ``a`` (0: ``m = oy // 2``; 1: ``m − 1`` for even
+``oy``, ``m + 1`` for odd) and input column ``b`` of the column window (0: the lower, 1: the upper
+of the two columns the pixel reads) — so the layer looks like one with ``4·ICP`` input channels
+per step to the adder tree and the accumulators (level ``log2(4·ICP)``). The input buffer is still
+read once a cycle: each column enters a register window once per row and serves two pixels
+(:mod:`rtl.engine`), with the reads running :data:`TP_LEAD` steps ahead of the pixels (a prologue
+of that many read-only cycles at the layer's start). Slots outside the input hold zeros.
 """
 
 from __future__ import annotations
@@ -41,6 +54,26 @@ W_BITS = WEIGHT_BITS
 PROD_BITS = X_BITS + W_BITS
 #: Tanh-table index width S(11, 8).
 TANH_BITS = TANH_INDEX["bits"]
+
+
+#: Taps per step of a tap-parallel layer (the 2 × 2 input positions of a stride-2, kernel-4 pixel).
+TAP_SLOTS = 4
+#: Steps the input-buffer reads of a tap-parallel layer run ahead of its pixels: the start of a row
+#: needs columns 0 and 1 (four reads) by its second pixel.
+TP_LEAD = 4
+
+
+def tap_slot_kernel(a: int, b: int, py: int, px: int) -> tuple[int, int]:
+    """``(ky, kx)`` of tap slot ``(a, b)`` (input row 0/1, window column lower/upper) of a pixel with
+    output phases ``py = oy % 2``, ``px = ox % 2`` (stride 2, pad 1, kernel 4; NUMERICS.md).
+
+    Rows: slot 0 is ``m = oy // 2`` (``ky`` 1 for even ``oy``, 2 for odd), slot 1 is ``m − 1`` (``ky`` 3) or
+    ``m + 1`` (``ky`` 0). Columns: the window holds columns ``(ox − 1) // 2`` and one more; for even
+    ``ox = 2n`` those are ``n − 1`` (``kx`` 3) and ``n`` (``kx`` 1), for odd ``ox`` ``n`` (2) and ``n + 1`` (0).
+    """
+    ky = (1, 3)[a] if py == 0 else (2, 0)[a]
+    kx = (3, 1)[b] if px == 0 else (2, 0)[b]
+    return ky, kx
 
 
 def _largest_divisor_le(n: int, limit: int) -> int:
@@ -83,17 +116,20 @@ class LayerPlan:
     dense : bool
         Layer 1 kind: 1×1 input, every output pixel has exactly one tap.
     ocp, icp : int
-        Output channels and input channels processed per cycle.
+        Output channels and input channels processed per cycle (per tap slot when ``tp = 4``).
+    tp : int
+        Taps per step: 1, or :data:`TAP_SLOTS` for a tap-parallel layer (module docstring).
     ocg, icg : int
         ``oc // ocp`` and ``ic // icp`` groups.
     level : int
-        Adder-tree level ``log2(icp)`` whose sums feed the accumulators.
+        Adder-tree level ``log2(tp · icp)`` whose sums feed the accumulators.
     taps : int
         Valid taps summed over all output pixels (16, 196, 900, 3844 for the default sizes).
     min_taps : int
         Fewest valid taps of any output pixel.
     steps : int
-        Engine cycles of the layer without overheads: ``taps · ocg · icg``.
+        Engine cycles of the layer without overheads: ``taps · ocg · icg``, or for a tap-parallel
+        layer ``out_size² + TP_LEAD`` (one step per pixel and the read-ahead prologue).
     drain_words : int
         Words the drain writes per (pixel, group): ``ocp // icp_next`` (1 for the last layer).
     shift : int
@@ -130,6 +166,17 @@ class LayerPlan:
     relu: bool
     weight_base: int
     useful_macs: int
+    tp: int = 1
+
+    @property
+    def lanes_per_group(self) -> int:
+        """Lanes summed into one output channel per step: ``tp · icp``."""
+        return self.tp * self.icp
+
+    @property
+    def step_cycles_per_pixel(self) -> int:
+        """Fewest steps of any (pixel, group): ``min_taps · icg``, 1 for a tap-parallel layer."""
+        return 1 if self.tp > 1 else self.min_taps * self.icg
 
     @property
     def icg_bits(self) -> int:
@@ -143,8 +190,8 @@ class LayerPlan:
 
     @property
     def weight_words(self) -> int:
-        """Weight-ROM words of the layer: ``ocg · 16 · icg``."""
-        return self.ocg * KERNEL * KERNEL * self.icg
+        """Weight-ROM words of the layer: ``ocg · 16 · icg``, or 4 (one per output phase) when tap-parallel."""
+        return 4 if self.tp > 1 else self.ocg * KERNEL * KERNEL * self.icg
 
 
 @dataclass
@@ -226,7 +273,7 @@ def _check(cond: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
-def plan_layers(header: dict, lanes: int = DEFAULT_LANES) -> list:
+def plan_layers(header: dict, lanes: int = DEFAULT_LANES, tap_parallel: bool = True) -> list:
     """The per-layer lane split and schedule (:class:`LayerPlan` list) of a quantized-model header.
 
     Parameters
@@ -235,6 +282,9 @@ def plan_layers(header: dict, lanes: int = DEFAULT_LANES) -> list:
         The quantized model's header (NUMERICS.md).
     lanes : int
         ``P``: a power of two ≥ 1.
+    tap_parallel : bool
+        Run the layers that allow it four taps per step (module docstring); ``False`` keeps one tap
+        per step everywhere (the earlier schedule, for comparison).
 
     Raises
     ------
@@ -287,20 +337,24 @@ def plan_layers(header: dict, lanes: int = DEFAULT_LANES) -> list:
         taps = sum(per_dim) ** 2
         min_taps = min(per_dim) ** 2
         drain_words = ocp // icps[l + 1] if l < n - 1 else 1
-        _check(drain_words <= min_taps * icg,
+        tp = TAP_SLOTS if (tap_parallel and l > 0 and ocg == 1 and icg == 1 and ins >= 2
+                           and TAP_SLOTS * ocp * icp <= lanes) else 1
+        steps = outs * outs + TP_LEAD if tp > 1 else taps * ocg * icg
+        per_pixel = 1 if tp > 1 else min_taps * icg
+        _check(drain_words <= per_pixel,
                f"layer {l + 1}: the drain ({drain_words} words) is slower than the shortest pixel "
-               f"({min_taps * icg} cycles); use more lanes or other channel counts")
+               f"({per_pixel} cycles); use more lanes or other channel counts")
         lp = LayerPlan(index=l, ic=ic, oc=oc, in_size=ins, out_size=outs, stride=int(r["stride"]),
                        pad=int(r["pad"]), dense=l == 0, ocp=ocp, icp=icp, ocg=ocg, icg=icg,
-                       level=ceil_log2(icp), taps=taps, min_taps=min_taps, steps=taps * ocg * icg,
+                       level=ceil_log2(tp * icp), taps=taps, min_taps=min_taps, steps=steps,
                        drain_words=drain_words, shift=int(r["shift"]), acc_bits=int(r["acc"]["bits"]),
-                       relu=l < n - 1, weight_base=base, useful_macs=taps * ic * oc)
+                       relu=l < n - 1, weight_base=base, useful_macs=taps * ic * oc, tp=tp)
         layers.append(lp)
         base += lp.weight_words
     return layers
 
 
-def plan_engine(model, lanes: int = DEFAULT_LANES) -> EnginePlan:
+def plan_engine(model, lanes: int = DEFAULT_LANES, tap_parallel: bool = True) -> EnginePlan:
     """Build the :class:`EnginePlan` (schedule and ROM images) of ``model`` on ``lanes`` multipliers.
 
     Parameters
@@ -310,13 +364,15 @@ def plan_engine(model, lanes: int = DEFAULT_LANES) -> EnginePlan:
         ``v`` (int16 ``(2, nz)``), ``tanh_lut`` (uint8 ``(2048,)``).
     lanes : int
         ``P``: a power of two ≥ 1.
+    tap_parallel : bool
+        See :func:`plan_layers`.
 
     Raises
     ------
     ValueError
         If the model does not fit the engine's assumptions (named in the message).
     """
-    layers = plan_layers(model.header, lanes)
+    layers = plan_layers(model.header, lanes, tap_parallel)
     nz = int(model.header["nz"])
     ws = []
     for lp in layers:
@@ -368,9 +424,18 @@ def _weight_words(w: np.ndarray, lp: LayerPlan, lanes: int, bits: int = W_BITS) 
     """ROM words of one layer in address order ``((g·4 + ky)·4 + kx)·icg + c``, ``bits`` per lane.
 
     Lane ``j = o·icp + i`` holds ``w[c·icp + i, g·ocp + o, ky, kx]``; unused lanes hold 0 (their
-    activation operand is 0, so with a codebook index 0 stands for any code).
+    activation operand is 0, so with a codebook index 0 stands for any code). A tap-parallel layer
+    has one word per output phase, address ``py·2 + px``: lane ``j = o·4·icp + t·icp + i`` holds
+    ``w[i, o, ky, kx]`` of tap slot ``t = 2a + b`` (:func:`tap_slot_kernel`).
     """
     out = []
+    if lp.tp > 1:
+        for py in range(2):
+            for px in range(2):
+                kern = [tap_slot_kernel(t >> 1, t & 1, py, px) for t in range(TAP_SLOTS)]
+                lane_vals = [int(w[i, o, ky, kx]) for o in range(lp.ocp) for ky, kx in kern for i in range(lp.icp)]
+                out.append(pack_words(lane_vals, bits))
+        return out
     for g in range(lp.ocg):
         for ky in range(KERNEL):
             for kx in range(KERNEL):

@@ -5,14 +5,15 @@ latency as a property, and the stage numbers below follow from them::
 
     c0      Sequencer: loop counters, per-layer constants -> the step and its metadata
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
-    c1..c6  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
-            read, word registers (WeightStore.latency = 5); in parallel the activation side: c2, c3
-            delay, c4 buffer address registers, c5 read, c6 x-word registers (layer 1: the pass
-            input's registered sat(z + v), addressed at c3)
-    c6..c10 MacArray: distribution registers per lane group, operand registers per lane, the
-            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c10 = FRONT
-    c10+k   adder-tree level k registered (k = 1 .. log2 P)
-    c10+k   AccumulatorBank of level k = log2 ICP_l: node, bias and flags registered (SEL = 1),
+    c1..c7  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
+            read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
+            the activation side: c2, c3 delay, c4 buffer address registers, c5 read, c6 x-word
+            registers, c7 a second register or, in a tap-parallel layer, the tap window (layer 1:
+            the pass input's registered sat(z + v), addressed at c4)
+    c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
+            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
+    c11+k   adder-tree level k registered (k = 1 .. log2 P)
+    c11+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered (SEL = 1),
             then accumulate (bias preloaded on a pixel's first step); on a pixel's last step the
             sums are captured into the hold bank
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -26,7 +27,7 @@ runs freely and carries a valid bit, so no enable fans out across the design.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -34,6 +35,7 @@ from amaranth.lib.wiring import In, Out
 from rtl.accum import AccumulatorBank
 from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
+from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
 from rtl.mac import MacArray
 from rtl.mult import check_mult_kind
@@ -44,9 +46,9 @@ from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 __all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
            "meta_depth"]
 
-#: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (4)
+#: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (6)
 #: + MacArray.latency (4)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 5 + 4
+FRONT = 1 + 6 + 4
 #: Cycles of the register stage in front of the accumulators (:attr:`AccumulatorBank.latency`).
 SEL = 1
 #: Cycles from a word's turn at the front of a hold bank to its write or pixel (:attr:`Drain.latency`).
@@ -54,7 +56,7 @@ DRAIN = 3
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c10+log2 P). The
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c11+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
     the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
     return FRONT + plan.tree_levels
@@ -150,7 +152,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 5 + 4 = 10``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 4 = 11``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
@@ -172,7 +174,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c10+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c11+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -180,6 +182,49 @@ class Engine(wiring.Component):
         return layer_gap(self.plan, l)
 
     # ----------------------------------------------------------------------------------- hardware
+    def _tap_window(self, m, l, x_raw, push, rs, rz, step, active):
+        """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
+        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 read word ``x_raw``.
+
+        Per input row slot ``a``: a queue of up to two column words filled by the reads (``push``
+        with ``rs == a``; zeros where ``rz``: the row lies outside the input) and a window of two
+        column words, lower ``b = 0`` and upper ``b = 1``. A pixel step (``step`` at c6) with
+        ``ox = 0`` loads (zeros, head); one with odd ``ox`` shifts (upper, head), or (upper, zeros)
+        at the row's last pixel (its upper column lies outside the input); a head taken is popped.
+        The reads run ``TP_LEAD`` steps ahead, so every column is in its queue at least one step
+        before it is taken, and a queue never holds more than two (:mod:`rtl.config`)."""
+        lp = self.plan.layers[l]
+        width = lp.icp * ACT_BITS
+        out_last = lp.out_size - 1
+        first, last, shift = Signal(name=f"tp_first{l}"), Signal(name=f"tp_last{l}"), Signal(name=f"tp_shift{l}")
+        m.d.comb += [first.eq(eq_const(step.ox, 0)), last.eq(step.ox == out_last),
+                     shift.eq(active & step.valid & (first | step.ox[0]))]
+        new = Signal(width, name=f"tp_new{l}")
+        m.d.comb += new.eq(Mux(rz, 0, x_raw))
+        words = []
+        for a in range(2):
+            q = [Signal(width, name=f"tp_q{l}_{a}_{e}", reset_less=True) for e in range(2)]
+            n = Signal(range(3), name=f"tp_n{l}_{a}")
+            win = [Signal(width, name=f"tp_w{l}_{a}_{b}", reset_less=True) for b in range(2)]
+            pop, psh = shift & ~last, push & (rs == a)
+            with m.If(shift):
+                m.d.sync += [win[0].eq(Mux(first, 0, win[1])), win[1].eq(Mux(last, 0, q[0]))]
+            with m.If(pop & psh):
+                with m.If(n == 1):
+                    m.d.sync += q[0].eq(new)
+                with m.Else():
+                    m.d.sync += [q[0].eq(q[1]), q[1].eq(new)]
+            with m.Elif(pop):
+                m.d.sync += [q[0].eq(q[1]), n.eq(n - 1)]
+            with m.Elif(psh):
+                with m.If(eq_const(n, 0)):
+                    m.d.sync += q[0].eq(new)
+                with m.Else():
+                    m.d.sync += q[1].eq(new)
+                m.d.sync += n.eq(n + 1)
+            words += win
+        return Cat(*words)
+
     def elaborate(self, platform):
         plan = self.plan
         layers = plan.layers
@@ -195,25 +240,33 @@ class Engine(wiring.Component):
         m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
-        # ---------------------------------------------------------------- step metadata, c0 .. c10+log2 P
+        # ---------------------------------------------------------------- step metadata, c0 .. c11+log2 P
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
         for i in range(1, len(meta)):
             m.d.sync += meta[i].eq(meta[i - 1])
 
-        # ---------------------------------------------------------------- weights: c1 -> c6
+        # ---------------------------------------------------------------- weights: c1 -> c7
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
 
-        # ---------------------------------------------------------------- activations: c1 -> c6
+        # ---------------------------------------------------------------- activations: c1 -> c7
         # c2, c3: the decoded step delayed like the weight store's table and copy stages; c4: buffer
-        # address registers; c5: read; c6: x words registered. The pass input is one stage longer
-        # (its sum is registered), so it is addressed from the c3 register: its data arrives at c6 too.
+        # address registers; c5: read; c6: x words registered; c7: registered again, or the tap
+        # window of a tap-parallel layer. The pass input is three stages long (address, read, its
+        # registered sum), so it is addressed from the c4 register: its data arrives at c7 too.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
         m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
-        assert pin.latency == 3 and ws.latency == 5
-        m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
+        # A tap-parallel read's push flag (with reset) and row slot / zero flag, to c6 with its word.
+        push = {1: seq.read_push}
+        for i in range(2, 7):
+            push[i] = Signal(name=f"push_{i}")
+            m.d.sync += push[i].eq(push[i - 1])
+        rs_5, rs_6, rz_5, rz_6 = (Signal(name=n, reset_less=True) for n in ("rs_5", "rs_6", "rz_5", "rz_6"))
+        m.d.sync += [rs_5.eq(tap_4.rs), rs_6.eq(rs_5), rz_5.eq(tap_4.rz), rz_6.eq(rz_5)]
+        assert pin.latency == 3 and ws.latency == 6
+        m.d.comb += [pin.r_addr.eq(tap_4.c), pin.r_pass.eq(seq.pass_index)]
         m.d.comb += mac.x.layer1.eq(pin.r_data)
         for l in range(1, L):
             lp = layers[l]
@@ -224,13 +277,20 @@ class Engine(wiring.Component):
             m.d.comb += rp.addr.eq(Cat(tap_4.c[:lp.icg_bits], tap_4.ix[:lp.in_bits], tap_4.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
-            m.d.comb += mac.x[f"layer{l + 1}"].eq(x_raw)
+            if lp.tp > 1:
+                active = Signal(name=f"tp_active{l}")
+                m.d.sync += active.eq(seq.layer == l)
+                x_word = self._tap_window(m, l, x_raw, active & push[6], rs_6, rz_6, meta[6], active)
+            else:
+                x_word = Signal(len(rp.data), name=f"x_word{l}", reset_less=True)
+                m.d.sync += x_word.eq(x_raw)
+            m.d.comb += mac.x[f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
 
-        # ---------------------------------------------------------------- MAC array: c6 -> c10 + k
+        # ---------------------------------------------------------------- MAC array: c7 -> c11 + k
         m.d.comb += [mac.layer.eq(seq.layer), mac.w.eq(ws.word)]
         assert self.front_latency == FRONT
 

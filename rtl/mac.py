@@ -14,17 +14,18 @@ LANE_GROUP = 16
 
 
 def x_layout(plan: EnginePlan) -> data.StructLayout:
-    """One input word per layer: ``layer1`` (the pass input, ICP_1 S16 lanes), ``layer2`` ... (U16 lanes)."""
-    return data.StructLayout({f"layer{l + 1}": lp.icp * ACT_BITS for l, lp in enumerate(plan.layers)})
+    """One input word per layer: ``layer1`` (the pass input, ICP_1 S16 lanes), ``layer2`` ... (U16 lanes;
+    a tap-parallel layer's word is its four tap slots' words, slot ``t`` in activations ``t·ICP ..``)."""
+    return data.StructLayout({f"layer{l + 1}": lp.lanes_per_group * ACT_BITS for l, lp in enumerate(plan.layers)})
 
 
 class MacArray(wiring.Component):
     """``P`` multiplier lanes and the adder tree over them.
 
-    In layer ``l``, lane ``j = o·ICP_l + i`` (``o < OCP_l``) multiplies activation ``i`` of the
-    layer's input word by weight ``j`` of the ROM word; lanes ``j ≥ OCP_l·ICP_l`` multiply 0. Level
-    ``k`` of the adder tree sums groups of ``2**k`` lanes, so output channel ``o`` of a layer with
-    ``ICP = 2**k`` is node ``o`` of level ``k``.
+    In layer ``l``, lane ``j = o·G_l + i`` (``o < OCP_l``, ``G_l = TP_l·ICP_l`` lanes per output channel)
+    multiplies activation ``i`` of the layer's input word by weight ``j`` of the ROM word; lanes
+    ``j ≥ OCP_l·G_l`` multiply 0. Level ``k`` of the adder tree sums groups of ``2**k`` lanes, so
+    output channel ``o`` of a layer with ``G = 2**k`` is node ``o`` of level ``k``.
 
     Pipeline (:attr:`latency` = 4 cycles from ``x``/``w`` to tree level 0, one more per level):
 
@@ -81,7 +82,8 @@ class MacArray(wiring.Component):
     def lane_source(self, l: int, j: int):
         """Activation index that lane ``j`` multiplies in layer ``l``, or None for an idle lane."""
         lp = self.plan.layers[l]
-        return j % lp.icp if j < lp.ocp * lp.icp else None
+        n = lp.lanes_per_group
+        return j % n if j < lp.ocp * n else None
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers

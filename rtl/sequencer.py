@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.config import XY_BITS, EnginePlan
+from rtl.config import TP_LEAD, XY_BITS, EnginePlan
 from rtl.hdlutil import eq_const
 from rtl.weights import tap_layout
 
@@ -35,6 +35,10 @@ class Sequencer(wiring.Component):
     sit in registers loaded together with ``layer``; loop ends and tap validity are equality tests,
     so the counters' next-state logic has no carry chain besides the increments.
 
+    A tap-parallel layer (:mod:`rtl.config`) issues one step per pixel; a second pair of counters
+    walks the input-buffer reads (two rows of each column, row by row of output) :data:`TP_LEAD`
+    steps ahead, so the layer starts with that many read-only cycles (``step.valid`` low).
+
     Members
     -------
     issue_en : In(1)
@@ -54,6 +58,9 @@ class Sequencer(wiring.Component):
     tap : Out(tap_layout(plan))
         The same step decoded (kernel taps, input coordinates, channel groups), :attr:`latency`
         cycles later.
+    read_push : Out(1)
+        With ``tap``: it carries a tap-parallel read whose word (or zeros, ``tap.rz``) enters the
+        window queue of row slot ``tap.rs``.
     """
 
     def __init__(self, plan: EnginePlan):
@@ -70,6 +77,7 @@ class Sequencer(wiring.Component):
             "pass_index": Out(2),
             "step": Out(step_layout(plan)),
             "tap": Out(tap_layout(plan)),
+            "read_push": Out(1),
         })
 
     @property
@@ -114,6 +122,9 @@ class Sequencer(wiring.Component):
         in_last = const_reg([lp.in_size - 1 for lp in layers], XY_BITS + 1, "k_in_last")
         nw = const_reg([lp.drain_words for lp in layers], range(max(2, max_gw + 1)), "k_nw")
         dense = const_reg([int(l == 0) for l in range(L)], 1, "k_dense")
+        tpar = const_reg([int(lp.tp > 1) for lp in layers], 1, "k_tp")
+        single = Signal()                  # one step per (pixel, group, c): dense or tap-parallel
+        m.d.comb += single.eq(dense | tpar)
 
         def taps(o, t):
             """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
@@ -125,7 +136,7 @@ class Sequencer(wiring.Component):
                 k.eq(Mux(dense, o[:2], Mux(ph, Mux(t, 0, 2), Mux(t, 3, 1)))),
                 i.eq(Mux(ph, mo + t, mo - t)),
                 # (mo + 1 < in_size) is (mo != in_size - 1), as mo < in_size: no carry chain here.
-                v1.eq(~dense & Mux(ph, mo != in_last, mo != 0)),
+                v1.eq(~single & Mux(ph, mo != in_last, mo != 0)),
             ]
             return k, i, v1
 
@@ -134,17 +145,47 @@ class Sequencer(wiring.Component):
         last_c = c == icg_last
         last_tx = tx | ~vx1
         last_ty = ty | ~vy1
+        # Tap-parallel reads: read rk of output row ry (rk = 2·column + row slot), TP_LEAD steps ahead.
+        rk = Signal(XY_BITS + 1)
+        ry = Signal(XY_BITS + 1)
+        r_end = Signal()                   # every read of the layer issued
+        pro = Signal(range(TP_LEAD + 1))   # read-only steps issued at the layer's start
+        r_m, r_a = ry >> 1, rk[0]
+        r_iy = Signal(XY_BITS)
+        r_zero = Signal()
+        m.d.comb += [r_iy.eq(Mux(r_a, Mux(ry[0], r_m + 1, r_m - 1), r_m)),
+                     r_zero.eq(r_a & Mux(ry[0], r_m == in_last, eq_const(r_m, 0)))]
         issue = Signal()
-        m.d.comb += issue.eq(running & self.issue_en)
-        m.d.comb += [self.step.valid.eq(issue), self.step.first.eq(eq_const(c, 0) & ~tx & ~ty),
+        prologue = Signal()
+        m.d.comb += [issue.eq(running & self.issue_en), prologue.eq(tpar & (pro != TP_LEAD))]
+        m.d.comb += [self.step.valid.eq(issue & ~prologue), self.step.first.eq(eq_const(c, 0) & ~tx & ~ty),
                      self.step.last.eq(last_c & last_tx & last_ty),
                      self.step.g.eq(g), self.step.gw.eq(gw), self.step.oy.eq(oy), self.step.ox.eq(ox)]
         # The decoded step, registered (reset-less: data path).
         tap = Signal.like(self.tap, reset_less=True)
-        m.d.sync += [tap.kx.eq(kx), tap.ky.eq(ky), tap.ix.eq(ix), tap.iy.eq(iy), tap.g.eq(g), tap.c.eq(c)]
+        m.d.sync += [tap.g.eq(g), tap.c.eq(c)]
+        with m.If(tpar):
+            m.d.sync += [tap.kx.eq(ox[0]), tap.ky.eq(oy[0]), tap.ix.eq(rk >> 1), tap.iy.eq(r_iy),
+                         tap.rs.eq(r_a), tap.rz.eq(r_zero)]
+        with m.Else():
+            m.d.sync += [tap.kx.eq(kx), tap.ky.eq(ky), tap.ix.eq(ix), tap.iy.eq(iy), tap.rs.eq(0), tap.rz.eq(0)]
         m.d.comb += self.tap.eq(tap)
+        # A read to be pushed into the window queue (with reset: a stale push would misalign it).
+        push = Signal()
+        m.d.sync += push.eq(issue & tpar & ~r_end)
+        m.d.comb += self.read_push.eq(push)
 
-        with m.If(issue):
+        with m.If(issue & tpar):
+            with m.If(rk != out_last):
+                m.d.sync += rk.eq(rk + 1)
+            with m.Else():
+                m.d.sync += [rk.eq(0), ry.eq(ry + 1)]
+                with m.If(ry == out_last):
+                    m.d.sync += r_end.eq(1)
+            with m.If(prologue):
+                m.d.sync += pro.eq(pro + 1)
+
+        with m.If(issue & ~prologue):
             with m.If(~last_c):
                 m.d.sync += c.eq(c + 1)
             with m.Else():
@@ -171,6 +212,8 @@ class Sequencer(wiring.Component):
                                     m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
 
         # Layer / pass control: the next layer (or pass) starts once the pipeline is empty.
+        with m.If(~running):
+            m.d.sync += [rk.eq(0), ry.eq(0), r_end.eq(0), pro.eq(0)]
         with m.If(waiting & ~self.in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):

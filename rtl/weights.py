@@ -35,7 +35,10 @@ def slice_ranges(width: int) -> list[tuple[int, int]]:
 
 def tap_layout(plan: EnginePlan) -> data.StructLayout:
     """A decoded step as the weight store and the activation buffers take it: kernel indices
-    ``kx``/``ky``, input coordinates ``ix``/``iy``, output-channel group ``g``, input-channel group ``c``."""
+    ``kx``/``ky``, input coordinates ``ix``/``iy``, output-channel group ``g``, input-channel group ``c``;
+    in a tap-parallel layer ``kx``/``ky`` are the pixel's phases ``px``/``py`` (its weight word), ``ix``/``iy`` the
+    input position read ahead (:data:`rtl.config.TP_LEAD`), ``rs`` its row slot and ``rz`` high when
+    that row lies outside the input (the window gets zeros)."""
     from rtl.config import XY_BITS
 
     layers = plan.layers
@@ -43,6 +46,7 @@ def tap_layout(plan: EnginePlan) -> data.StructLayout:
         "kx": 2, "ky": 2, "ix": XY_BITS, "iy": XY_BITS,
         "g": range(max(2, max(lp.ocg for lp in layers))),
         "c": range(max(2, max(lp.icg for lp in layers))),
+        "rs": 1, "rz": 1,
     })
 
 
@@ -50,22 +54,24 @@ class WeightStore(wiring.Component):
     """The weight ROM of every layer and the pipeline that reads it.
 
     Word ``base_l + ((g·4 + ky)·4 + kx)·ICG_l + c`` holds the ``P`` weights of one step
-    (:func:`rtl.config.plan_engine`). The ROM is cut into banks of :data:`BANK_DEPTH` words (the
+    (:func:`rtl.config.plan_engine`); a tap-parallel layer's word is ``base_l + py·2 + px``. The ROM is cut into banks of :data:`BANK_DEPTH` words (the
     last one padded with zero words) and each bank into slices of at most :data:`SLICE_BITS` bits
     (:func:`slice_ranges`), every slice with its own address register, so one register drives the address pins of a few block
     RAMs, not all of them. Every slice of every bank is read each step and its word registered (the
     DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
     registers.
 
-    Pipeline (:attr:`latency` = 5 cycles from ``tap`` to ``word``):
+    Pipeline (:attr:`latency` = 6 cycles from ``tap`` to ``word``):
 
     1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
     2. a copy of the constant and of ``c`` per slice (a register tree: the table's one output
        reaches the slices spread over the die through a pure register hop);
     3. one address register per slice, each with its own adder ``constant + c``;
     4. block-RAM read;
-    5. the words registered; ``word`` is the addressed bank's word (a bank multiplexer after the
-       registers, selected by a per-slice copy of the bank number).
+    5. the words registered (the DP16KD output registers);
+    6. the addressed bank's word registered (a bank multiplexer after the registers, selected by a
+       per-slice copy of the bank number, then a register beside the slice's lanes): no memory
+       output and no multiplexer drives a long wire in the same cycle.
 
     Parameters
     ----------
@@ -110,8 +116,9 @@ class WeightStore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (copies) + 1 (address) + 1 (read) + 1 (word register) = 5``."""
-        return 5
+        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (copies) + 1 (address) + 1 (read) + 1 (word
+        register) + 1 (bank-multiplexer register) = 6``."""
+        return 6
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers
@@ -129,9 +136,14 @@ class WeightStore(wiring.Component):
             for l, lp in enumerate(layers):
                 with m.Case(l):
                     with m.Switch(tapidx):
-                        for t in range(lp.ocg * KERNEL * KERNEL):
-                            with m.Case(t):
-                                m.d.sync += base.eq(lp.weight_base + t * lp.icg)
+                        if lp.tp > 1:              # one word per output phase (kx, ky = px, py)
+                            for ph in range(4):
+                                with m.Case((ph >> 1) * KERNEL + (ph & 1)):
+                                    m.d.sync += base.eq(lp.weight_base + ph)
+                        else:
+                            for t in range(lp.ocg * KERNEL * KERNEL):
+                                with m.Case(t):
+                                    m.d.sync += base.eq(lp.weight_base + t * lp.icg)
 
         # 2, 3: per slice, copies of the constant and of c, then the address register with its own
         # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
@@ -156,8 +168,10 @@ class WeightStore(wiring.Component):
             r = Signal(P * plan.w_bits, name=f"w_raw{b}", reset_less=True)
             m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
             raw.append(r)
+        word = Signal(P * plan.w_bits, name="w_word", reset_less=True)
+        m.d.comb += self.word.eq(word)
         if n_banks == 1:
-            m.d.comb += self.word.eq(raw[0])
+            m.d.sync += word.eq(raw[0])
         else:
             # The bank number of the word read (from each slice's address copy), one register per
             # stage, so that it arrives with the registered words.
@@ -169,5 +183,5 @@ class WeightStore(wiring.Component):
                 with m.Switch(bank_w):
                     for b in range(n_banks):
                         with m.Case(b):
-                            m.d.comb += self.word[lo:hi].eq(raw[b][lo:hi])
+                            m.d.sync += word[lo:hi].eq(raw[b][lo:hi])
         return m

@@ -8,6 +8,7 @@ import rtl.engine
 from gen.cycles import cycle_model
 from golden.random_models import random_qmodel
 from rtl.config import KERNEL, plan_engine, plan_layers, valid_taps
+from romcheck import expected_words
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,14 @@ def test_default_plan_fills_128_lanes(default_qm):
     assert [(lp.ocp, lp.icp) for lp in layers] == [(128, 1), (64, 2), (32, 4), (1, 32)]
     assert [lp.taps for lp in layers] == [16, 196, 900, 3844]          # NUMERICS.md
     assert sum(lp.useful_macs for lp in layers) == 3_776_640           # NUMERICS.md
-    assert sum(lp.steps for lp in layers) == 16 * 100 + 196 * 64 + 900 * 16 + 3844
+    # The last layer runs its four taps in one step: one step per pixel, and 4 read-ahead steps.
+    assert [lp.tp for lp in layers] == [1, 1, 1, 4] and layers[-1].level == 7
+    assert sum(lp.steps for lp in layers) == 16 * 100 + 196 * 64 + 900 * 16 + (32 * 32 + 4)
+    one_tap = plan_layers(default_qm.header, 128, tap_parallel=False)
+    assert [lp.tp for lp in one_tap] == [1, 1, 1, 1] and one_tap[-1].level == 5
+    assert sum(lp.steps for lp in one_tap) == 16 * 100 + 196 * 64 + 900 * 16 + 3844
+    # 64 lanes: 4 x 32 lanes do not fit, so layer 4 keeps one tap per step.
+    assert [lp.tp for lp in plan_layers(default_qm.header, 64)] == [1, 1, 1, 1]
 
 
 def test_default_utilization_goal(default_qm):
@@ -42,19 +50,14 @@ def test_valid_taps_match_the_definition():
 def test_weight_rom_words_hold_the_weights():
     qm = random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4)
     plan = plan_engine(qm, 16)
+    assert [lp.tp for lp in plan.layers] == [1, 1, 1, 4]
     for lp in plan.layers:
-        w = qm.w[lp.index + 1]
-        for g in range(lp.ocg):
-            for ky in range(KERNEL):
-                for kx in range(KERNEL):
-                    for c in range(lp.icg):
-                        word = plan.weight_rom[lp.weight_base + ((g * 4 + ky) * 4 + kx) * lp.icg + c]
-                        for j in range(plan.lanes):
-                            b = (word >> (8 * j)) & 0xFF
-                            b = b - 256 if b & 0x80 else b
-                            o, i = divmod(j, lp.icp)
-                            want = int(w[c * lp.icp + i, g * lp.ocp + o, ky, kx]) if o < lp.ocp else 0
-                            assert b == want
+        words = expected_words(qm.w[lp.index + 1], lp, plan.lanes)
+        assert len(words) == lp.weight_words
+        for addr, want in words.items():
+            word = plan.weight_rom[addr]
+            got = [((word >> (8 * j)) & 0xFF) - (256 if (word >> (8 * j)) & 0x80 else 0) for j in range(plan.lanes)]
+            assert got == want, f"layer {lp.index + 1}, word {addr}"
 
 
 def test_plan_rejects_bad_lanes_and_slow_drain():

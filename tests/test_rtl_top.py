@@ -17,7 +17,7 @@ LANES = 16
 @pytest.fixture(scope="module")
 def tiny_run():
     """Two avatars (one with extreme z, so z + v saturates) under random backpressure and z gaps."""
-    qm = random_qmodel(TINY, seed=3, n_calib=8)
+    qm = random_qmodel(TINY, seed=3, n_calib=8, std=0.3)     # weights wide enough that the avatars vary
     rng = np.random.default_rng(7)
     zq = np.stack([rng.integers(-2 ** 15, 2 ** 15, TINY[0]),
                    np.where(np.arange(TINY[0]) % 2, 32767, -32768)]).astype(np.int64)
@@ -28,7 +28,21 @@ def tiny_run():
 
 def test_top_rgb_bit_exact_with_backpressure(tiny_run):
     qm, zq, res = tiny_run
+    assert plan_engine(qm, LANES).layers[-1].tp == 4       # the last layer runs through the tap window
+    assert len(np.unique(res.rgb)) > 100                   # not a flat image that anything would match
     assert np.array_equal(res.rgb, fixed_rgb(qm, zq).astype(np.int64))
+
+
+def test_a_tap_window_mismatch_is_caught(monkeypatch):
+    """Weights paired with the wrong window column (lower and upper swapped): the avatars differ."""
+    import rtl.config
+
+    qm = random_qmodel(TINY, seed=3, n_calib=8, std=0.3)
+    zq = np.random.default_rng(7).integers(-2 ** 15, 2 ** 15, (1, TINY[0]))
+    right = rtl.config.tap_slot_kernel
+    monkeypatch.setattr(rtl.config, "tap_slot_kernel", lambda a, b, py, px: right(a, 1 - b, py, px))
+    res = simulate(Generator.from_model(qm, lanes=LANES), zq)
+    assert not np.array_equal(res.rgb, fixed_rgb(qm, zq).astype(np.int64))
 
 
 def test_pass_inputs_saturated(tiny_run):
@@ -64,10 +78,10 @@ def test_last_layer_order_and_markers(tiny_run):
 def test_cycles_match_the_model_exactly():
     """Several output-channel groups (OCG = 2 in layer 1), always-ready consumer: cycles == model."""
     ch = (8, 32, 8, 4, 1)
-    qm = random_qmodel(ch, seed=4, n_calib=8)
+    qm = random_qmodel(ch, seed=4, n_calib=8, std=0.3)
     zq = np.random.default_rng(2).integers(-2 ** 15, 2 ** 15, (1, ch[0]))
     dut = Generator.from_model(qm, lanes=LANES)
-    assert dut.plan.layers[0].ocg == 2
+    assert dut.plan.layers[0].ocg == 2 and dut.plan.layers[-1].tp == 4
     res = simulate(dut, zq)
     assert np.array_equal(res.rgb, fixed_rgb(qm, zq).astype(np.int64))
     assert res.cycles == [cycles_per_avatar(qm.header, LANES)]

@@ -191,6 +191,29 @@ def test_report_critical_path_summary():
     assert "Timing not met" not in md
 
 
+def test_long_net_families():
+    """Nets over the threshold grouped by name with digits read as '#', longest family first."""
+    from gen.hwreport import long_net_groups
+
+    def net(name, *delays):
+        return {"net": name, "driver": name, "endpoints": [{"cell": f"s{i}", "delay": [d / 2, d]}
+                                                         for i, d in enumerate(delays)]}
+    pnr = {"detailed_net_timings": [net("mac.x_op17[3]", 1.0, 4.5), net("mac.x_op93[0]", 3.5),
+                                    net("mac.x_op2[1]", 2.9), net("ws.w_addr1[4]", 6.0, 0.1, 0.2),
+                                    net("short", 2.0), {"net": "no_sinks", "endpoints": []}]}
+    assert long_net_groups(pnr, 3.0) == [
+        {"pattern": "ws.w_addr#[#]", "nets": 1, "worst_ns": 6.0, "worst_net": "ws.w_addr1[4]", "sinks": 3},
+        {"pattern": "mac.x_op#[#]", "nets": 2, "worst_ns": 4.5, "worst_net": "mac.x_op17[3]", "sinks": 2}]
+    assert long_net_groups(pnr, 3.0, top=1)[0]["pattern"] == "ws.w_addr#[#]"
+    assert long_net_groups({}, 3.0) == []
+    stat, nextpnr = _fake_reports(160.0)
+    nextpnr.update(pnr)
+    rep = build_report(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board",
+                       freq_mhz=150.0, channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000,
+                       seconds={"yosys": 1.0}, dsp_mode="ecp5", model="m", machine="test")
+    assert "| `mac.x_op#[#]` | 2 | 4.50 | `mac.x_op17[3]` | 2 |" in render_markdown(rep)
+
+
 def test_flow_error_is_one_line(tmp_path):
     with pytest.raises(UserError) as e:
         run_flow("this is not RTLIL\n", "top", tmp_path / "bad", DEVICES["85F"], 100.0, progress=False)
