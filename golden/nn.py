@@ -88,7 +88,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     C-contiguous matrix is still a BLAS matrix, with a leading dimension). Blocks start at
     multiples of :data:`MATMUL_ALIGN`, so every element is computed by the same kernel code as
     in one call over the whole product, and the result does not depend on the thread count
-    (tests/test_nn_train.py checks this for OpenBLAS).
+    (tests/test_nn_train.py checks this for OpenBLAS) — where this BLAS computes blocks like the
+    whole (:func:`split_products_are_exact`); elsewhere products stay whole.
     """
     m, n = a.shape[0], b.shape[1]
     out = np.empty((m, n), dtype=np.result_type(a, b))
@@ -101,11 +102,43 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         def part(u0, u1):
             r0, r1 = u0 * MATMUL_ALIGN, min(m, u1 * MATMUL_ALIGN)
             np.matmul(a[r0:r1], b, out=out[r0:r1])
-    if _threads.pool_splits_products():
+    if _threads.pool_splits_products() and split_products_are_exact():
         parallel_blocks(part, units, m * n * a.shape[1] // 16)
     else:
         part(0, units)
     return out
+
+
+_SPLIT_EXACT = None
+
+
+def split_products_are_exact() -> bool:
+    """Whether this BLAS computes a product split into :data:`MATMUL_ALIGN`-aligned row or column
+    blocks bit for bit like the whole product (probed once, on products of the default network's
+    shapes). Not every build does: OpenBLAS 0.3.31's Haswell kernels on an AMD EPYC gave other
+    last bits for the blocks. Where it does not, :func:`matmul` leaves products whole (the pool
+    still splits the copies and element-wise layers), so results never depend on the thread count.
+    """
+    global _SPLIT_EXACT
+    if _SPLIT_EXACT is None:
+        rng = np.random.default_rng(0)
+        exact = True
+        for m, k, n in ((16, 100, 2048), (2048, 100, 16), (64, 1024, 256), (256, 1024, 64), (128, 512, 1024)):
+            a = rng.standard_normal((m, k)).astype(DTYPE)
+            b = rng.standard_normal((k, n)).astype(DTYPE)
+            whole = np.matmul(a, b)
+            out = np.empty_like(whole)
+            if n >= m:
+                h = n // 2 // MATMUL_ALIGN * MATMUL_ALIGN
+                np.matmul(a, b[:, :h], out=out[:, :h])
+                np.matmul(a, b[:, h:], out=out[:, h:])
+            else:
+                h = m // 2 // MATMUL_ALIGN * MATMUL_ALIGN
+                np.matmul(a[:h], b, out=out[:h])
+                np.matmul(a[h:], b, out=out[h:])
+            exact = exact and np.array_equal(whole, out)
+        _SPLIT_EXACT = exact
+    return _SPLIT_EXACT
 
 
 # --------------------------------------------------------------------------- im2col / col2im

@@ -97,6 +97,7 @@ def test_one_owner_of_the_cores(monkeypatch):
     calls = []
     real = nn.parallel_blocks
     monkeypatch.setattr(nn, "parallel_blocks", lambda fn, n, size: (calls.append(n), real(fn, n, size)))
+    monkeypatch.setattr(nn, "_SPLIT_EXACT", True)      # as on a BLAS whose blocks are exact (the routing is tested here)
     a, b = np.ones((256, 512), np.float32), np.ones((512, 1024), np.float32)
     before = threads.get_threads()
     try:
@@ -126,3 +127,25 @@ def test_bad_thread_counts_are_one_line_errors(argv, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--threads" in err[0], err
+
+
+def test_products_do_not_depend_on_the_thread_count():
+    """golden.nn.matmul on the pool's two threads equals one whole BLAS call bit for bit, on this
+    machine's BLAS: split where the probe found blocks exact, whole where it did not."""
+    import numpy as np
+
+    from golden import nn
+
+    before = threads.get_threads()
+    rng = np.random.default_rng(3)
+    try:
+        threads.set_threads(2)
+        for m, k, n in ((16, 200, 4096), (4096, 64, 32), (192, 1024, 384)):
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            threads.set_threads(1)
+            whole = np.matmul(a, b)
+            threads.set_threads(2)
+            assert np.array_equal(nn.matmul(a, b), whole), (m, k, n, nn.split_products_are_exact())
+    finally:
+        threads.set_threads(before)
