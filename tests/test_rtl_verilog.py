@@ -38,7 +38,8 @@ def test_files_and_summary(built):
     s = json.loads((out / "summary.json").read_text())
     assert s["lanes"] == 16 and s["mult18x18d_expected"] == 16
     assert s["cycles_per_avatar"] == cycle_model(qm.header, 16)["cycles_per_avatar"]
-    assert s["weight_rom_bits"] == 16 * 8 * sum(16 * r["ocg"] * r["icg"] for r in s["layers"])
+    # 16 taps per (group, c); a tap-parallel layer one word per output phase
+    assert s["weight_rom_bits"] == 16 * 8 * sum(4 if r["tp"] == 4 else 16 * r["ocg"] * r["icg"] for r in s["layers"])
 
 
 @pytest.mark.skipif(verilator_path() is None, reason="verilator not installed")
