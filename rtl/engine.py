@@ -182,48 +182,67 @@ class Engine(wiring.Component):
         return layer_gap(self.plan, l)
 
     # ----------------------------------------------------------------------------------- hardware
+    #: Activations per copy of a tap window's control: each copy (events, queue count) steers
+    #: ``4 · TP_CHUNK · 16`` flip-flops, so no control net spans the window.
+    TP_CHUNK = 2
+
     def _tap_window(self, m, l, x_raw, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
-        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 read word ``x_raw``.
+        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 read word ``x_raw``; ``push``,
+        ``rs``, ``rz`` and ``step`` are the read's flags and the step's metadata at c5, ``active``
+        the registered test ``layer == l``.
 
         Per input row slot ``a``: a queue of up to two column words filled by the reads (``push``
         with ``rs == a``; zeros where ``rz``: the row lies outside the input) and a window of two
-        column words, lower ``b = 0`` and upper ``b = 1``. A pixel step (``step`` at c6) with
-        ``ox = 0`` loads (zeros, head); one with odd ``ox`` shifts (upper, head), or (upper, zeros)
-        at the row's last pixel (its upper column lies outside the input); a head taken is popped.
-        The reads run ``TP_LEAD`` steps ahead, so every column is in its queue at least one step
-        before it is taken, and a queue never holds more than two (:mod:`rtl.config`)."""
+        column words, lower ``b = 0`` and upper ``b = 1``. A pixel step with ``ox = 0`` loads
+        (zeros, head), one with odd ``ox`` shifts (upper, head), or (upper, zeros) at the row's
+        last pixel (its upper column lies outside the input); a head taken is popped. The reads run
+        ``TP_LEAD`` steps ahead, so every column is in its queue at least one step before it is
+        taken, and a queue never holds more than two (:mod:`rtl.config`).
+
+        The events are decoded at c5 and registered into one copy per :attr:`TP_CHUNK` activations
+        of each row slot (``keep``), each with its own copy of the queue count, so the window's
+        2 × 4 × ICP × 16 flip-flops are steered by local nets."""
         lp = self.plan.layers[l]
-        width = lp.icp * ACT_BITS
         out_last = lp.out_size - 1
-        first, last, shift = Signal(name=f"tp_first{l}"), Signal(name=f"tp_last{l}"), Signal(name=f"tp_shift{l}")
-        m.d.comb += [first.eq(eq_const(step.ox, 0)), last.eq(step.ox == out_last),
-                     shift.eq(active & step.valid & (first | step.ox[0]))]
-        new = Signal(width, name=f"tp_new{l}")
-        m.d.comb += new.eq(Mux(rz, 0, x_raw))
-        words = []
+        ev_first, ev_shift, ev_last = Signal(name=f"tp_first{l}"), Signal(name=f"tp_shift{l}"), Signal(name=f"tp_last{l}")
+        m.d.comb += [ev_first.eq(eq_const(step.ox, 0)), ev_last.eq(step.ox == out_last),
+                     ev_shift.eq(active & step.valid & (ev_first | step.ox[0]))]
+        slots = {0: [], 1: []}
         for a in range(2):
-            q = [Signal(width, name=f"tp_q{l}_{a}_{e}", reset_less=True) for e in range(2)]
-            n = Signal(range(3), name=f"tp_n{l}_{a}")
-            win = [Signal(width, name=f"tp_w{l}_{a}_{b}", reset_less=True) for b in range(2)]
-            pop, psh = shift & ~last, push & (rs == a)
-            with m.If(shift):
-                m.d.sync += [win[0].eq(Mux(first, 0, win[1])), win[1].eq(Mux(last, 0, q[0]))]
-            with m.If(pop & psh):
-                with m.If(n == 1):
-                    m.d.sync += q[0].eq(new)
-                with m.Else():
-                    m.d.sync += [q[0].eq(q[1]), q[1].eq(new)]
-            with m.Elif(pop):
-                m.d.sync += [q[0].eq(q[1]), n.eq(n - 1)]
-            with m.Elif(psh):
-                with m.If(eq_const(n, 0)):
-                    m.d.sync += q[0].eq(new)
-                with m.Else():
-                    m.d.sync += q[1].eq(new)
-                m.d.sync += n.eq(n + 1)
-            words += win
-        return Cat(*words)
+            for c0 in range(0, lp.icp, self.TP_CHUNK):
+                c1 = min(lp.icp, c0 + self.TP_CHUNK)
+                tag = f"{l}_{a}_{c0}"
+                kw = {"reset_less": True, "attrs": {"keep": 1}}
+                shift, first, last, psh, zero = (Signal(name=f"tp_{n}{tag}", **kw)
+                                                 for n in ("sh", "fi", "la", "pu", "ze"))
+                m.d.sync += [shift.eq(ev_shift), first.eq(ev_first), last.eq(ev_last),
+                             psh.eq(active & push & (rs == a)), zero.eq(rz)]
+                n = Signal(range(3), name=f"tp_n{tag}", attrs={"keep": 1})
+                width = (c1 - c0) * ACT_BITS
+                new = Signal(width, name=f"tp_new{tag}")
+                m.d.comb += new.eq(Mux(zero, 0, x_raw[c0 * ACT_BITS:c1 * ACT_BITS]))
+                q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
+                win = [Signal(width, name=f"tp_w{b}_{tag}", reset_less=True) for b in range(2)]
+                pop = shift & ~last
+                with m.If(shift):
+                    m.d.sync += [win[0].eq(Mux(first, 0, win[1])), win[1].eq(Mux(last, 0, q[0]))]
+                with m.If(pop & psh):
+                    with m.If(n == 1):
+                        m.d.sync += q[0].eq(new)
+                    with m.Else():
+                        m.d.sync += [q[0].eq(q[1]), q[1].eq(new)]
+                with m.Elif(pop):
+                    m.d.sync += [q[0].eq(q[1]), n.eq(n - 1)]
+                with m.Elif(psh):
+                    with m.If(eq_const(n, 0)):
+                        m.d.sync += q[0].eq(new)
+                    with m.Else():
+                        m.d.sync += q[1].eq(new)
+                    m.d.sync += n.eq(n + 1)
+                slots[a].append(win)
+        # slot t = 2a + b: the chunks of row slot a's window word b, in activation order
+        return Cat(*[w[b] for a in range(2) for b in range(2) for w in slots[a]])
 
     def elaborate(self, platform):
         plan = self.plan
@@ -258,13 +277,14 @@ class Engine(wiring.Component):
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
         m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
-        # A tap-parallel read's push flag (with reset) and row slot / zero flag, to c6 with its word.
+        # A tap-parallel read's push flag (with reset) and row slot / zero flag, to c5 (the window
+        # decodes its events there, one stage before the read word arrives).
         push = {1: seq.read_push}
-        for i in range(2, 7):
+        for i in range(2, 6):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
-        rs_5, rs_6, rz_5, rz_6 = (Signal(name=n, reset_less=True) for n in ("rs_5", "rs_6", "rz_5", "rz_6"))
-        m.d.sync += [rs_5.eq(tap_4.rs), rs_6.eq(rs_5), rz_5.eq(tap_4.rz), rz_6.eq(rz_5)]
+        rs_5, rz_5 = Signal(name="rs_5", reset_less=True), Signal(name="rz_5", reset_less=True)
+        m.d.sync += [rs_5.eq(tap_4.rs), rz_5.eq(tap_4.rz)]
         assert pin.latency == 3 and ws.latency == 6
         m.d.comb += [pin.r_addr.eq(tap_4.c), pin.r_pass.eq(seq.pass_index)]
         m.d.comb += mac.x.layer1.eq(pin.r_data)
@@ -280,7 +300,7 @@ class Engine(wiring.Component):
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, x_raw, active & push[6], rs_6, rz_6, meta[6], active)
+                x_word = self._tap_window(m, l, x_raw, push[5], rs_5, rz_5, meta[5], active)
             else:
                 x_word = Signal(len(rp.data), name=f"x_word{l}", reset_less=True)
                 m.d.sync += x_word.eq(x_raw)
