@@ -141,10 +141,20 @@ class Drain(wiring.Component):
         d0_oy = Signal(XY_BITS, reset_less=True)
         d0_ox = Signal(XY_BITS, reset_less=True)
         m.d.sync += [d0_valid.eq(dh_valid), d0_oy.eq(dh_meta.oy), d0_ox.eq(dh_meta.ox)]
+        # One copy of the layer per drain word selects that word (d0) and its requantiser (d1): a
+        # single select would steer 32 × (35 + 16) flip-flops from one net.
+        layer_w = [Signal.like(self.layer, name=f"layer_w{i}", reset_less=True, attrs={"keep": 1})
+                   for i in range(lanes_out)]
+        m.d.sync += [lw.eq(self.layer) for lw in layer_w]
+        for i in range(lanes_out):
+            with m.Switch(layer_w[i]):
+                for l, lp in enumerate(layers):
+                    if i < icpn[l]:
+                        with m.Case(l):
+                            m.d.sync += d0_val[i].eq(front[lp.level][i])
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):
                 with m.Case(l):
-                    m.d.sync += [d0_val[i].eq(front[lp.level][i]) for i in range(icpn[l])]
                     if l + 1 < L:
                         nx = layers[l + 1]
                         word = (dh_meta.gw + dh_j)[:nx.icg_bits]
@@ -157,14 +167,15 @@ class Drain(wiring.Component):
         d1_ox = Signal(XY_BITS, reset_less=True)
         d1_q = [Signal(ACT_BITS, name=f"q{i}", reset_less=True) for i in range(lanes_out)]
         m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
-        with m.Switch(layer_d):
-            for l in range(L - 1):
-                with m.Case(l):
-                    for i in range(icpn[l]):
-                        rq = Requantiser(A, layers[l].shift, rounded=True)
-                        m.submodules[f"rq{l}_{i}"] = rq
-                        m.d.comb += rq.acc.eq(d0_val[i])
-                        m.d.sync += d1_q[i].eq(rq.out)
+        for i in range(lanes_out):
+            with m.Switch(layer_w[i]):
+                for l in range(L - 1):
+                    if i < icpn[l]:
+                        with m.Case(l):
+                            rq = Requantiser(A, layers[l].shift, rounded=True)
+                            m.submodules[f"rq{l}_{i}"] = rq
+                            m.d.comb += rq.acc.eq(d0_val[i])
+                            m.d.sync += d1_q[i].eq(rq.out)
         # Tanh: the last layer drains one word (NW_L = 1), so the table is addressed from its front
         # register directly, one stage before d0, and its word is registered (the DP16KD output
         # register after synthesis); it reaches d1 like the requantised words.

@@ -260,10 +260,14 @@ class Engine(wiring.Component):
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
         # ---------------------------------------------------------------- step metadata, c0 .. c11+log2 P
+        # Only the valid bits have a reset (the reset net reaches 22 flip-flops here, not 22 × 20).
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
         for i in range(1, len(meta)):
-            m.d.sync += meta[i].eq(meta[i - 1])
+            data_r = Signal(step_layout(plan), name=f"meta{i}_r", reset_less=True)
+            valid_r = Signal(name=f"meta{i}_valid")
+            m.d.sync += [data_r.eq(meta[i - 1]), valid_r.eq(meta[i - 1].valid)]
+            m.d.comb += [meta[i].eq(data_r), meta[i].valid.eq(valid_r)]
 
         # ---------------------------------------------------------------- weights: c1 -> c7
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
