@@ -66,7 +66,7 @@ class WeightStore(wiring.Component):
     1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
     2. a copy of the constant and of ``c`` per slice (a register tree: the table's one output
        reaches the slices spread over the die through a pure register hop);
-    3. one address register per slice, each with its own adder ``constant + c``;
+    3. one address register per slice and bank, each with its own adder ``constant + c``;
     4. block-RAM read;
     5. the words registered (the DP16KD output registers);
     6. the addressed bank's word registered (a bank multiplexer after the registers, selected by a
@@ -147,13 +147,21 @@ class WeightStore(wiring.Component):
 
         # 2, 3: per slice, copies of the constant and of c, then the address register with its own
         # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
-        addrs = []
+        # The address register is copied per bank (each copy with its own adder): one copy drives
+        # the address pins of the slice's RAMs in one bank (at most 8), not of all its banks, which
+        # the floorplan stacks in block-RAM rows up to 60 rows apart.
+        addrs, bank_addrs = [], []
         for sl in range(n_slices):
             base_s = Signal.like(base, name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
             c_s = Signal.like(c_1, name=f"w_c{sl}", reset_less=True, attrs={"keep": 1})
-            a = Signal(range(rom_words), name=f"w_addr{sl}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += [base_s.eq(base), c_s.eq(c_1), a.eq(base_s + c_s)]
-            addrs.append(a)
+            m.d.sync += [base_s.eq(base), c_s.eq(c_1)]
+            per_bank = []
+            for b in range(n_banks):
+                a = Signal(range(rom_words), name=f"w_addr{sl}_{b}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += a.eq(base_s + c_s)
+                per_bank.append(a)
+            addrs.append(per_bank[0])
+            bank_addrs.append(per_bank)
         bank_bits = ceil_log2(BANK_DEPTH)
 
         # 4, 5: read every slice of every bank, register the words.
@@ -163,7 +171,7 @@ class WeightStore(wiring.Component):
             for sl, mem in enumerate(bank):
                 m.submodules[f"wrom{b}_{sl}"] = mem
                 rp = mem.read_port()
-                m.d.comb += rp.addr.eq(addrs[sl][:bank_bits])
+                m.d.comb += rp.addr.eq(bank_addrs[sl][b][:bank_bits])
                 ports.append(rp)
             r = Signal(P * plan.w_bits, name=f"w_raw{b}", reset_less=True)
             m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
