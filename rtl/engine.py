@@ -186,9 +186,11 @@ class Engine(wiring.Component):
     #: ``4 · TP_CHUNK · 16`` flip-flops, so no control net spans the window.
     TP_CHUNK = 2
 
-    def _tap_window(self, m, l, x_raw, push, rs, rz, step, active):
+    def _tap_window(self, m, l, x_half, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
-        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 read word ``x_raw``; ``push``,
+        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word ``x_half``
+        (row slot ``a`` takes copy ``a``: the lanes of slots 0, 1 and 2, 3 lie on either side when
+        ``4·ICP = P``); ``push``,
         ``rs``, ``rz`` and ``step`` are the read's flags and the step's metadata at c5, ``active``
         the registered test ``layer == l``.
 
@@ -221,7 +223,7 @@ class Engine(wiring.Component):
                 n = Signal(range(3), name=f"tp_n{tag}", attrs={"keep": 1})
                 width = (c1 - c0) * ACT_BITS
                 new = Signal(width, name=f"tp_new{tag}")
-                m.d.comb += new.eq(Mux(zero, 0, x_raw[c0 * ACT_BITS:c1 * ACT_BITS]))
+                m.d.comb += new.eq(Mux(zero, 0, x_half[a][c0 * ACT_BITS:c1 * ACT_BITS]))
                 q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
                 win = [Signal(width, name=f"tp_w{b}_{tag}", reset_less=True) for b in range(2)]
                 pop = shift & ~last
@@ -273,10 +275,13 @@ class Engine(wiring.Component):
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
 
         # ---------------------------------------------------------------- activations: c1 -> c7
-        # c2, c3: the decoded step delayed like the weight store's table and copy stages; c4: buffer
-        # address registers; c5: read; c6: x words registered; c7: registered again, or the tap
-        # window of a tap-parallel layer. The pass input is three stages long (address, read, its
-        # registered sum), so it is addressed from the c4 register: its data arrives at c7 too.
+        # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
+        # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
+        # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
+        # right of the centre each get their own), and at c7 registered again, or, in a
+        # tap-parallel layer, taken into the tap window. The pass input (address, read, registered
+        # sum) is addressed from c3 too and copied per half at c7. So every x word crosses from
+        # the centre to its lanes through three register hops before the lane groups' copies.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
@@ -288,27 +293,35 @@ class Engine(wiring.Component):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
         rs_5, rz_5 = Signal(name="rs_5", reset_less=True), Signal(name="rz_5", reset_less=True)
-        m.d.sync += [rs_5.eq(tap_4.rs), rz_5.eq(tap_4.rz)]
+        m.d.sync += [rs_5.eq(tap_4.rs), rz_5.eq(tap_4.rz)]   # read at c4, its word at c6 like these at c6
         assert pin.latency == 3 and ws.latency == 6
-        m.d.comb += [pin.r_addr.eq(tap_4.c), pin.r_pass.eq(seq.pass_index)]
-        m.d.comb += mac.x.layer1.eq(pin.r_data)
+        m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
+        for side in range(2):
+            u = Signal.like(pin.r_data, name=f"u_half{side}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += u.eq(pin.r_data)
+            m.d.comb += mac.x[side].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
             mem = self.buffers[l]
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
-            m.d.comb += rp.addr.eq(Cat(tap_4.c[:lp.icg_bits], tap_4.ix[:lp.in_bits], tap_4.iy[:lp.in_bits]))
+            m.d.comb += rp.addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
+            x_half = [Signal(len(rp.data), name=f"x_half{l}_{side}", reset_less=True, attrs={"keep": 1})
+                      for side in range(2)]
+            m.d.sync += [xh.eq(x_raw) for xh in x_half]
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, x_raw, push[5], rs_5, rz_5, meta[5], active)
+                x_word = self._tap_window(m, l, x_half, push[5], rs_5, rz_5, meta[5], active)
+                m.d.comb += [mac.x[side][f"layer{l + 1}"].eq(x_word) for side in range(2)]
             else:
-                x_word = Signal(len(rp.data), name=f"x_word{l}", reset_less=True)
-                m.d.sync += x_word.eq(x_raw)
-            m.d.comb += mac.x[f"layer{l + 1}"].eq(x_word)
+                for side in range(2):
+                    x_word = Signal(len(rp.data), name=f"x_word{l}_{side}", reset_less=True)
+                    m.d.sync += x_word.eq(x_half[side])
+                    m.d.comb += mac.x[side][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),

@@ -48,8 +48,9 @@ class MacArray(wiring.Component):
     -------
     layer : In(range(L))
         The layer in progress (constant while its steps are in flight).
-    x : In(x_layout(plan))
-        The input words; only the layer in progress's is used.
+    x : In(ArrayLayout(x_layout(plan), 2))
+        The input words, one copy per half of the array (``x[0]`` for lanes ``< P/2``, ``x[1]`` for
+        the rest; the same values, placed apart); only the layer in progress's is used.
     w : In(P × plan.w_bits)
         The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
         codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
@@ -69,7 +70,7 @@ class MacArray(wiring.Component):
         self.mults = [Multiplier(X_BITS, W_BITS, mult) for _ in range(P)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
-            "x": In(x_layout(plan)),
+            "x": In(data.ArrayLayout(x_layout(plan), 2)),
             "w": In(P * plan.w_bits),
             **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
         })
@@ -90,9 +91,10 @@ class MacArray(wiring.Component):
         L, P, K = len(layers), plan.lanes, plan.tree_levels
         m = Module()
 
-        def x_word(l, i):
-            """Activation ``i`` of layer ``l``'s input word as a multiplier operand (S16 or U16 -> 17 bits)."""
-            w = self.x[f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
+        def x_word(l, i, side):
+            """Activation ``i`` of layer ``l``'s input word (the copy of half ``side``) as a multiplier
+            operand (S16 or U16 -> 17 bits)."""
+            w = self.x[side][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
             return w.as_signed() if l == 0 else w
 
         # 1: distribution registers.
@@ -116,7 +118,7 @@ class MacArray(wiring.Component):
                     with m.Case(l):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_grp[grp]):
-                            m.d.sync += r.eq(x_word(l, idx[t]) if t < len(idx) else 0)
+                            m.d.sync += r.eq(x_word(l, idx[t], int(grp >= P // 2)) if t < len(idx) else 0)
         b = plan.w_bits
         w_mid = Signal(P * b, name="w_mid", reset_less=True)
         m.d.sync += w_mid.eq(self.w)
