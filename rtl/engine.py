@@ -202,24 +202,28 @@ class Engine(wiring.Component):
         ``TP_LEAD`` steps ahead, so every column is in its queue at least one step before it is
         taken, and a queue never holds more than two (:mod:`rtl.config`).
 
-        The events are decoded at c5 and registered into one copy per :attr:`TP_CHUNK` activations
-        of each row slot (``keep``), each with its own copy of the queue count, so the window's
-        2 × 4 × ICP × 16 flip-flops are steered by local nets."""
+        The events are decoded at c4 (``push``, ``rs``, ``rz``, ``step``: the read's flags and the
+        step at c4), registered into one copy per row slot (c5) and from it into one copy per
+        :attr:`TP_CHUNK` activations of the slot (c6; all ``keep``), each chunk with its own copy
+        of the queue count, so the window's 2 × 4 × ICP × 16 flip-flops are steered by local nets
+        and the decoded events reach them through a register tree."""
         lp = self.plan.layers[l]
         out_last = lp.out_size - 1
         ev_first, ev_shift, ev_last = Signal(name=f"tp_first{l}"), Signal(name=f"tp_shift{l}"), Signal(name=f"tp_last{l}")
         m.d.comb += [ev_first.eq(eq_const(step.ox, 0)), ev_last.eq(step.ox == out_last),
                      ev_shift.eq(active & step.valid & (ev_first | step.ox[0]))]
         slots = {0: [], 1: []}
+        kw = {"reset_less": True, "attrs": {"keep": 1}}
         for a in range(2):
+            ev = [Signal(name=f"tp_{n}{l}_{a}", **kw) for n in ("sh", "fi", "la", "pu", "ze")]
+            m.d.sync += [ev[0].eq(ev_shift), ev[1].eq(ev_first), ev[2].eq(ev_last),
+                         ev[3].eq(active & push & (rs == a)), ev[4].eq(rz)]
             for c0 in range(0, lp.icp, self.TP_CHUNK):
                 c1 = min(lp.icp, c0 + self.TP_CHUNK)
                 tag = f"{l}_{a}_{c0}"
-                kw = {"reset_less": True, "attrs": {"keep": 1}}
                 shift, first, last, psh, zero = (Signal(name=f"tp_{n}{tag}", **kw)
                                                  for n in ("sh", "fi", "la", "pu", "ze"))
-                m.d.sync += [shift.eq(ev_shift), first.eq(ev_first), last.eq(ev_last),
-                             psh.eq(active & push & (rs == a)), zero.eq(rz)]
+                m.d.sync += [shift.eq(ev[0]), first.eq(ev[1]), last.eq(ev[2]), psh.eq(ev[3]), zero.eq(ev[4])]
                 n = Signal(range(3), name=f"tp_n{tag}", attrs={"keep": 1})
                 width = (c1 - c0) * ACT_BITS
                 new = Signal(width, name=f"tp_new{tag}")
@@ -286,14 +290,12 @@ class Engine(wiring.Component):
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
         m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
-        # A tap-parallel read's push flag (with reset) and row slot / zero flag, to c5 (the window
-        # decodes its events there, one stage before the read word arrives).
+        # A tap-parallel read's push flag (with reset), to c4: the window decodes its events there,
+        # with the row slot / zero flags of tap_4, two stages before the read word arrives.
         push = {1: seq.read_push}
-        for i in range(2, 6):
+        for i in range(2, 5):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
-        rs_5, rz_5 = Signal(name="rs_5", reset_less=True), Signal(name="rz_5", reset_less=True)
-        m.d.sync += [rs_5.eq(tap_4.rs), rz_5.eq(tap_4.rz)]   # read at c4, its word at c6 like these at c6
         assert pin.latency == 3 and ws.latency == 6
         m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
         for side in range(2):
@@ -315,7 +317,7 @@ class Engine(wiring.Component):
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, x_half, push[5], rs_5, rz_5, meta[5], active)
+                x_word = self._tap_window(m, l, x_half, push[4], tap_4.rs, tap_4.rz, meta[4], active)
                 m.d.comb += [mac.x[side][f"layer{l + 1}"].eq(x_word) for side in range(2)]
             else:
                 for side in range(2):

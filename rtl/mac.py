@@ -9,8 +9,25 @@ from amaranth.lib.wiring import In, Out
 from rtl.config import ACT_BITS, PROD_BITS, W_BITS, X_BITS, EnginePlan
 from rtl.mult import Multiplier, check_mult_kind
 
-#: Multiplier lanes served by one copy of the activations and of the layer number.
-LANE_GROUP = 16
+#: Lanes per DSP column in the floorplan (gen/floorplan.py: lanes in order, three to a column, one
+#: per DSP row of the die, from the centre outwards in each half of the array).
+LANES_PER_COLUMN = 3
+#: DSP columns served by one copy of the activations and of the layer number (in one DSP row).
+GROUP_COLUMNS = 6
+
+
+def lane_groups(lanes: int) -> list[list[int]]:
+    """The lanes that share one copy of the activations: in each half of the array (lanes
+    ``[0, P/2)`` and ``[P/2, P)``, the floorplan's two sides), lane ``k`` of the half sits in column
+    ``k // 3``, row ``k % 3``; a group is the lanes of one row in :data:`GROUP_COLUMNS` neighbouring
+    columns (at most 6 lanes, all in one DSP row: a copy never feeds lanes in rows 24 tiles apart)."""
+    halves = [range(0, lanes)] if lanes < 2 else [range(0, lanes // 2), range(lanes // 2, lanes)]
+    groups = {}
+    for h, half in enumerate(halves):
+        for j in half:
+            k = j - half.start
+            groups.setdefault((h, k // (LANES_PER_COLUMN * GROUP_COLUMNS), k % LANES_PER_COLUMN), []).append(j)
+    return [groups[key] for key in sorted(groups)]
 
 
 def x_layout(plan: EnginePlan) -> data.StructLayout:
@@ -29,7 +46,7 @@ class MacArray(wiring.Component):
 
     Pipeline (:attr:`latency` = 4 cycles from ``x``/``w`` to tree level 0, one more per level):
 
-    1. distribution registers: each group of :data:`LANE_GROUP` lanes gets its own copy of the
+    1. distribution registers: each group of :func:`lane_groups` gets its own copy of the
        activations its lanes use in the layer in progress, and the weight word is registered, so
        no memory output drives sinks all over the die in one cycle (a register tree, one level);
     2. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
@@ -98,17 +115,19 @@ class MacArray(wiring.Component):
             return w.as_signed() if l == 0 else w
 
         # 1: distribution registers.
-        groups = range(0, P, LANE_GROUP)
+        groups = lane_groups(P)
+        group_of = {j: g for g, lanes_g in enumerate(groups) for j in lanes_g}
         layer_g = {}
-        for grp in groups:
+        for grp in range(len(groups)):
             # The group's copy of the layer number (one cycle late: safe, as the layer changes only
-            # while no step is in flight and a step takes more than a cycle to get here).
-            layer_g[grp] = Signal.like(self.layer, name=f"layer_x{grp}", attrs={"keep": 1})
+            # while no step is in flight and a step takes more than a cycle to get here; no reset,
+            # it follows the layer register within a cycle of a reset).
+            layer_g[grp] = Signal.like(self.layer, name=f"layer_x{grp}", reset_less=True, attrs={"keep": 1})
             m.d.sync += layer_g[grp].eq(self.layer)
         slots = {}                              # slots[grp][l]: activation indices held by the group copy
         x_grp = {}
-        for grp in groups:
-            lanes_g = range(grp, min(P, grp + LANE_GROUP))
+        for grp, lanes_g in enumerate(groups):
+            side = int(lanes_g[0] >= P // 2)
             slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
             width = max(1, max(len(sl) for sl in slots[grp]))
             x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
@@ -118,7 +137,7 @@ class MacArray(wiring.Component):
                     with m.Case(l):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_grp[grp]):
-                            m.d.sync += r.eq(x_word(l, idx[t], int(grp >= P // 2)) if t < len(idx) else 0)
+                            m.d.sync += r.eq(x_word(l, idx[t], side) if t < len(idx) else 0)
         b = plan.w_bits
         w_mid = Signal(P * b, name="w_mid", reset_less=True)
         m.d.sync += w_mid.eq(self.w)
@@ -129,7 +148,7 @@ class MacArray(wiring.Component):
         x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         for j in range(P):
-            grp = j - j % LANE_GROUP
+            grp = group_of[j]
             layer_j = Signal.like(self.layer, name=f"layer_op{j}", reset_less=True, attrs={"keep": 1})
             # Two cycles late: safe, as the layer changes only while no step is in flight and a
             # step takes more than two cycles to get here. No reset (a reset net to every lane was
