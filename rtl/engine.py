@@ -215,16 +215,19 @@ class Engine(wiring.Component):
         slots = {0: [], 1: []}
         kw = {"reset_less": True, "attrs": {"keep": 1}}
         for a in range(2):
-            ev = [Signal(name=f"tp_{n}{l}_{a}", **kw) for n in ("sh", "fi", "la", "pu", "ze")]
+            ev = [Signal(name=f"tp_{n}{l}_{a}", **kw) for n in ("sh", "fi", "la", "pu", "ze", "cl")]
             m.d.sync += [ev[0].eq(ev_shift), ev[1].eq(ev_first), ev[2].eq(ev_last),
-                         ev[3].eq(active & push & (rs == a)), ev[4].eq(rz)]
+                         ev[3].eq(active & push & (rs == a)), ev[4].eq(rz), ev[5].eq(~active)]
             for c0 in range(0, lp.icp, self.TP_CHUNK):
                 c1 = min(lp.icp, c0 + self.TP_CHUNK)
                 tag = f"{l}_{a}_{c0}"
-                shift, first, last, psh, zero = (Signal(name=f"tp_{n}{tag}", **kw)
-                                                 for n in ("sh", "fi", "la", "pu", "ze"))
-                m.d.sync += [shift.eq(ev[0]), first.eq(ev[1]), last.eq(ev[2]), psh.eq(ev[3]), zero.eq(ev[4])]
-                n = Signal(range(3), name=f"tp_n{tag}", attrs={"keep": 1})
+                shift, first, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
+                                                        for n in ("sh", "fi", "la", "pu", "ze", "cl"))
+                m.d.sync += [shift.eq(ev[0]), first.eq(ev[1]), last.eq(ev[2]), psh.eq(ev[3]), zero.eq(ev[4]),
+                             clear.eq(ev[5])]
+                # No reset (the reset net to these copies was the 81.7 MHz run's critical path): the
+                # count is cleared while the layer is not in progress, which a reset leads to.
+                n = Signal(range(3), name=f"tp_n{tag}", reset_less=True, attrs={"keep": 1})
                 width = (c1 - c0) * ACT_BITS
                 new = Signal(width, name=f"tp_new{tag}")
                 m.d.comb += new.eq(Mux(zero, 0, x_half[a][c0 * ACT_BITS:c1 * ACT_BITS]))
@@ -246,6 +249,8 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.d.sync += q[1].eq(new)
                     m.d.sync += n.eq(n + 1)
+                with m.If(clear):
+                    m.d.sync += n.eq(0)
                 slots[a].append(win)
         # slot t = 2a + b: the chunks of row slot a's window word b, in activation order
         return Cat(*[w[b] for a in range(2) for b in range(2) for w in slots[a]])
