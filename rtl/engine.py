@@ -7,9 +7,10 @@ latency as a property, and the stage numbers below follow from them::
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
     c1..c7  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
             read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
-            the activation side: c2, c3 delay, c4 buffer address registers, c5 read, c6 x-word
-            registers, c7 a second register or, in a tap-parallel layer, the tap window (layer 1:
-            the pass input's registered sat(z + v), addressed at c4)
+            the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
+            c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
+            tap window (layer 1: the pass input's registered sat(z + v), addressed at c3, copied
+            per half at c7)
     c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
             multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
     c11+k   adder-tree level k registered (k = 1 .. log2 P)
@@ -190,9 +191,8 @@ class Engine(wiring.Component):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
         ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word ``x_half``
         (row slot ``a`` takes copy ``a``: the lanes of slots 0, 1 and 2, 3 lie on either side when
-        ``4·ICP = P``); ``push``,
-        ``rs``, ``rz`` and ``step`` are the read's flags and the step's metadata at c5, ``active``
-        the registered test ``layer == l``.
+        ``4·ICP = P``); ``push``, ``rs``, ``rz`` and ``step`` are the read's flags and the step's
+        metadata at c4, ``active`` the registered test ``layer == l``.
 
         Per input row slot ``a``: a queue of up to two column words filled by the reads (``push``
         with ``rs == a``; zeros where ``rz``: the row lies outside the input) and a window of two
