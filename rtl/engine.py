@@ -183,9 +183,21 @@ class Engine(wiring.Component):
         return layer_gap(self.plan, l)
 
     # ----------------------------------------------------------------------------------- hardware
-    #: Activations per copy of a tap window's control: each copy (events, queue count) steers
-    #: ``4 · TP_CHUNK · 16`` flip-flops, so no control net spans the window.
+    #: Activations per copy of a tap window's control: each copy (events, queue count) steers the
+    #: flip-flops of at most ``TP_CHUNK`` activations (48 of a window word and its queue), all of
+    #: whose lanes lie in one lane group, so no control net spans the window.
     TP_CHUNK = 2
+
+    def _window_chunks(self, l, t):
+        """Tap-parallel layer ``l``, slot ``t``: its activations ``i`` (lane ``t·ICP + i``) cut into
+        chunks of at most :attr:`TP_CHUNK` whose lanes lie in one group of
+        :func:`rtl.mac.lane_groups` (neighbouring DSP columns of one DSP row), in group order."""
+        icp = self.plan.layers[l].icp
+        chunks = []
+        for grp in lane_groups(self.plan.lanes):
+            acts = [j - t * icp for j in grp if t * icp <= j < (t + 1) * icp]
+            chunks += [acts[c:c + self.TP_CHUNK] for c in range(0, len(acts), self.TP_CHUNK)]
+        return chunks
 
     def _tap_window(self, m, l, x_half, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
@@ -202,40 +214,42 @@ class Engine(wiring.Component):
         ``TP_LEAD`` steps ahead, so every column is in its queue at least one step before it is
         taken, and a queue never holds more than two (:mod:`rtl.config`).
 
-        The events are decoded at c4 (``push``, ``rs``, ``rz``, ``step``: the read's flags and the
-        step at c4), registered into one copy per row slot (c5) and from it into one copy per
-        :attr:`TP_CHUNK` activations of the slot (c6; all ``keep``), each chunk with its own copy
-        of the queue count, so the window's 2 × 4 × ICP × 16 flip-flops are steered by local nets
-        and the decoded events reach them through a register tree."""
+        The window word ``b`` of activation ``i`` feeds lane ``(2a + b)·ICP + i`` only, so the
+        registers are cut into chunks by where their lanes lie (:meth:`_window_chunks`): the upper
+        word with the queue under the chunks of slot ``2a + 1``, the lower word under those of slot
+        ``2a``. The events are decoded at c4 (``push``, ``rs``, ``rz``, ``step``), registered into
+        one copy per row slot and word (c5) and from it into one copy per chunk (c6; all ``keep``),
+        each upper chunk with its own copy of the queue count, so every control net stays inside a
+        lane group and the decoded events reach the chunks through a register tree."""
         lp = self.plan.layers[l]
         out_last = lp.out_size - 1
         ev_first, ev_shift, ev_last = Signal(name=f"tp_first{l}"), Signal(name=f"tp_shift{l}"), Signal(name=f"tp_last{l}")
         m.d.comb += [ev_first.eq(eq_const(step.ox, 0)), ev_last.eq(step.ox == out_last),
                      ev_shift.eq(active & step.valid & (ev_first | step.ox[0]))]
-        slots = {0: [], 1: []}
         kw = {"reset_less": True, "attrs": {"keep": 1}}
+        W = ACT_BITS
+        words = {}                              # words[(b, a, i)]: window word b of activation i
         for a in range(2):
-            ev = [Signal(name=f"tp_{n}{l}_{a}", **kw) for n in ("sh", "fi", "la", "pu", "ze", "cl")]
-            m.d.sync += [ev[0].eq(ev_shift), ev[1].eq(ev_first), ev[2].eq(ev_last),
-                         ev[3].eq(active & push & (rs == a)), ev[4].eq(rz), ev[5].eq(~active)]
-            for c0 in range(0, lp.icp, self.TP_CHUNK):
-                c1 = min(lp.icp, c0 + self.TP_CHUNK)
-                tag = f"{l}_{a}_{c0}"
-                shift, first, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
-                                                        for n in ("sh", "fi", "la", "pu", "ze", "cl"))
-                m.d.sync += [shift.eq(ev[0]), first.eq(ev[1]), last.eq(ev[2]), psh.eq(ev[3]), zero.eq(ev[4]),
-                             clear.eq(ev[5])]
-                # No reset (the reset net to these copies was the 81.7 MHz run's critical path): the
-                # count is cleared while the layer is not in progress, which a reset leads to.
-                n = Signal(range(3), name=f"tp_n{tag}", reset_less=True, attrs={"keep": 1})
-                width = (c1 - c0) * ACT_BITS
+            # upper word and queue: shift, last, push, zero, clear
+            up = [Signal(name=f"tp_{n}{l}_{a}u", **kw) for n in ("sh", "la", "pu", "ze", "cl")]
+            m.d.sync += [up[0].eq(ev_shift), up[1].eq(ev_last), up[2].eq(active & push & (rs == a)),
+                         up[3].eq(rz), up[4].eq(~active)]
+            for ch, acts in enumerate(self._window_chunks(l, 2 * a + 1)):
+                tag = f"{l}_{a}u{ch}"
+                shift, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
+                                                 for n in ("sh", "la", "pu", "ze", "cl"))
+                m.d.sync += [shift.eq(up[0]), last.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
+                # No reset (a reset net to these copies was once the critical path): the count is
+                # cleared while the layer is not in progress, which a reset leads to.
+                n = Signal(range(3), name=f"tp_n{tag}", **kw)
+                width = len(acts) * W
                 new = Signal(width, name=f"tp_new{tag}")
-                m.d.comb += new.eq(Mux(zero, 0, x_half[a][c0 * ACT_BITS:c1 * ACT_BITS]))
+                m.d.comb += new.eq(Mux(zero, 0, Cat(*[x_half[a][i * W:(i + 1) * W] for i in acts])))
                 q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
-                win = [Signal(width, name=f"tp_w{b}_{tag}", reset_less=True) for b in range(2)]
+                win = Signal(width, name=f"tp_w1_{tag}", reset_less=True)
                 pop = shift & ~last
                 with m.If(shift):
-                    m.d.sync += [win[0].eq(Mux(first, 0, win[1])), win[1].eq(Mux(last, 0, q[0]))]
+                    m.d.sync += win.eq(Mux(last, 0, q[0]))
                 with m.If(pop & psh):
                     with m.If(n == 1):
                         m.d.sync += q[0].eq(new)
@@ -251,9 +265,22 @@ class Engine(wiring.Component):
                     m.d.sync += n.eq(n + 1)
                 with m.If(clear):
                     m.d.sync += n.eq(0)
-                slots[a].append(win)
-        # slot t = 2a + b: the chunks of row slot a's window word b, in activation order
-        return Cat(*[w[b] for a in range(2) for b in range(2) for w in slots[a]])
+                for k, i in enumerate(acts):
+                    words[(1, a, i)] = win[k * W:(k + 1) * W]
+            # lower word: shift, first
+            lo = [Signal(name=f"tp_{n}{l}_{a}l", **kw) for n in ("sh", "fi")]
+            m.d.sync += [lo[0].eq(ev_shift), lo[1].eq(ev_first)]
+            for ch, acts in enumerate(self._window_chunks(l, 2 * a)):
+                tag = f"{l}_{a}l{ch}"
+                shift, first = (Signal(name=f"tp_{n}{tag}", **kw) for n in ("sh", "fi"))
+                m.d.sync += [shift.eq(lo[0]), first.eq(lo[1])]
+                win = Signal(len(acts) * W, name=f"tp_w0_{tag}", reset_less=True)
+                with m.If(shift):
+                    m.d.sync += win.eq(Mux(first, 0, Cat(*[words[(1, a, i)] for i in acts])))
+                for k, i in enumerate(acts):
+                    words[(0, a, i)] = win[k * W:(k + 1) * W]
+        # slot t = 2a + b: window word b of row slot a, in activation order
+        return Cat(*[words[(b, a, i)] for a in range(2) for b in range(2) for i in range(lp.icp)])
 
     def elaborate(self, platform):
         plan = self.plan
