@@ -49,12 +49,15 @@ class AccumulatorBank(wiring.Component):
     layer : In(range(n_layers))
         The engine's current layer number (constant while steps are in flight).
     hold : Out(ArrayLayout(signed(width), n))
-        The hold bank: the sums captured at a pixel's last step, shifted down by the drain shift
-        every later cycle, so the word to drain is always ``hold[0 .. ICP_next)``.
+        The hold bank: the sums of a pixel, copied from the accumulators the cycle after its last
+        step was accumulated, shifted down by the drain shift every later cycle, so the word to
+        drain is always ``hold[0 .. ICP_next)``.
     cap : Out(1)
         A pixel's sums are being captured into ``hold`` at the next edge.
     cap_step : Out(step_layout)
         The metadata of the step that ``cap`` captures.
+    pending : Out(1)
+        A pixel's last step is being accumulated: ``cap`` follows in the next cycle.
     """
 
     def __init__(self, n: int, width: int, tree_width: int, layers: dict, step_layout, n_layers: int):
@@ -71,13 +74,15 @@ class AccumulatorBank(wiring.Component):
             "hold": Out(data.ArrayLayout(signed(width), n)),
             "cap": Out(1),
             "cap_step": Out(step_layout),
+            "pending": Out(1),
         })
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tree`` to ``cap``: ``1`` (tree node, bias and flags registered: the SEL stage);
-        ``step`` is one cycle earlier."""
-        return 1
+        """Cycles from ``tree`` to ``cap``: ``2`` (tree node, bias and flags registered: the SEL
+        stage, whose sum the accumulator takes; then the hold bank takes the accumulator, so no
+        adder sits in front of the hold registers); ``step`` is one cycle earlier."""
+        return 2
 
     def elaborate(self, platform):
         m = Module()
@@ -91,7 +96,12 @@ class AccumulatorBank(wiring.Component):
         active_e, active = Signal(), Signal()
         m.d.sync += [st_e.eq(self.step), st.eq(st_e),
                      active_e.eq(self.step.valid & _is_one_of(self.layer, mine)), active.eq(active_e)]
-        m.d.comb += [self.cap.eq(active & st.last), self.cap_step.eq(st)]
+        # The capture follows the pixel's last accumulation by a cycle (the hold bank copies the
+        # accumulators, not the adders' outputs).
+        cap = Signal(name="cap")
+        cap_step = Signal.like(self.step, name="cap_step", reset_less=True)
+        m.d.sync += [cap.eq(active & st.last), cap_step.eq(st)]
+        m.d.comb += [self.pending.eq(active & st.last), self.cap.eq(cap), self.cap_step.eq(cap_step)]
 
         tsel = [Signal(signed(len(self.tree[0])), name=f"tsel{o}", reset_less=True) for o in range(n)]
         # ``keep``: two accumulators whose preload tables agree would otherwise share one bias
@@ -138,13 +148,16 @@ class AccumulatorBank(wiring.Component):
                 v_o = Signal(name=f"acc_valid{o}", reset_less=True, attrs={"keep": 1})
                 f_o = Signal(name=f"acc_first{o}", reset_less=True, attrs={"keep": 1})
                 c_o = Signal(name=f"acc_cap{o}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += [v_o.eq(e_valid), f_o.eq(e_first), c_o.eq(e_valid & e_last)]
+                h_o = Signal(name=f"acc_hold{o}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += [v_o.eq(e_valid), f_o.eq(e_first), c_o.eq(e_valid & e_last), h_o.eq(c_o)]
                 s = Signal(signed(A), name=f"sum{o}")
                 m.d.comb += s.eq(Mux(f_o, bias[o], acc[o]) + tsel[o])
                 with m.If(v_o):
                     m.d.sync += acc[o].eq(s)
-                with m.If(c_o):
-                    m.d.sync += hold[o].eq(s)
+                # The pixel's sum is in acc the cycle after its last step (h_o); the next pixel's
+                # first step may overwrite acc at the same edge, which reads the old value.
+                with m.If(h_o):
+                    m.d.sync += hold[o].eq(acc[o])
                 with m.Else():
                     if len(shifts) == 1:
                         src = o + shifts[0]

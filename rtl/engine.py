@@ -14,9 +14,9 @@ latency as a property, and the stage numbers below follow from them::
     c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
             multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
     c11+k   adder-tree level k registered (k = 1 .. log2 P)
-    c11+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered (SEL = 1),
-            then accumulate (bias preloaded on a pixel's first step); on a pixel's last step the
-            sums are captured into the hold bank
+    c11+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
+            accumulate (bias preloaded on a pixel's first step); the cycle after a pixel's last
+            step the accumulators are copied into the hold bank (SEL = 2 from the node to the capture)
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
             (dh: registered in place; d0: the layer's word), requantised / Tanh ROM (d1), written
             into the next layer's buffer or emitted as pixels (DRAIN = 3)
@@ -50,8 +50,9 @@ __all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BIT
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (6)
 #: + MacArray.latency (4)``. The components' ``latency`` properties say the same (tests check it).
 FRONT = 1 + 6 + 4
-#: Cycles of the register stage in front of the accumulators (:attr:`AccumulatorBank.latency`).
-SEL = 1
+#: Cycles from a tree node to its capture into the hold bank (:attr:`AccumulatorBank.latency`): the
+#: register stage in front of the accumulators, then the accumulators.
+SEL = 2
 #: Cycles from a word's turn at the front of a hold bank to its write or pixel (:attr:`Drain.latency`).
 DRAIN = 3
 
@@ -159,7 +160,8 @@ class Engine(wiring.Component):
     @property
     def pixel_latency(self) -> int:
         """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + k_L + NW_L + DRAIN``
-        (tree level ``k_L`` registered into its bank, accumulated, ``NW_L`` drain words, dh, d0, d1)."""
+        (tree level ``k_L`` registered into its bank, accumulated, captured, ``NW_L`` drain words,
+        dh, d0, d1)."""
         last = self.plan.layers[-1]
         return FRONT + SEL + last.level + last.drain_words + DRAIN
 
@@ -170,8 +172,9 @@ class Engine(wiring.Component):
         return self.pixel_latency + 1
 
     def accumulate_latency(self, l: int) -> int:
-        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l) + SEL``."""
-        return FRONT + self.plan.layers[l].level + SEL
+        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l) + 1``
+        (the bank's register stage; the capture into the hold bank is one cycle later, ``SEL = 2``)."""
+        return FRONT + self.plan.layers[l].level + 1
 
     @property
     def meta_depth(self) -> int:
@@ -400,5 +403,6 @@ class Engine(wiring.Component):
         m.d.comb += [self.pix_valid.eq(drain.pix_valid), self.pix_data.eq(drain.pix_data)]
 
         # ---------------------------------------------------------------- layer / pass control
-        m.d.comb += seq.in_flight.eq(Cat(*[mt.valid for mt in meta[1:]], cap, drain.busy).any())
+        m.d.comb += seq.in_flight.eq(Cat(*[mt.valid for mt in meta[1:]], *[b.pending for b in banks.values()],
+                                         cap, drain.busy).any())
         return m

@@ -28,7 +28,7 @@ class Generator(wiring.Component):
         ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
         input and output registers, for yosys/nextpnr); the cycle timing is identical.
     fifo_depth : int
-        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 4`` (28 for the default model).
+        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 4`` (29 for the default model).
 
     Members
     -------
