@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["useful_macs", "resources", "clocks", "critical_paths", "long_net_groups", "build_report",
+__all__ = ["useful_macs", "resources", "clocks", "critical_paths", "late_endpoint_groups", "build_report",
            "render_markdown"]
 
 #: nextpnr utilization entries in the report, with the names used in the report.
-#: Routing delay (ns) above which a net counts as long in the report's net families: 3 ns is under
-#: half a 150 MHz cycle, and a DP16KD -> DSP hop within one column of the 85F-6 takes 2.9 ns.
-LONG_NET_NS = 3.0
-
 RESOURCE_KEYS = [
     ("LUT4", "TRELLIS_COMB"),          # nextpnr's logic cells: LUT4s and carry-chain halves
     ("FF", "TRELLIS_FF"),
@@ -89,33 +85,33 @@ def _clock_of(edge: str) -> str:
     return _clean_clock(edge.split(" ", 1)[1]) if " " in edge else edge
 
 
-def long_net_groups(nextpnr_report: dict, threshold_ns: float = 3.0, top: int = 12) -> list:
-    """The signal families whose routed nets are long: nets whose slowest sink is more than
-    ``threshold_ns`` of routing from its driver (nextpnr's ``--detailed-timing-report``), grouped by
-    name with every run of digits read as ``#`` (``engine.mac.x_op17`` and ``x_op93`` are one family),
-    longest first, at most ``top`` of them.
+def late_endpoint_groups(nextpnr_report: dict, threshold_ns: float, top: int = 12) -> list:
+    """The signal families whose inputs the data reaches late: flip-flop and block inputs (nextpnr's
+    timing endpoints) whose worst arrival time, the time after the clock edge at which the slowest
+    path's data gets there (clock-to-out, logic and routing; the ``delay`` pair of each sink in
+    nextpnr's ``--detailed-timing-report``, minimum and maximum), exceeds ``threshold_ns``.
+    Endpoints are grouped by cell name and port with every run of digits read as ``#``
+    (``mac.x_op17`` and ``x_op93`` are one family), latest family first, at most ``top``.
 
-    Per family: ``pattern``, ``nets`` (how many are over the threshold), ``worst_ns`` and
-    ``worst_net`` (its slowest net), ``sinks`` (that net's fan-out). The critical path names one
-    hop; this says where the wiring cost is spread, so a change can fix a family at once. Empty
-    when the report has no detailed net timings.
+    Per family: ``pattern`` (``cell.port``), ``endpoints`` (how many are over the threshold),
+    ``worst_ns``, ``worst_endpoint`` and ``worst_net`` (the net into it). The critical path names
+    one path; this says which families stand between the design and the clock, so a change can fix
+    a family at once. Empty when the report has no detailed net timings.
     """
     groups = {}
     for net in nextpnr_report.get("detailed_net_timings", []):
-        ends = net.get("endpoints", [])
-        if not ends:
-            continue
-        worst = max(float(e["delay"][-1]) for e in ends)
-        if worst <= threshold_ns:
-            continue
-        name = net.get("net", "")
-        g = groups.setdefault(re.sub(r"\d+", "#", name), {"nets": 0, "worst_ns": 0.0})
-        g["nets"] += 1
-        if worst > g["worst_ns"]:
-            g.update(worst_ns=worst, worst_net=name, sinks=len(ends))
-    out = [{"pattern": k, "nets": g["nets"], "worst_ns": round(g["worst_ns"], 3), "worst_net": g["worst_net"],
-            "sinks": g["sinks"]} for k, g in groups.items()]
-    return sorted(out, key=lambda g: -g["worst_ns"])[:top]
+        for e in net.get("endpoints", []):
+            arrival = float(e["delay"][-1])
+            if arrival <= threshold_ns:
+                continue
+            end = f"{e.get('cell', '')}.{e.get('port', '')}"
+            g = groups.setdefault(re.sub(r"\d+", "#", end), {"endpoints": 0, "worst_ns": 0.0})
+            g["endpoints"] += 1
+            if arrival > g["worst_ns"]:
+                g.update(worst_ns=arrival, worst_endpoint=end, worst_net=net.get("net", ""))
+    out = [{"pattern": k, "endpoints": g["endpoints"], "worst_ns": round(g["worst_ns"], 3),
+            "worst_endpoint": g["worst_endpoint"], "worst_net": g["worst_net"]} for k, g in groups.items()]
+    return sorted(out, key=lambda g: (-g["worst_ns"], g["pattern"]))[:top]
 
 
 def critical_paths(nextpnr_report: dict) -> list:
@@ -189,7 +185,9 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
         "top": top, "model": model, "channels": list(channels), "dsp_mode": dsp_mode,
         "freq_constraint_mhz": freq_mhz, "resources": res, "clocks": clk, "performance": perf,
         "critical_paths": critical_paths(nextpnr_report),
-        "long_nets": {"threshold_ns": LONG_NET_NS, "groups": long_net_groups(nextpnr_report, LONG_NET_NS)},
+        # threshold: the period of the clock nextpnr was given (what a family must get under)
+        "late_endpoints": {"threshold_ns": round(1000.0 / freq_mhz, 3),
+                           "groups": late_endpoint_groups(nextpnr_report, 1000.0 / freq_mhz)},
         "tool_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_command": None,
     }
@@ -251,13 +249,16 @@ def render_markdown(rep: dict) -> str:
                   f"to `{cp['end']}`"
                   + (f"; longest hop {lr['delay_ns']:.2f} ns on net `{lr['net']}` (tile {tuple(lr['from'])} → "
                      f"{tuple(lr['to'])})" if lr else "") + "."]
-    ln = rep.get("long_nets", {})
-    if ln.get("groups"):
-        lines += ["", f"Longest routed nets, by signal family (digits read as `#`; nets with a sink more than "
-                  f"{ln['threshold_ns']:g} ns of routing from the driver):", "",
-                  "| family | nets over | worst (ns) | worst net | its sinks |", "|---|---:|---:|---|---:|"]
-        lines += [f"| `{g['pattern']}` | {g['nets']} | {g['worst_ns']:.2f} | `{g['worst_net']}` | {g['sinks']} |"
-                  for g in ln["groups"]]
+    le = rep.get("late_endpoints", {})
+    if le.get("groups"):
+        lines += ["", f"Late endpoints, by signal family (digits read as `#`): flip-flop and block inputs whose "
+                  f"data arrives more than {le['threshold_ns']:g} ns after the clock edge (the period of the "
+                  f"{rep['freq_constraint_mhz']:g} MHz target; arrival = clock-to-out, logic and routing of the "
+                  f"slowest path into it, from nextpnr's detailed timing report):", "",
+                  "| family | endpoints over | worst arrival (ns) | worst endpoint | net into it |",
+                  "|---|---:|---:|---|---|"]
+        lines += [f"| `{g['pattern']}` | {g['endpoints']} | {g['worst_ns']:.2f} | `{g['worst_endpoint']}` | "
+                  f"`{g['worst_net']}` |" for g in le["groups"]]
     p = rep["performance"]
     lines += ["", "## Throughput (engine clock, cycle model)", "",
               f"- engine clock `{p['engine_clock']}`: Fmax {p['fmax_mhz']:.1f} MHz",

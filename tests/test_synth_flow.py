@@ -194,27 +194,33 @@ def test_report_critical_path_summary():
     assert "Timing not met" not in md
 
 
-def test_long_net_families():
-    """Nets over the threshold grouped by name with digits read as '#', longest family first."""
-    from gen.hwreport import long_net_groups
+def test_late_endpoint_families():
+    """Endpoints whose arrival is over the threshold, grouped by cell.port with digits read as '#',
+    latest family first; the threshold in report.json is the target's period."""
+    from gen.hwreport import late_endpoint_groups
 
-    def net(name, *delays):
-        return {"net": name, "driver": name, "endpoints": [{"cell": f"s{i}", "delay": [d / 2, d]}
-                                                         for i, d in enumerate(delays)]}
-    pnr = {"detailed_net_timings": [net("mac.x_op17[3]", 1.0, 4.5), net("mac.x_op93[0]", 3.5),
-                                    net("mac.x_op2[1]", 2.9), net("ws.w_addr1[4]", 6.0, 0.1, 0.2),
-                                    net("short", 2.0), {"net": "no_sinks", "endpoints": []}]}
-    assert long_net_groups(pnr, 3.0) == [
-        {"pattern": "ws.w_addr#[#]", "nets": 1, "worst_ns": 6.0, "worst_net": "ws.w_addr1[4]", "sinks": 3},
-        {"pattern": "mac.x_op#[#]", "nets": 2, "worst_ns": 4.5, "worst_net": "mac.x_op17[3]", "sinks": 2}]
-    assert long_net_groups(pnr, 3.0, top=1)[0]["pattern"] == "ws.w_addr#[#]"
-    assert long_net_groups({}, 3.0) == []
+    def net(name, *ends):
+        return {"net": name, "driver": "d", "endpoints": [{"cell": c, "port": "DI", "delay": [a / 2, a]}
+                                                          for c, a in ends]}
+    pnr = {"detailed_net_timings": [net("n1", ("mac.x_op17", 4.5), ("mac.x_op93", 3.5)),
+                                    net("n2", ("mac.x_op2", 2.9)), net("n3", ("ws.w_addr1", 6.0), ("q", 0.2)),
+                                    net("short", ("r", 2.0)), {"net": "no_sinks", "endpoints": []}]}
+    assert late_endpoint_groups(pnr, 3.0) == [
+        {"pattern": "ws.w_addr#.DI", "endpoints": 1, "worst_ns": 6.0, "worst_endpoint": "ws.w_addr1.DI",
+         "worst_net": "n3"},
+        {"pattern": "mac.x_op#.DI", "endpoints": 2, "worst_ns": 4.5, "worst_endpoint": "mac.x_op17.DI",
+         "worst_net": "n1"}]
+    assert late_endpoint_groups(pnr, 3.0, top=1)[0]["pattern"] == "ws.w_addr#.DI"
+    assert late_endpoint_groups(pnr, 5.0) == [late_endpoint_groups(pnr, 3.0)[0]]
+    assert late_endpoint_groups({}, 3.0) == []
     stat, nextpnr = _fake_reports(160.0)
     nextpnr.update(pnr)
     rep = build_report(yosys_stat=stat, nextpnr_report=nextpnr, device=DEVICES["85F"], top="board",
-                       freq_mhz=150.0, channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000,
+                       freq_mhz=250.0, channels=(8, 8, 4, 4, 1), lanes=8, cycles_per_avatar=10_000,
                        seconds={"yosys": 1.0}, dsp_mode="ecp5", model="m", machine="test")
-    assert "| `mac.x_op#[#]` | 2 | 4.50 | `mac.x_op17[3]` | 2 |" in render_markdown(rep)
+    assert rep["late_endpoints"]["threshold_ns"] == 4.0            # 1000 / 250 MHz
+    assert [g["pattern"] for g in rep["late_endpoints"]["groups"]] == ["ws.w_addr#.DI", "mac.x_op#.DI"]
+    assert "| `mac.x_op#.DI` | 1 | 4.50 | `mac.x_op17.DI` | `n1` |" in render_markdown(rep)
 
 
 def test_flow_error_is_one_line(tmp_path):
