@@ -9,9 +9,7 @@ to its multiplier. This module pins them instead, with ``BEL`` attributes in the
 
 * **lanes in order, row by row**: lanes ``0 … P/2-1`` to the left of the centre, the rest to the
   right, each half in :data:`rtl.mac.DSP_ROWS` runs (:func:`rtl.mac.lane_rows`), run ``r`` in DSP
-  row ``r`` on the left and ``2 − r`` on the right, back and forth from the centre (run 0 outwards,
-  run 1 inwards, run 2 outwards on every other column and back on the rest, so that each half
-  ends at the centre, in the row where the other half's lanes go on): the
+  row ``r``, back and forth from the centre (run 0 outwards, run 1 inwards, run 2 outwards): the
   adder tree adds neighbouring lanes, the lane groups' copies serve up to 6 neighbouring lanes of
   one row, the accumulators sit at the tree's nodes and their hold banks shift between
   neighbouring lanes, so all of that logic stays local, and the accumulators that drain first
@@ -186,13 +184,13 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
 
     # Lanes, from the centre outwards: lanes 0 .. h-1 leftwards from the gap, lanes h .. P-1
     # rightwards (h = P/2 where both sides have room: every adder-tree node below the root stays on
-    # one side), row by row (rtl.mac.lane_rows: a side's lanes in DSP_ROWS runs, one per DSP row)
-    # and back and forth (below), so that consecutive lanes are neighbouring DSP columns of one
-    # row, or the same column of the next row at a run's end: the adder tree's lower levels, the
-    # accumulators' hold banks (which shift their drain words, node 0 first, towards lane 0 at the
-    # centre, where the drain is, and from the right half's first lanes to the left half's last)
-    # and the lane groups' copies stay short, and no wire runs between DSP rows 24 tiles apart
-    # more than once per run. Each side takes the DSP columns nearest the gap; where the weight RAMs need more EBR
+    # one side), row by row (rtl.mac.lane_rows: a side's lanes in DSP_ROWS runs, run r in DSP row r)
+    # and back and forth (run 0 from the centre outwards, run 1 back, run 2 out again), so that
+    # consecutive lanes are neighbouring DSP columns of one row, or the same column of the next row
+    # at a run's end: the adder tree's lower levels, the accumulators' hold banks (which shift their
+    # drain words, node 0 first, towards lane 0 at the centre, where the drain is) and the lane
+    # groups' copies stay short, and no wire runs between DSP rows 24 tiles apart more than once
+    # per run. Each side takes the DSP columns nearest the gap; where the weight RAMs need more EBR
     # columns than the lanes need DSP columns (a deep ROM over few lanes), a side's lane columns are
     # spread evenly over as wide a span as its RAMs, so that every RAM stays beside its lanes.
     outside = [x for x in mult_cols if not in_gap(x)]
@@ -212,21 +210,9 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
         span = side[:max(need, min(len(side), -(-ram_cols * n // lanes)))]
         cols = span if need >= len(span) else [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] \
             if need > 1 else span[:1]
-        # Run r of the left half in DSP row r, of the right half in row rows-1-r, so the left half's
-        # last run and the right half's first share a row. Runs alternate outwards and inwards; an
-        # odd last run folds (outwards on every other column, back on the rest), so every half's
-        # lanes start and end next to the centre, where the other half's lanes go on.
-        n_runs = -(-n // len(cols))
-        for r in range(n_runs):
-            row = r if side is sides[0] else rows - 1 - r
-            k = min(len(cols), n - r * len(cols))
-            if r == n_runs - 1 and n_runs % 2 == 1 and n_runs > 1:
-                run = cols[:k][0::2] + cols[:k][1::2][::-1]
-            elif r % 2 == 0:
-                run = cols[:k]
-            else:
-                run = cols[::-1][len(cols) - k:]
-            lane_sites += [mult_cols[x][row] for x in run]
+        for r in range(rows):
+            run = cols if r % 2 == 0 else cols[::-1]
+            lane_sites += [mult_cols[x][r] for x in run][:n - r * len(cols)]
         n_cols += len(cols)
     if len(lane_sites) < lanes:
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")

@@ -92,28 +92,21 @@ def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, near):
     assert len(set(used)) == len(used) == lanes + len(rams), "every block on its own site"
     assert set(fp.lanes) <= set(sites["MULT18X18D"]) and set(fp.rams.values()) <= set(sites["DP16KD"])
     # Lanes 0 .. P/2-1 left of the centre, the rest right; each row run of rtl.mac.lane_rows in one
-    # DSP row (run r of the left half in row r, of the right half in row 2 - r), in distinct
-    # columns, consecutive lanes at most two DSP columns apart; each half starts next to the
-    # centre and ends in the row where the other half starts.
+    # DSP row (run r of a half in row r), back and forth: run 0 from the centre outwards, run 1
+    # inwards, run 2 outwards, each in distinct columns.
     xs = [s.x for s in sites["MULT18X18D"]]
     centre = (min(xs) + max(xs)) / 2
     h = lanes // 2
     assert all(s.x < centre for s in fp.lanes[:h]) and all(s.x > centre for s in fp.lanes[h:])
     rows_y = sorted({s.y for s in sites["MULT18X18D"]})
-    cols = sorted({s.x for s in sites["MULT18X18D"]})
     runs = lane_rows(lanes)
     assert sorted(j for run in runs for j in run) == list(range(lanes))
     for i, run in enumerate(runs):
         r = i % DSP_ROWS
-        assert {fp.lanes[j].y for j in run} == {rows_y[r] if run[0] < h else rows_y[DSP_ROWS - 1 - r]}
-        assert len({fp.lanes[j].x for j in run}) == len(run)
-        half_cols = sorted({fp.lanes[j].x for j in (range(h) if run[0] < h else range(h, lanes))})
-        assert all(abs(half_cols.index(fp.lanes[a].x) - half_cols.index(fp.lanes[b].x)) <= 2
-                   for a, b in zip(run, run[1:]))
-    assert fp.lanes[h - 1].y == fp.lanes[h].y
-    side_cols = [x for x in cols if x < centre], [x for x in cols if x > centre]
-    assert fp.lanes[0].x == max(x for x in side_cols[0] if x <= fp.lanes[0].x) \
-        and fp.lanes[0].x >= max(s.x for s in fp.lanes[:h]) and fp.lanes[h].x <= min(s.x for s in fp.lanes[h:])
+        assert {fp.lanes[j].y for j in run} == {rows_y[r]}
+        run_x = [fp.lanes[j].x for j in run]
+        outwards_is_down = run[0] < h                  # the left half grows leftwards
+        assert run_x == sorted(run_x, reverse=(r % 2 == 0) == outwards_is_down) and len(set(run_x)) == len(run)
     # RAMs within 4 columns of one of their lanes (measured here, not taken from the plan).
     dist = [min(abs(fp.rams[k].x - fp.lanes[j].x) for j in range(lo, hi + 1)) for k, (lo, hi) in rams.items()]
     assert sum(d <= 4 for d in dist) >= near * len(dist) and max(dist) == fp.max_distance
