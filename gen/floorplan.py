@@ -7,19 +7,17 @@ so a slice's address register drives RAMs tens of columns apart and a weight wor
 to its multiplier. This module pins them instead, with ``BEL`` attributes in the yosys netlist
 (honoured by nextpnr-ecp5), by a plan that follows the engine's structure:
 
-* **lanes in order, row by row**: lanes ``0 … P/2-1`` to the left of the centre, the rest to the
-  right, each half in :data:`rtl.mac.DSP_ROWS` runs (:func:`rtl.mac.lane_rows`), run ``r`` in DSP
-  row ``r``, back and forth from the centre (run 0 outwards, run 1 inwards, run 2 outwards): the
-  adder tree adds neighbouring lanes, the lane groups' copies serve up to 6 neighbouring lanes of
-  one row, the accumulators sit at the tree's nodes and their hold banks shift between
-  neighbouring lanes, so all of that logic stays local, and the accumulators that drain first
-  (node 0) are next to the drain at the centre; a wire between DSP rows (24 tiles, and on this
-  fabric a tile up or down costs about twice a tile across) is needed only at a run's end;
-* **each weight RAM in the EBR row nearest its lanes' DSP row and the column nearest its lanes**:
-  a RAM of slice ``s`` (bits ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds the bits
-  ``[lo_s + k·w, lo_s + (k+1)·w)`` of every word of its bank, i.e. lanes ``lo//8 … hi//8``; the
-  RAMs of each EBR row, sorted by the position of their lanes, are matched to its sites sorted by
-  column with the least total column distance (an exact monotone matching, :func:`_match`);
+* **lanes in order**, three to a DSP column (the die's multiplier rows), column after column from
+  the centre outwards (lanes ``0 … P/2-1`` to the left, the rest to the right): the adder tree adds
+  neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit at the tree's
+  nodes, so all of that logic stays local, and the accumulators that drain first (node 0) are next
+  to the drain at the centre;
+* **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` (bits
+  ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds the bits ``[lo_s + k·w, lo_s + (k+1)·w)``
+  of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
+  sorted by the position of their lanes are matched to the EBR sites sorted by column with the
+  least total column distance (an exact monotone matching, :func:`_match`), and within a column
+  the lower lanes' RAMs take the upper rows, like the lanes;
 * **the centre of the die left free** for what feeds every lane and is not pinned: the activation
   buffers, the sequencer and the drain. The EBR columns nearest the centre are kept for the other
   block RAMs of the design (:func:`plan`), and lanes use the DSP columns nearest the centre outside
@@ -184,15 +182,11 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
 
     # Lanes, from the centre outwards: lanes 0 .. h-1 leftwards from the gap, lanes h .. P-1
     # rightwards (h = P/2 where both sides have room: every adder-tree node below the root stays on
-    # one side), row by row (rtl.mac.lane_rows: a side's lanes in DSP_ROWS runs, run r in DSP row r)
-    # and back and forth (run 0 from the centre outwards, run 1 back, run 2 out again), so that
-    # consecutive lanes are neighbouring DSP columns of one row, or the same column of the next row
-    # at a run's end: the adder tree's lower levels, the accumulators' hold banks (which shift their
-    # drain words, node 0 first, towards lane 0 at the centre, where the drain is) and the lane
-    # groups' copies stay short, and no wire runs between DSP rows 24 tiles apart more than once
-    # per run. Each side takes the DSP columns nearest the gap; where the weight RAMs need more EBR
-    # columns than the lanes need DSP columns (a deep ROM over few lanes), a side's lane columns are
-    # spread evenly over as wide a span as its RAMs, so that every RAM stays beside its lanes.
+    # one side), each column's rows top to bottom, so that the accumulators' hold banks shift their
+    # drain words (node 0 first) towards the centre, where the drain is. Each side takes the DSP
+    # columns nearest the gap; where the weight RAMs need more EBR columns than the lanes need DSP
+    # columns (a deep ROM over few lanes), a side's lane columns are spread evenly over as wide a
+    # span as its RAMs, so that every RAM stays beside its lanes.
     outside = [x for x in mult_cols if not in_gap(x)]
     pool = outside if sum(len(mult_cols[x]) for x in outside) >= lanes else list(mult_cols)
     sides = [sorted((x for x in pool if x < centre), reverse=True), sorted(x for x in pool if x >= centre)]
@@ -210,57 +204,30 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
         span = side[:max(need, min(len(side), -(-ram_cols * n // lanes)))]
         cols = span if need >= len(span) else [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] \
             if need > 1 else span[:1]
-        for r in range(rows):
-            run = cols if r % 2 == 0 else cols[::-1]
-            lane_sites += [mult_cols[x][r] for x in run][:n - r * len(cols)]
+        lane_sites += [s for x in cols for s in mult_cols[x]][:n]
         n_cols += len(cols)
     if len(lane_sites) < lanes:
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
 
-    # Weight RAMs: each in the EBR row nearest its lanes' DSP row (DSP rows taken in order, each
-    # the nearest EBR row not yet taken: 10 -> 22, 34 -> 46, 58 -> 70 on the 85F), matched by lane
-    # position to that row's sites outside the gap, in column order; a vertical hop costs about
-    # twice a horizontal one per tile on this fabric (docs/RESULTS.md). If a row has too few
-    # sites, every RAM is matched by column alone over all rows (the lanes' rows then decide the
-    # order within a column).
+    # Weight RAMs: matched by lane position to the EBR sites outside the gap, in column order.
     def lane_x(span):
         # The column of the RAM's middle lane: a RAM whose lanes straddle the two halves goes to
         # the side of most of its lanes, not into the gap between them.
         lo, hi = span
         return float(lane_sites[(lo + hi + 1) // 2].x)
 
-    def lane_y(span):
-        lo, hi = span
-        return lane_sites[(lo + hi + 1) // 2].y
-
-    ebr_rows = sorted({s.y for c in ebr_cols.values() for s in c})
-    row_of = {}
-    for y in sorted({s.y for s in lane_sites}):
-        free = [r for r in ebr_rows if r not in row_of.values()] or ebr_rows
-        row_of[y] = min(free, key=lambda r: (abs(r - y), r))
     keys = sorted(ram_lanes, key=lambda k: (lane_x(ram_lanes[k]), ram_lanes[k], str(k)))
-    by_row: dict[int, list] = {}
+    slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
+    idx = _match([lane_x(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
+    ram_sites = {k: slots[i] for k, i in zip(keys, idx)}
+    # Within a column, the RAMs of lower lanes in the upper rows (the order of the lanes).
+    by_col: dict[int, list] = {}
     for k in keys:
-        by_row.setdefault(row_of[lane_y(ram_lanes[k])], []).append(k)
-    row_slots = {r: [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x] if s.y == r]
-                 for r in by_row}
-    ram_sites = {}
-    if all(len(ks) <= len(row_slots[r]) for r, ks in by_row.items()):
-        for r, ks in by_row.items():
-            idx = _match([lane_x(ram_lanes[k]) for k in ks], [float(s.x) for s in row_slots[r]])
-            ram_sites.update({k: row_slots[r][i] for k, i in zip(ks, idx)})
-    else:
-        slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
-        idx = _match([lane_x(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
-        ram_sites = {k: slots[i] for k, i in zip(keys, idx)}
-        # Within a column, the RAMs of upper lanes' rows in the upper rows.
-        by_col: dict[int, list] = {}
-        for k in keys:
-            by_col.setdefault(ram_sites[k].x, []).append(k)
-        for x, ks in by_col.items():
-            rows = sorted(ram_sites[k] for k in ks)
-            for k, s in zip(sorted(ks, key=lambda k: (lane_y(ram_lanes[k]), ram_lanes[k], str(k))), rows):
-                ram_sites[k] = s
+        by_col.setdefault(ram_sites[k].x, []).append(k)
+    for x, ks in by_col.items():
+        rows = sorted(ram_sites[k] for k in ks)
+        for k, s in zip(sorted(ks, key=lambda k: (ram_lanes[k], str(k))), rows):
+            ram_sites[k] = s
 
     dist = max((min(abs(ram_sites[k].x - lane_sites[j].x) for j in range(lo, hi + 1))
                 for k, (lo, hi) in ram_lanes.items()), default=0)

@@ -8,7 +8,7 @@ latency as a property, and the stage numbers below follow from them::
     c1..c7  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
             read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
             the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
-            c6 a copy per row run (rtl.mac.lane_rows), c7 a copy per lane group or, in a tap-parallel
+            c6 a copy per half of the array, c7 a copy per lane group or, in a tap-parallel
             layer, the tap window (layer 1: the pass input's registered sat(z + v), addressed at
             c3, copied per lane group at c7)
     c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
@@ -38,7 +38,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import MacArray, lane_groups, lane_rows
+from rtl.mac import MacArray, lane_groups
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -202,11 +202,12 @@ class Engine(wiring.Component):
             chunks += [acts[c:c + self.TP_CHUNK] for c in range(0, len(acts), self.TP_CHUNK)]
         return chunks
 
-    def _tap_window(self, m, l, x_src, push, rs, rz, step, active):
+    def _tap_window(self, m, l, x_half, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
-        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word
-        (``x_src(j)``: the copy nearest lane ``j``); ``push``, ``rs``, ``rz`` and ``step`` are the
-        read's flags and the step's metadata at c4, ``active`` the registered test ``layer == l``.
+        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word ``x_half``
+        (row slot ``a`` takes copy ``a``: the lanes of slots 0, 1 and 2, 3 lie on either side when
+        ``4·ICP = P``); ``push``, ``rs``, ``rz`` and ``step`` are the read's flags and the step's
+        metadata at c4, ``active`` the registered test ``layer == l``.
 
         Per input row slot ``a``: a queue of up to two column words filled by the reads (``push``
         with ``rs == a``; zeros where ``rz``: the row lies outside the input) and a window of two
@@ -246,8 +247,7 @@ class Engine(wiring.Component):
                 n = Signal(range(3), name=f"tp_n{tag}", **kw)
                 width = len(acts) * W
                 new = Signal(width, name=f"tp_new{tag}")
-                src = x_src((2 * a + 1) * lp.icp + acts[0])      # a chunk's lanes share a row
-                m.d.comb += new.eq(Mux(zero, 0, Cat(*[src[i * W:(i + 1) * W] for i in acts])))
+                m.d.comb += new.eq(Mux(zero, 0, Cat(*[x_half[a][i * W:(i + 1) * W] for i in acts])))
                 q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
                 win = Signal(width, name=f"tp_w1_{tag}", reset_less=True)
                 pop = shift & ~last
@@ -297,9 +297,7 @@ class Engine(wiring.Component):
         m.d.comb += [seq.issue_en.eq(self.issue_en), seq.start.eq(self.start), self.busy.eq(seq.busy)]
 
         # z RAM, v ROM and the pass-input adder; the z write side comes from the top.
-        runs = lane_rows(plan.lanes)                # the floorplan's row runs (one DSP row each)
-        run_of = {j: r for r, run in enumerate(runs) for j in run}
-        m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom, copies=len(runs))
+        m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
         # ---------------------------------------------------------------- step metadata, c0 .. c11+log2 P
@@ -318,14 +316,12 @@ class Engine(wiring.Component):
         # ---------------------------------------------------------------- activations: c1 -> c7
         # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
         # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
-        # output registers), copied at c6 once per row run of the floorplan (rtl.mac.lane_rows: a
-        # half of the array in one DSP row; ``keep``, each its own), and at c7 copied once per lane
-        # group (rtl.mac.lane_groups, beside the group's multiplexer) from its row's copy, or, in a
-        # tap-parallel layer, taken into the tap window (each chunk from its lanes' row copy). The
-        # pass input (address, read, registered sum) is addressed from c3 too, its sum registered
-        # once per row run at c6 and copied per lane group at c7. So every x word crosses from the
-        # centre to its lanes through register hops with no logic before the lane groups'
-        # multiplexers, each hop serving one DSP row or one group.
+        # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
+        # right of the centre each get their own), and at c7 copied once per lane group
+        # (rtl.mac.lane_groups, beside the group's multiplexer), or, in a tap-parallel layer, taken
+        # into the tap window. The pass input (address, read, registered sum) is addressed from c3
+        # too and copied per lane group at c7. So every x word crosses from the centre to its
+        # lanes through register hops with no logic before the lane groups' multiplexers.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
@@ -339,10 +335,10 @@ class Engine(wiring.Component):
         assert pin.latency == 3 and ws.latency == 6
         m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
         groups = lane_groups(plan.lanes)
-        row_of = [run_of[g[0]] for g in groups]
+        side_of = [int(g[0] >= plan.lanes // 2) for g in groups]
         for grp in range(len(groups)):
-            u = Signal.like(pin.r_data[0], name=f"u_g{grp}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += u.eq(pin.r_data[row_of[grp]])
+            u = Signal.like(pin.r_data, name=f"u_g{grp}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += u.eq(pin.r_data)
             m.d.comb += mac.x[grp].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
@@ -353,19 +349,18 @@ class Engine(wiring.Component):
             m.d.comb += rp.addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
-            x_row = [Signal(len(rp.data), name=f"x_row{l}_{r}", reset_less=True, attrs={"keep": 1})
-                     for r in range(len(runs))]
-            m.d.sync += [xr.eq(x_raw) for xr in x_row]
+            x_half = [Signal(len(rp.data), name=f"x_half{l}_{side}", reset_less=True, attrs={"keep": 1})
+                      for side in range(2)]
+            m.d.sync += [xh.eq(x_raw) for xh in x_half]
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, lambda j: x_row[run_of[j]], push[4], tap_4.rs, tap_4.rz,
-                                          meta[4], active)
+                x_word = self._tap_window(m, l, x_half, push[4], tap_4.rs, tap_4.rz, meta[4], active)
                 m.d.comb += [mac.x[grp][f"layer{l + 1}"].eq(x_word) for grp in range(len(groups))]
             else:
                 for grp in range(len(groups)):
                     x_word = Signal(len(rp.data), name=f"x_word{l}_g{grp}", reset_less=True, attrs={"keep": 1})
-                    m.d.sync += x_word.eq(x_row[row_of[grp]])
+                    m.d.sync += x_word.eq(x_half[side_of[grp]])
                     m.d.comb += mac.x[grp][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
@@ -373,14 +368,7 @@ class Engine(wiring.Component):
                          wp.en.eq(drain.write_en[l])]
 
         # ---------------------------------------------------------------- MAC array: c7 -> c11 + k
-        # The layer number through a register per consumer (MAC array, each bank, drain) before
-        # their own copies: safe, as it changes only while no step is in flight, and every
-        # consumer sees a layer's first step many cycles after it changes.
-        def layer_copy(name):
-            r = Signal.like(seq.layer, name=name, reset_less=True, attrs={"keep": 1})
-            m.d.sync += r.eq(seq.layer)
-            return r
-        m.d.comb += [mac.layer.eq(layer_copy("layer_mac")), mac.w.eq(ws.word)]
+        m.d.comb += [mac.layer.eq(seq.layer), mac.w.eq(ws.word)]
         assert self.front_latency == FRONT
 
         # ---------------------------------------------------------------- accumulators
@@ -400,7 +388,7 @@ class Engine(wiring.Component):
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank
             level = getattr(mac, f"level{k}")
-            m.d.comb += [bank.step.eq(meta[FRONT + k - 1]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
+            m.d.comb += [bank.step.eq(meta[FRONT + k - 1]), bank.layer.eq(seq.layer)]
             m.d.comb += [bank.tree[o].eq(level[o]) for o in range(n)]
             m.d.comb += getattr(drain, f"hold{k}").eq(bank.hold)
             banks[k] = bank
@@ -408,7 +396,7 @@ class Engine(wiring.Component):
         # ---------------------------------------------------------------- drain
         cap = Signal()
         m.d.comb += [cap.eq(Cat(*[b.cap for b in banks.values()]).any()), drain.cap.eq(cap),
-                     drain.layer.eq(layer_copy("layer_drain")), drain.pass_index.eq(seq.pass_index)]
+                     drain.layer.eq(seq.layer), drain.pass_index.eq(seq.pass_index)]
         for b in banks.values():               # at most one bank captures at a time
             with m.If(b.cap):
                 m.d.comb += drain.cap_step.eq(b.cap_step)

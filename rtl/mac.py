@@ -9,31 +9,25 @@ from amaranth.lib.wiring import In, Out
 from rtl.config import ACT_BITS, PROD_BITS, W_BITS, X_BITS, EnginePlan
 from rtl.mult import Multiplier, check_mult_kind
 
-#: DSP rows of the ECP5 die (Y = 10, 34, 58 on the 85F): the floorplan (gen/floorplan.py) lays each
-#: half of the array out row by row, one run of :func:`lane_rows` per DSP row.
-DSP_ROWS = 3
-#: Lanes served by one copy of the activations and of the layer number (neighbouring DSP columns of
-#: one DSP row).
-GROUP_LANES = 6
-
-
-def lane_rows(lanes: int) -> list[list[int]]:
-    """The floorplan's row runs: each half of the array (lanes ``[0, P/2)`` and ``[P/2, P)``, the two
-    sides of the die) cut into :data:`DSP_ROWS` runs of ``ceil(P/2 / DSP_ROWS)`` consecutive lanes
-    (the last one shorter), run ``r`` in DSP row ``r``, in neighbouring columns (gen/floorplan.py)."""
-    halves = [range(0, lanes)] if lanes < 2 else [range(0, lanes // 2), range(lanes // 2, lanes)]
-    runs = []
-    for half in halves:
-        n = -(-len(half) // DSP_ROWS)
-        runs += [list(half[i:i + n]) for i in range(0, len(half), n)]
-    return runs
+#: Lanes per DSP column in the floorplan (gen/floorplan.py: lanes in order, three to a column, one
+#: per DSP row of the die, from the centre outwards in each half of the array).
+LANES_PER_COLUMN = 3
+#: DSP columns served by one copy of the activations and of the layer number (in one DSP row).
+GROUP_COLUMNS = 6
 
 
 def lane_groups(lanes: int) -> list[list[int]]:
-    """The lanes that share one copy of the activations: runs of at most :data:`GROUP_LANES`
-    consecutive lanes of one row run (:func:`lane_rows`), i.e. neighbouring DSP columns of one DSP
-    row: a copy never feeds lanes in rows 24 tiles apart."""
-    return [run[i:i + GROUP_LANES] for run in lane_rows(lanes) for i in range(0, len(run), GROUP_LANES)]
+    """The lanes that share one copy of the activations: in each half of the array (lanes
+    ``[0, P/2)`` and ``[P/2, P)``, the floorplan's two sides), lane ``k`` of the half sits in column
+    ``k // 3``, row ``k % 3``; a group is the lanes of one row in :data:`GROUP_COLUMNS` neighbouring
+    columns (at most 6 lanes, all in one DSP row: a copy never feeds lanes in rows 24 tiles apart)."""
+    halves = [range(0, lanes)] if lanes < 2 else [range(0, lanes // 2), range(lanes // 2, lanes)]
+    groups = {}
+    for h, half in enumerate(halves):
+        for j in half:
+            k = j - half.start
+            groups.setdefault((h, k // (LANES_PER_COLUMN * GROUP_COLUMNS), k % LANES_PER_COLUMN), []).append(j)
+    return [groups[key] for key in sorted(groups)]
 
 
 def x_layout(plan: EnginePlan) -> data.StructLayout:

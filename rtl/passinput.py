@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -25,9 +25,6 @@ class PassInput(wiring.Component):
         Elements per read word (``icp`` of layer 1); must divide ``nz``.
     v_rom : list of int
         ``2 · nz / lanes`` words (v1 words, then v2 words), ``lanes × 16`` bits, two's complement lanes.
-    copies : int
-        Copies of the output register (each with its own saturating adders), for consumers placed
-        apart (the engine's DSP rows): no one register drives them all.
 
     Members
     -------
@@ -42,25 +39,23 @@ class PassInput(wiring.Component):
         Word to read.
     r_pass : In(2)
         Pass 0, 1 or 2 (sampled with ``r_addr``).
-    r_data : Out(ArrayLayout(unsigned(lanes × 16), copies))
+    r_data : Out(unsigned(lanes × 16))
         ``u_p`` lanes (two's complement, element ``r_addr·lanes + i`` in bits ``[16i, 16i+16)``),
-        :attr:`latency` cycles after ``r_addr``; every copy holds the same word.
+        :attr:`latency` cycles after ``r_addr``.
 
     The z and v words are registered after the block-RAM reads (DP16KD output registers after
     synthesis), so the saturating add starts from flip-flops rather than from the RAMs' slow
     clock-to-output, and its result is registered, so ``r_data`` carries no logic.
     """
 
-    def __init__(self, nz: int, lanes: int, v_rom: list, copies: int = 1):
+    def __init__(self, nz: int, lanes: int, v_rom: list):
         if not isinstance(nz, int) or nz < 1:
             raise ValueError(f"nz must be a positive integer, got {nz!r}")
         if not isinstance(lanes, int) or lanes < 1 or nz % lanes:
             raise ValueError(f"lanes must be a positive divisor of nz={nz}, got {lanes!r}")
         if len(v_rom) != 2 * (nz // lanes):
             raise ValueError(f"v_rom must have {2 * (nz // lanes)} words, got {len(v_rom)}")
-        if not isinstance(copies, int) or copies < 1:
-            raise ValueError(f"copies must be a positive integer, got {copies!r}")
-        self.nz, self.lanes, self.v_rom, self.copies = nz, lanes, list(v_rom), copies
+        self.nz, self.lanes, self.v_rom = nz, lanes, list(v_rom)
         self.words = nz // lanes
         super().__init__({
             "w_en": In(1),
@@ -68,7 +63,7 @@ class PassInput(wiring.Component):
             "w_data": In(signed(ACT_BITS)),
             "r_addr": In(range(max(2, self.words))),
             "r_pass": In(2),
-            "r_data": Out(data.ArrayLayout(unsigned(lanes * ACT_BITS), copies)),
+            "r_data": Out(unsigned(lanes * ACT_BITS)),
         })
 
     @property
@@ -112,17 +107,15 @@ class PassInput(wiring.Component):
         v_r = Signal(L * W, reset_less=True)
         m.d.comb += [zr.addr.eq(self.r_addr), vr.addr.eq(Cat(self.r_addr[:abits], self.r_pass == 2))]
         m.d.sync += [pass_1.eq(self.r_pass), pass_2.eq(pass_1), z_r.eq(zr.data), v_r.eq(vr.data)]
+        out = Signal(L * W, reset_less=True)
+        m.d.comb += self.r_data.eq(out)
         lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
-        for k in range(self.copies):
-            # ``keep``: yosys would merge the copies (gen/ilpatch.py keep_registers).
-            out = Signal(L * W, name=f"out{k}", reset_less=True, attrs={"keep": 1})
-            m.d.comb += self.r_data[k].eq(out)
-            for i in range(L):
-                z = z_r[i * W:(i + 1) * W].as_signed()
-                v = v_r[i * W:(i + 1) * W].as_signed()
-                s = Signal(signed(W + 1), name=f"sum{k}_{i}")
-                m.d.comb += s.eq(z + v)
-                # Overflow of a 16-bit sum shows in its top two bits: one carry chain, no comparators.
-                sat = Mux(s[W] == s[W - 1], s[:W], Mux(s[W], lo, hi))
-                m.d.sync += out[i * W:(i + 1) * W].eq(Mux(eq_const(pass_2, 0), z, sat))
+        for i in range(L):
+            z = z_r[i * W:(i + 1) * W].as_signed()
+            v = v_r[i * W:(i + 1) * W].as_signed()
+            s = Signal(signed(W + 1), name=f"sum{i}")
+            m.d.comb += s.eq(z + v)
+            # Overflow of a 16-bit sum shows in its top two bits: one carry chain, no comparators.
+            sat = Mux(s[W] == s[W - 1], s[:W], Mux(s[W], lo, hi))
+            m.d.sync += out[i * W:(i + 1) * W].eq(Mux(eq_const(pass_2, 0), z, sat))
         return m

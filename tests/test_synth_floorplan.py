@@ -9,7 +9,6 @@ import pytest
 from gen.floorplan import (SITES_FILE, Site, _match, apply_floorplan, engine_cells, load_sites, plan,
                            probe_sites)
 from gen.synth import DEVICES
-from rtl.mac import DSP_ROWS, lane_rows
 from rtl.weights import slice_ranges
 
 W = 8
@@ -31,15 +30,15 @@ def test_slices_are_cut_at_the_middle_ram_boundary():
         assert rams == sum(-(-min(144, width - lo) // 18) for lo in range(0, width, 144))
 
 
-def _weight_rams(lanes: int, banks: int, width: int = 18, w_bits: int = W) -> dict:
-    """The weight RAMs of an engine with ``lanes`` lanes of ``w_bits`` and ``banks`` banks, as the RTL
-    cuts them: its slices, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
+def _weight_rams(lanes: int, banks: int, width: int = 18) -> dict:
+    """The weight RAMs of an engine with ``lanes`` lanes and ``banks`` banks, as the RTL cuts them:
+    its slices, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
     out = {}
     for b in range(banks):
-        for s, (s_lo, s_hi) in enumerate(slice_ranges(lanes * w_bits)):
+        for s, (s_lo, s_hi) in enumerate(slice_ranges(lanes * W)):
             for k, lo in enumerate(range(s_lo, s_hi, width)):
                 hi = min(lo + width, s_hi) - 1
-                out[(b, s, k)] = (lo // w_bits, hi // w_bits)
+                out[(b, s, k)] = (lo // W, hi // W)
     return out
 
 
@@ -91,22 +90,14 @@ def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, near):
     used = list(fp.lanes) + list(fp.rams.values())
     assert len(set(used)) == len(used) == lanes + len(rams), "every block on its own site"
     assert set(fp.lanes) <= set(sites["MULT18X18D"]) and set(fp.rams.values()) <= set(sites["DP16KD"])
-    # Lanes 0 .. P/2-1 left of the centre, the rest right; each row run of rtl.mac.lane_rows in one
-    # DSP row (run r of a half in row r), back and forth: run 0 from the centre outwards, run 1
-    # inwards, run 2 outwards, each in distinct columns.
+    # Lanes in order from the centre outwards: 0 .. P/2-1 leftwards, the rest rightwards, rows top to
+    # bottom within a column.
     xs = [s.x for s in sites["MULT18X18D"]]
     centre = (min(xs) + max(xs)) / 2
     h = lanes // 2
     assert all(s.x < centre for s in fp.lanes[:h]) and all(s.x > centre for s in fp.lanes[h:])
-    rows_y = sorted({s.y for s in sites["MULT18X18D"]})
-    runs = lane_rows(lanes)
-    assert sorted(j for run in runs for j in run) == list(range(lanes))
-    for i, run in enumerate(runs):
-        r = i % DSP_ROWS
-        assert {fp.lanes[j].y for j in run} == {rows_y[r]}
-        run_x = [fp.lanes[j].x for j in run]
-        outwards_is_down = run[0] < h                  # the left half grows leftwards
-        assert run_x == sorted(run_x, reverse=(r % 2 == 0) == outwards_is_down) and len(set(run_x)) == len(run)
+    assert [(-s.x, s.y) for s in fp.lanes[:h]] == sorted((-s.x, s.y) for s in fp.lanes[:h])
+    assert [(s.x, s.y) for s in fp.lanes[h:]] == sorted((s.x, s.y) for s in fp.lanes[h:])
     # RAMs within 4 columns of one of their lanes (measured here, not taken from the plan).
     dist = [min(abs(fp.rams[k].x - fp.lanes[j].x) for j in range(lo, hi + 1)) for k, (lo, hi) in rams.items()]
     assert sum(d <= 4 for d in dist) >= near * len(dist) and max(dist) == fp.max_distance
@@ -115,19 +106,6 @@ def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, near):
     free = [s for s in sites["DP16KD"] if lo <= s.x <= hi]
     assert len(free) >= others and not any(lo <= s.x <= hi for s in used)
     assert lo <= centre <= hi
-
-
-def test_codebook_rams_sit_one_block_ram_row_from_their_lanes():
-    """The 5-bit codebook ROM of 128 lanes (3 banks × 36 RAMs): every RAM in the EBR row 12 rows from
-    its lanes' DSP row and within 3 columns of one of its lanes; each EBR row holds one DSP row's."""
-    sites = load_sites("85F")
-    rams = _weight_rams(128, 3, w_bits=5)
-    fp = plan(128, rams, 25, sites)
-    for k, (lo, hi) in rams.items():
-        site = fp.rams[k]
-        assert min(abs(site.y - fp.lanes[j].y) for j in range(lo, hi + 1)) == 12
-        assert min(abs(site.x - fp.lanes[j].x) for j in range(lo, hi + 1)) <= 3
-    assert sorted(sum(1 for v in fp.rams.values() if v.y == y) for y in (22, 46, 70)) == [36, 36, 36]
 
 
 def test_plan_refuses_what_does_not_fit():
