@@ -8,9 +8,9 @@ latency as a property, and the stage numbers below follow from them::
     c1..c7  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
             read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
             the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
-            c6 a copy per half of the array, c7 a copy per lane group or, in a tap-parallel
-            layer, the tap window (layer 1: the pass input's registered sat(z + v), addressed at
-            c3, copied per lane group at c7)
+            c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
+            tap window (layer 1: the pass input's registered sat(z + v), addressed at c3, copied
+            per half at c7)
     c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
             multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
     c11+k   adder-tree level k registered (k = 1 .. log2 P)
@@ -38,7 +38,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import MacArray, lane_groups
+from rtl.mac import MacArray
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -317,11 +317,10 @@ class Engine(wiring.Component):
         # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
         # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
         # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
-        # right of the centre each get their own), and at c7 copied once per lane group
-        # (rtl.mac.lane_groups, beside the group's multiplexer), or, in a tap-parallel layer, taken
-        # into the tap window. The pass input (address, read, registered sum) is addressed from c3
-        # too and copied per lane group at c7. So every x word crosses from the centre to its
-        # lanes through register hops with no logic before the lane groups' multiplexers.
+        # right of the centre each get their own), and at c7 registered again, or, in a
+        # tap-parallel layer, taken into the tap window. The pass input (address, read, registered
+        # sum) is addressed from c3 too and copied per half at c7. So every x word crosses from
+        # the centre to its lanes through three register hops before the lane groups' copies.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
@@ -334,12 +333,10 @@ class Engine(wiring.Component):
             m.d.sync += push[i].eq(push[i - 1])
         assert pin.latency == 3 and ws.latency == 6
         m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
-        groups = lane_groups(plan.lanes)
-        side_of = [int(g[0] >= plan.lanes // 2) for g in groups]
-        for grp in range(len(groups)):
-            u = Signal.like(pin.r_data, name=f"u_g{grp}", reset_less=True, attrs={"keep": 1})
+        for side in range(2):
+            u = Signal.like(pin.r_data, name=f"u_half{side}", reset_less=True, attrs={"keep": 1})
             m.d.sync += u.eq(pin.r_data)
-            m.d.comb += mac.x[grp].layer1.eq(u)
+            m.d.comb += mac.x[side].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
             mem = self.buffers[l]
@@ -356,12 +353,12 @@ class Engine(wiring.Component):
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
                 x_word = self._tap_window(m, l, x_half, push[4], tap_4.rs, tap_4.rz, meta[4], active)
-                m.d.comb += [mac.x[grp][f"layer{l + 1}"].eq(x_word) for grp in range(len(groups))]
+                m.d.comb += [mac.x[side][f"layer{l + 1}"].eq(x_word) for side in range(2)]
             else:
-                for grp in range(len(groups)):
-                    x_word = Signal(len(rp.data), name=f"x_word{l}_g{grp}", reset_less=True, attrs={"keep": 1})
-                    m.d.sync += x_word.eq(x_half[side_of[grp]])
-                    m.d.comb += mac.x[grp][f"layer{l + 1}"].eq(x_word)
+                for side in range(2):
+                    x_word = Signal(len(rp.data), name=f"x_word{l}_{side}", reset_less=True)
+                    m.d.sync += x_word.eq(x_half[side])
+                    m.d.comb += mac.x[side][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),

@@ -67,10 +67,9 @@ class MacArray(wiring.Component):
     -------
     layer : In(range(L))
         The layer in progress (constant while its steps are in flight).
-    x : In(ArrayLayout(x_layout(plan), len(lane_groups(P))))
-        The input words, one copy per lane group (``x[g]`` for the lanes of ``lane_groups(P)[g]``;
-        the same values, placed apart, so that a word reaches each group's multiplexer through a
-        register beside it); only the layer in progress's is used.
+    x : In(ArrayLayout(x_layout(plan), 2))
+        The input words, one copy per half of the array (``x[0]`` for lanes ``< P/2``, ``x[1]`` for
+        the rest; the same values, placed apart); only the layer in progress's is used.
     w : In(P × plan.w_bits)
         The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
         codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
@@ -90,7 +89,7 @@ class MacArray(wiring.Component):
         self.mults = [Multiplier(X_BITS, W_BITS, mult) for _ in range(P)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
-            "x": In(data.ArrayLayout(x_layout(plan), len(lane_groups(P)))),
+            "x": In(data.ArrayLayout(x_layout(plan), 2)),
             "w": In(P * plan.w_bits),
             **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
         })
@@ -111,10 +110,10 @@ class MacArray(wiring.Component):
         L, P, K = len(layers), plan.lanes, plan.tree_levels
         m = Module()
 
-        def x_word(l, i, grp):
-            """Activation ``i`` of layer ``l``'s input word (group ``grp``'s copy) as a multiplier
+        def x_word(l, i, side):
+            """Activation ``i`` of layer ``l``'s input word (the copy of half ``side``) as a multiplier
             operand (S16 or U16 -> 17 bits)."""
-            w = self.x[grp][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
+            w = self.x[side][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
             return w.as_signed() if l == 0 else w
 
         # 1: distribution registers.
@@ -130,6 +129,7 @@ class MacArray(wiring.Component):
         slots = {}                              # slots[grp][l]: activation indices held by the group copy
         x_grp = {}
         for grp, lanes_g in enumerate(groups):
+            side = int(lanes_g[0] >= P // 2)
             slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
             width = max(1, max(len(sl) for sl in slots[grp]))
             x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
@@ -139,7 +139,7 @@ class MacArray(wiring.Component):
                     with m.Case(l):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_grp[grp]):
-                            m.d.sync += r.eq(x_word(l, idx[t], grp) if t < len(idx) else 0)
+                            m.d.sync += r.eq(x_word(l, idx[t], side) if t < len(idx) else 0)
         # 1 (weights), 2: per lane, the weight register w_cb (the code, or its codebook lookup) and
         # the operand register w_op, a pure copy. Each lane looks up with its own copy of the layer
         # number: lanes that select alike would otherwise share one multiplexer (yosys/ABC merge
