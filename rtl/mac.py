@@ -47,14 +47,12 @@ class MacArray(wiring.Component):
     Pipeline (:attr:`latency` = 4 cycles from ``x``/``w`` to tree level 0, one more per level):
 
     1. distribution registers: each group of :func:`lane_groups` gets its own copy of the
-       activations its lanes use in the layer in progress, and each lane its own 8-bit weight
-       register ``w_cb`` (with codebooks, loaded from the lane's copy of the layer's codebook: a
-       LUT ROM addressed by the lane's layer copy and index), so no memory output drives sinks all
-       over the die in one cycle and the lookup's LUTs sit in a stage of their own;
+       activations its lanes use in the layer in progress, and the weight word is registered, so
+       no memory output drives sinks all over the die in one cycle (a register tree, one level);
     2. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
-       merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`); the weight
-       operand is a pure copy of ``w_cb`` (a register hop with no logic, which the placer can
-       stretch);
+       merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`); with
+       codebooks, each lane's weight register is loaded from its own copy of the layer's codebook
+       (a LUT ROM addressed by the lane's layer copy and index), so the lookup costs no cycle;
     3. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
 
     Parameters
@@ -140,39 +138,15 @@ class MacArray(wiring.Component):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_grp[grp]):
                             m.d.sync += r.eq(x_word(l, idx[t], side) if t < len(idx) else 0)
-        # 1 (weights), 2: per lane, the weight register w_cb (the code, or its codebook lookup) and
-        # the operand register w_op, a pure copy. Each lane looks up with its own copy of the layer
+        b = plan.w_bits
+        w_mid = Signal(P * b, name="w_mid", reset_less=True)
+        m.d.sync += w_mid.eq(self.w)
+
+        # 2: operand registers. Each lane selects its activation with its own copy of the layer
         # number: lanes that select alike would otherwise share one multiplexer (yosys/ABC merge
         # identical logic), placed beside one of them and routed to the others rows away.
-        b = plan.w_bits
         x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
-        w_cb = [Signal(signed(W_BITS), name=f"w_cb{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
         w_op = [Signal(signed(W_BITS), name=f"w_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
-        layer_w = {}
-        for j in range(P):
-            grp = group_of[j]
-            w_in = self.w[j * b:(j + 1) * b]
-            m.d.sync += w_op[j].eq(w_cb[j])
-            if plan.codebooks is None:
-                m.d.sync += w_cb[j].eq(w_in.as_signed())
-                continue
-            # Two cycles late (a copy of the group's copy): safe, as the layer changes only while no
-            # step is in flight and a step takes more than two cycles to get here. No reset (a reset
-            # net to every lane was once the critical path); no step is in flight after reset.
-            layer_w[j] = Signal.like(self.layer, name=f"layer_w{j}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += layer_w[j].eq(layer_g[grp])
-            with m.Switch(layer_w[j]):
-                for l in range(L):
-                    with m.Case(l):
-                        if self.lane_source(l, j) is None:
-                            m.d.sync += w_cb[j].eq(0)
-                            continue
-                        with m.Switch(w_in):
-                            for k, code in enumerate(plan.codebooks[l]):
-                                with m.Case(k):
-                                    m.d.sync += w_cb[j].eq(code)
-
-        # 2 (activations): each lane selects its activation with its own copy of the layer number.
         for j in range(P):
             grp = group_of[j]
             layer_j = Signal.like(self.layer, name=f"layer_op{j}", reset_less=True, attrs={"keep": 1})
@@ -180,11 +154,19 @@ class MacArray(wiring.Component):
             # step takes more than two cycles to get here. No reset (a reset net to every lane was
             # the critical path): a copy of a reset register, and no step is in flight after reset.
             m.d.sync += layer_j.eq(layer_g[grp])
+            w_in = w_mid[j * b:(j + 1) * b]
+            if plan.codebooks is None:
+                m.d.sync += w_op[j].eq(w_in.as_signed())
             with m.Switch(layer_j):
                 for l in range(L):
                     with m.Case(l):
                         i = self.lane_source(l, j)
                         m.d.sync += x_op[j].eq(0 if i is None else x_grp[grp][slots[grp][l].index(i)])
+                        if plan.codebooks is not None and i is not None:
+                            with m.Switch(w_in):
+                                for k, code in enumerate(plan.codebooks[l]):
+                                    with m.Case(k):
+                                        m.d.sync += w_op[j].eq(code)
 
         # 3: multipliers.
         prods = []
