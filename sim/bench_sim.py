@@ -84,7 +84,8 @@ def bench_sim(args) -> dict:
                     "avatars_per_s": fast_count / fres.sim_wall_s,
                     "avatars_per_cpu_s": fast_count / fres.sim_cpu_s if fres.sim_cpu_s > 0 else float("nan"),
                     "cycles_per_avatar": float(np.mean(fres.cycles)) if fres.cycles else None,
-                    "load_average_1min_before": load_f, "cxxflags": runner.SOAK_CXXFLAGS,
+                    "load_average_1min_before": load_f,
+                    "cxxflags": runner.SOAK_CXXFLAGS + (" + profile feedback" if runner.SOAK_PROFILE else ""),
                     "rate_goal_met": fast_count / fres.sim_wall_s >= RATE_GOAL}
     rate = count / res.sim_wall_s
     rate_cpu = count / res.sim_cpu_s if res.sim_cpu_s > 0 else float("nan")
