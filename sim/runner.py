@@ -287,8 +287,15 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     if not force and stamp.is_file() and exe.is_file():
         return Build(build_dir, False, 0.0, waves, wave_format(waves))
     if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
+        # Everything but the fast path's build (build_soak), which shares this folder and has its own stamp.
+        for p in build_dir.iterdir():
+            if p.name == "soak":
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    build_dir.mkdir(parents=True, exist_ok=True)
     # A private copy of the source: the cache key is its content, not the path it came from.
     src = build_dir / "generator.v"
     src.write_bytes(text)
