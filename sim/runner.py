@@ -443,9 +443,9 @@ SOAK_CPP = Path(__file__).with_name("soak.cpp")
 #: all three). Measured on the full default model in docs/RESULTS.md ("Simulation speed after issue 17").
 #:
 #: ``OPT_FAST``: the model's per-cycle code (``_eval``, the ``nba_sequent`` functions) and sim/soak.cpp.
-#: -O3 with the host's instruction set (vectorised): the full model ran about 12 % slower with -O3 for
-#: generic x86-64, 15 % slower without vectorisation (-fno-tree-vectorize), 10 % slower with 512-bit
-#: vectors (-mprefer-vector-width=512) and 2 % slower with -O2.
+#: -O3 with the host's instruction set (vectorised): the full model ran 11 % slower with -O3 for generic
+#: x86-64, 13 % slower without vectorisation (-fno-tree-vectorize), 8 % slower with 512-bit vectors
+#: (-mprefer-vector-width=512); -O2 ran as fast (kept -O3: the same flags for g++ and clang).
 SOAK_CXXFLAGS = "-O3 -march=native"
 #: ``OPT_GLOBAL``: Verilator's runtime library (``verilated*.o``, compiled once per option set, see OBJCACHE_SH).
 SOAK_OPT_GLOBAL = "-O3 -march=native"
@@ -464,8 +464,8 @@ PROFILE_USE = "-fprofile-use"
 #: The fast path's C++ compiler, chosen by ``AVATARGAN_SOAK_COMPILER``: ``auto`` (default) takes clang
 #: from the ``ziglang`` package (``zig c++``; ``pip install -e '.[fast-sim]'``) when it is installed, else
 #: the system's g++ with profile feedback; ``gcc`` or ``zig`` forces one. clang 22 (zig 0.17.1) ran the
-#: full model 18 % faster than g++ 12 with profile feedback and 31 % faster than g++ without, with the
-#: same flags (docs/RESULTS.md); no profile feedback with it (zig ships no llvm-profdata to read a profile).
+#: full model 16-18 % faster than g++ 12 with profile feedback and 28-31 % faster than g++ without, with
+#: the same flags (docs/RESULTS.md); no profile feedback with it (zig ships no llvm-profdata to read one).
 SOAK_COMPILER_ENV = "AVATARGAN_SOAK_COMPILER"
 
 
