@@ -461,6 +461,9 @@ SOAK_PROFILE = True
 #: Options of the two compiles of a profiled build (added to ``OPT_FAST``).
 PROFILE_GENERATE = "-fprofile-generate -fprofile-update=single"
 PROFILE_USE = "-fprofile-use"
+#: Added to :data:`PROFILE_USE` when the training run stopped before its avatar came out (a design of more
+#: than 2 million cycles per avatar): code it did not reach is optimised as without a profile, not for size.
+PROFILE_PARTIAL = "-fprofile-partial-training"
 #: The fast path's C++ compiler, chosen by ``AVATARGAN_SOAK_COMPILER``: ``auto`` (default) takes clang
 #: from the ``ziglang`` package (``zig c++``; ``pip install -e '.[fast-sim]'``) when it is installed, else
 #: the system's g++ with profile feedback; ``gcc`` or ``zig`` forces one. clang 22 (zig 0.17.1) ran the
@@ -609,12 +612,13 @@ def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | No
             f.flush()
             proc = subprocess.run([str(exe), "--train"], cwd=build_dir, stdout=f, stderr=subprocess.STDOUT,
                                   check=False)
-            if proc.returncode == 0:
-                f.write("\n# profile feedback: the OPT_FAST objects again, with the profile\n")
+            if proc.returncode in (0, 3):  # 3: the training avatar did not finish in its cycles
+                use = PROFILE_USE + (f" {PROFILE_PARTIAL}" if proc.returncode == 3 else "")
+                f.write(f"\n# profile feedback: the OPT_FAST objects again, with the profile ({use})\n")
                 f.flush()
                 for p in [*_fast_objects(obj), *obj.glob("*.fast.gch"), *obj.glob("*__ALL.a"), exe]:
                     p.unlink(missing_ok=True)
-                with tool_environment(cache, soak_make_vars(PROFILE_USE)):
+                with tool_environment(cache, soak_make_vars(use)):
                     proc = subprocess.run(["make", "-C", str(obj), "-f", f"V{TOPLEVEL}.mk", "-j", jobs],
                                           cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0 or not exe.is_file():

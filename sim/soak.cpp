@@ -11,10 +11,11 @@
 //   INPUT_PAUSE, OUTPUT_STALL  probabilities of an idle z cycle and of pixel.ready low (seeded LCG)
 // Exit status 0 with a verdict written (passed or not), 2 on bad arguments or files.
 //
-// soak --train: the training run of the compiler's profile feedback (sim/runner.py build_soak, a build with
-// -fprofile-generate): one avatar through the same loop as a soak, with pseudo-random z words offered on every
-// cycle (the design takes as many as it needs) and its pixels compared with zeros; it writes nothing but the
-// compiler's profile. It needs no model, so the build does not either.
+// soak --train [MAX_CYCLES]: the training run of the compiler's profile feedback (sim/runner.py build_soak, a
+// build with -fprofile-generate): one avatar through the same loop as a soak, with pseudo-random z words offered
+// on every cycle (the design takes as many as it needs) and its pixels compared with zeros; it writes nothing but
+// the compiler's profile. It needs no model, so the build does not either. Exit status 0 when the avatar came
+// out, 3 when MAX_CYCLES (default 2 000 000) ran out first (a profile of part of an avatar).
 //
 // One clock cycle is two evaluations: inputs and clk = 0 (combinational settle), then clk = 1 (the edge).
 // The ports that decide a transfer (z.ready, pixel.valid, pixel.payload) are register outputs, so they
@@ -59,10 +60,10 @@ bool read_file(const char* path, void* buf, size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const bool train = argc == 2 && std::string(argv[1]) == "--train";
+    const bool train = (argc == 2 || argc == 3) && std::string(argv[1]) == "--train";
     if (argc != 11 && !train) {
         fprintf(stderr, "usage: soak ZFILE EXPECTED NAVATARS NZ OUTDIR INPUT_PAUSE OUTPUT_STALL SEED MAX_CYCLES IDLE_AFTER\n"
-                        "       soak --train\n");
+                        "       soak --train [MAX_CYCLES]\n");
         return 2;
     }
     // Training: one avatar whose z has more words than any design takes in a few hundred thousand cycles.
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
     const std::string out = train ? "" : argv[5];
     const double in_pause = train ? 0.0 : atof(argv[6]), out_stall = train ? 0.0 : atof(argv[7]);
     const uint64_t seed = train ? 0 : strtoull(argv[8], nullptr, 10);
-    const long max_cycles = train ? 1000000 : atol(argv[9]), idle_after = train ? 64 : atol(argv[10]);
+    const long max_cycles = train ? (argc == 3 ? atol(argv[2]) : 2000000) : atol(argv[9]);
+    const long idle_after = train ? 64 : atol(argv[10]);
     if (n < 1 || nz < 1) { fprintf(stderr, "soak: NAVATARS and NZ must be >= 1\n"); return 2; }
     std::vector<int32_t> z(n * nz);
     std::vector<uint8_t> expected(n * AVATAR), hw;
@@ -153,7 +155,7 @@ int main(int argc, char** argv) {
     top.final();
     if (train) {
         printf("soak --train: %ld cycles, %ld pixel transfers\n", edge - edge0, received * AVATAR + k);
-        return received == 1 ? 0 : 1;
+        return received == 1 ? 0 : 3;
     }
 
     FILE* fp = fopen((out + "/pixels.bin").c_str(), "wb");

@@ -90,6 +90,9 @@ def test_training_run_drives_one_avatar(setup):
                          check=False, cwd=built.build_dir)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3072 pixel transfers" in out.stdout
+    short = subprocess.run([str(built.build_dir / "obj" / "soak"), "--train", "50"], capture_output=True,
+                           text=True, check=False, cwd=built.build_dir)
+    assert short.returncode == 3 and "50 cycles, 0 pixel transfers" in short.stdout   # a partial profile
 
 
 def test_compiler_choice(monkeypatch):
