@@ -84,7 +84,8 @@ def bench_sim(args) -> dict:
                     "avatars_per_s": fast_count / fres.sim_wall_s,
                     "avatars_per_cpu_s": fast_count / fres.sim_cpu_s if fres.sim_cpu_s > 0 else float("nan"),
                     "cycles_per_avatar": float(np.mean(fres.cycles)) if fres.cycles else None,
-                    "load_average_1min_before": load_f, "cxxflags": runner.SOAK_CXXFLAGS,
+                    "load_average_1min_before": load_f,
+                    "cxxflags": runner.soak_toolchain(),
                     "rate_goal_met": fast_count / fres.sim_wall_s >= RATE_GOAL}
     rate = count / res.sim_wall_s
     rate_cpu = count / res.sim_cpu_s if res.sim_cpu_s > 0 else float("nan")
@@ -114,7 +115,8 @@ def bench_sim(args) -> dict:
         print(f"fast path (C++ main, every pixel compared): {fast['avatars_per_s']:.2f} RGB avatars/s with "
               f"{jobs} process(es) ({jobs_why}; {fast_count} avatars, {fast['simulation_wall_s']:.1f} s; "
               f"goal >= {RATE_GOAL:.0f}); {fast['avatars_per_cpu_s']:.2f} avatars per CPU-second; "
-              f"build {fast['build_s']:.1f} s; bit-exact: {'yes' if fast['bit_exact'] else 'NO: ' + fast['message']}")
+              f"build {fast['build_s']:.1f} s ({fast['cxxflags']}); "
+              f"bit-exact: {'yes' if fast['bit_exact'] else 'NO: ' + fast['message']}")
     if out:
         d = ensure_dir(out)
         atomic_write(d / "bench_sim.json", json.dumps(result, indent=2) + "\n")
@@ -127,6 +129,7 @@ def bench_sim(args) -> dict:
             f"| simulated RGB avatars per CPU-second | {rate_cpu:.2f} | |",
             *([f"| fast path: simulated RGB avatars/s ({jobs} processes) | {fast['avatars_per_s']:.2f} | >= {RATE_GOAL:.0f} |",
                f"| fast path: avatars per CPU-second | {fast['avatars_per_cpu_s']:.2f} | |",
+               f"| fast path: compiler | {fast['cxxflags']} | |",
                f"| fast path: bit-exact | {'yes' if fast['bit_exact'] else 'no'} | yes |"] if fast else []),
             f"| cycles per avatar | {result['cycles_per_avatar']:.0f} | |",
             f"| bit-exact | {'yes' if res.passed else 'no'} | yes |", "",

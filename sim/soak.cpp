@@ -11,6 +11,12 @@
 //   INPUT_PAUSE, OUTPUT_STALL  probabilities of an idle z cycle and of pixel.ready low (seeded LCG)
 // Exit status 0 with a verdict written (passed or not), 2 on bad arguments or files.
 //
+// soak --train [MAX_CYCLES]: the training run of the compiler's profile feedback (sim/runner.py build_soak, a
+// build with -fprofile-generate): one avatar through the same loop as a soak, with pseudo-random z words offered
+// on every cycle (the design takes as many as it needs) and its pixels compared with zeros; it writes nothing but
+// the compiler's profile. It needs no model, so the build does not either. Exit status 0 when the avatar came
+// out, 3 when MAX_CYCLES (default 2 000 000) ran out first (a profile of part of an avatar).
+//
 // One clock cycle is two evaluations: inputs and clk = 0 (combinational settle), then clk = 1 (the edge).
 // The ports that decide a transfer (z.ready, pixel.valid, pixel.payload) are register outputs, so they
 // are read after the edge for the next cycle. Verilator escapes the "__" of port names as "___05F".
@@ -54,21 +60,30 @@ bool read_file(const char* path, void* buf, size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 11) {
-        fprintf(stderr, "usage: soak ZFILE EXPECTED NAVATARS NZ OUTDIR INPUT_PAUSE OUTPUT_STALL SEED MAX_CYCLES IDLE_AFTER\n");
+    const bool train = (argc == 2 || argc == 3) && std::string(argv[1]) == "--train";
+    if (argc != 11 && !train) {
+        fprintf(stderr, "usage: soak ZFILE EXPECTED NAVATARS NZ OUTDIR INPUT_PAUSE OUTPUT_STALL SEED MAX_CYCLES IDLE_AFTER\n"
+                        "       soak --train [MAX_CYCLES]\n");
         return 2;
     }
-    const long n = atol(argv[3]), nz = atol(argv[4]);
-    const std::string out = argv[5];
-    const double in_pause = atof(argv[6]), out_stall = atof(argv[7]);
-    const uint64_t seed = strtoull(argv[8], nullptr, 10);
-    const long max_cycles = atol(argv[9]), idle_after = atol(argv[10]);
+    // Training: one avatar whose z has more words than any design takes in a few hundred thousand cycles.
+    const long n = train ? 1 : atol(argv[3]), nz = train ? 1L << 18 : atol(argv[4]);
+    const std::string out = train ? "" : argv[5];
+    const double in_pause = train ? 0.0 : atof(argv[6]), out_stall = train ? 0.0 : atof(argv[7]);
+    const uint64_t seed = train ? 0 : strtoull(argv[8], nullptr, 10);
+    const long max_cycles = train ? (argc == 3 ? atol(argv[2]) : 2000000) : atol(argv[9]);
+    const long idle_after = train ? 64 : atol(argv[10]);
     if (n < 1 || nz < 1) { fprintf(stderr, "soak: NAVATARS and NZ must be >= 1\n"); return 2; }
     std::vector<int32_t> z(n * nz);
     std::vector<uint8_t> expected(n * AVATAR), hw;
     hw.reserve(n * AVATAR);
-    if (!read_file(argv[1], z.data(), z.size() * 4)) { fprintf(stderr, "soak: cannot read %s\n", argv[1]); return 2; }
-    if (!read_file(argv[2], expected.data(), expected.size())) { fprintf(stderr, "soak: cannot read %s\n", argv[2]); return 2; }
+    if (train) {
+        Lcg zr(12345);
+        for (auto& v : z) v = (int16_t)((zr.s = zr.s * 6364136223846793005ull + 1442695040888963407ull) >> 48);
+    } else {
+        if (!read_file(argv[1], z.data(), z.size() * 4)) { fprintf(stderr, "soak: cannot read %s\n", argv[1]); return 2; }
+        if (!read_file(argv[2], expected.data(), expected.size())) { fprintf(stderr, "soak: cannot read %s\n", argv[2]); return 2; }
+    }
 
     VerilatedContext ctx;
     ctx.commandArgs(argc, argv);
@@ -138,6 +153,10 @@ int main(int argc, char** argv) {
     const double cpu = (double)(std::clock() - c0) / CLOCKS_PER_SEC;
     stray = k;  // transfers of an avatar that never completed
     top.final();
+    if (train) {
+        printf("soak --train: %ld cycles, %ld pixel transfers\n", edge - edge0, received * AVATAR + k);
+        return received == 1 ? 0 : 3;
+    }
 
     FILE* fp = fopen((out + "/pixels.bin").c_str(), "wb");
     if (!fp) { fprintf(stderr, "soak: cannot write %s/pixels.bin\n", out.c_str()); return 2; }

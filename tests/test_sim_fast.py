@@ -5,10 +5,12 @@ wrong pixel as the testbench does: these tests are what let the fast path stand 
 """
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
 
+from base.errors import UserError
 from golden.fixed import fixed_rgb
 from golden.qmodel import load_qmodel, save_qmodel
 from golden.random_models import random_qmodel
@@ -79,3 +81,30 @@ def test_bad_expected_shape(setup):
     _, _, _, built, zq = setup
     with pytest.raises(runner.SimulationError, match="expected pixels have shape"):
         runner.soak(built, zq, np.zeros((1, 3, 32, 32), np.uint8))
+
+
+def test_training_run_drives_one_avatar(setup):
+    # `soak --train`: the profile-feedback run of the g++ build (sim/runner.py build_soak), no model needed.
+    _, _, _, built, _ = setup
+    out = subprocess.run([str(built.build_dir / "obj" / "soak"), "--train"], capture_output=True, text=True,
+                         check=False, cwd=built.build_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3072 pixel transfers" in out.stdout
+    short = subprocess.run([str(built.build_dir / "obj" / "soak"), "--train", "50"], capture_output=True,
+                           text=True, check=False, cwd=built.build_dir)
+    assert short.returncode == 3 and "50 cycles, 0 pixel transfers" in short.stdout   # a partial profile
+
+
+def test_compiler_choice(monkeypatch):
+    monkeypatch.setenv(runner.SOAK_COMPILER_ENV, "gcc")
+    assert runner.soak_compiler() == ("gcc", None)
+    assert runner.soak_toolchain().startswith("g++ ")
+    monkeypatch.setattr(runner, "_zig_binary", lambda: None)
+    monkeypatch.setenv(runner.SOAK_COMPILER_ENV, "auto")
+    assert runner.soak_compiler() == ("gcc", None)              # no ziglang: g++
+    monkeypatch.setenv(runner.SOAK_COMPILER_ENV, "zig")
+    with pytest.raises(runner.SimulationError, match="ziglang"):
+        runner.soak_compiler()
+    monkeypatch.setenv(runner.SOAK_COMPILER_ENV, "icc")
+    with pytest.raises(UserError, match="auto, gcc or zig"):
+        runner.soak_compiler()
