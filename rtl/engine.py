@@ -38,7 +38,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import MacArray
+from rtl.mac import MacArray, lane_groups
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
