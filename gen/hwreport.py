@@ -179,6 +179,7 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
         perf["avatars_per_s_at_bitstream_clock"] = clock * 1e6 / cycles_per_avatar if met else None
         if lanes:
             perf["mac_utilization"] = macs / (lanes * cycles_per_avatar)
+    period_ns = 1000.0 / freq_mhz
     return {
         "format": "avatargan-hwreport", "format_version": 1,
         "device": {"key": device.key, "part": device.part, "package": device.package, "speed": device.speed},
@@ -186,8 +187,8 @@ def build_report(*, yosys_stat: dict, nextpnr_report: dict, device, top: str, fr
         "freq_constraint_mhz": freq_mhz, "resources": res, "clocks": clk, "performance": perf,
         "critical_paths": critical_paths(nextpnr_report),
         # threshold: the period of the clock nextpnr was given (what a family must get under)
-        "late_endpoints": {"threshold_ns": round(1000.0 / freq_mhz, 3),
-                           "groups": late_endpoint_groups(nextpnr_report, 1000.0 / freq_mhz)},
+        "late_endpoints": {"threshold_ns": round(period_ns, 3),
+                           "groups": late_endpoint_groups(nextpnr_report, period_ns)},
         "tool_seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1), "machine": machine, "yosys_command": None,
     }

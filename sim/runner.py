@@ -44,6 +44,7 @@ import numpy as np
 from base.contract import ACT_BITS, PIXEL_WORD_BITS, PIXEL_WORD_FIELDS, PIXEL_WORD_OFFSETS, decode_pixel_word
 from base.environ import environment
 from base.errors import UserError
+from base.fileio import atomic_path
 from gen.verilator import WAIVERS, VerilatorMissing, verilator_version
 from gen.verilator import verilator_bin_dir as _verilator_bin_dir
 from sim.result import SimResult, verdict_message
@@ -166,11 +167,7 @@ def tool_environment(runtime_cache: Path | None = None, make_vars: dict[str, str
     flags = " ".join(f"{k}=" + v.replace(" ", "\\ ") for k, v in make_vars.items())
     if runtime_cache is not None:
         runtime_cache.mkdir(parents=True, exist_ok=True)
-        wrapper = runtime_cache.parent / "objcache.sh"
-        text = OBJCACHE_SH.read_text()
-        if not wrapper.is_file() or wrapper.read_text() != text:
-            wrapper.write_text(text)
-            wrapper.chmod(0o755)
+        wrapper = _install_script(runtime_cache.parent / "objcache.sh", OBJCACHE_SH.read_text())
         flags += f" OBJCACHE={wrapper}"
         values["AVATARGAN_VL_RUNTIME_CACHE"] = str(runtime_cache)
     values["MAKEFLAGS"] = flags
@@ -537,14 +534,17 @@ def soak_make_vars(profile: str | None = None, cxx: Path | None = None) -> dict[
 
 def _zig_wrapper(root: Path, zig: Path) -> Path:
     """``<root>/_runtime/zig-c++.sh``: runs ``zig c++`` (make's ``CXX`` is one word); written when it changed."""
-    path = root.resolve() / "_runtime" / "zig-c++.sh"
     text = f'#!/bin/sh\n# sim/runner.py: the fast path\'s C++ compiler, clang from the ziglang package.\nexec "{zig}" c++ "$@"\n'
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return _install_script(root.resolve() / "_runtime" / "zig-c++.sh", text)
+
+
+def _install_script(path: Path, text: str) -> Path:
+    """Write the executable script ``path`` with ``text`` (atomically, so a parallel build never runs a
+    half-written one) unless it already holds it; return ``path``."""
     if not path.is_file() or path.read_text() != text:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}")
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+            tmp.chmod(0o755)
     return path
 
 
