@@ -12,12 +12,14 @@ to its multiplier. This module pins them instead, with ``BEL`` attributes in the
   neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit at the tree's
   nodes, so all of that logic stays local, and the accumulators that drain first (node 0) are next
   to the drain at the centre;
-* **each weight RAM in the EBR column nearest its lanes**: a RAM of slice ``s`` (bits
-  ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds the bits ``[lo_s + k·w, lo_s + (k+1)·w)``
-  of every word of its bank, i.e. lanes ``lo//8 … hi//8``; RAMs
-  sorted by the position of their lanes are matched to the EBR sites sorted by column with the
-  least total column distance (an exact monotone matching, :func:`_match`), and within a column
-  the lower lanes' RAMs take the upper rows, like the lanes;
+* **each weight RAM beside its lanes, in the block-RAM row next to their DSP row**: the ROM stores
+  the lanes of one half and one DSP row together (:func:`rtl.weights.storage_order`), so a RAM of
+  slice ``s`` (bits ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds lanes of one DSP row,
+  or of two neighbouring ones. Each RAM goes to the EBR row nearest all its lanes (12 tiles on the
+  85F; a tile row costs about 0.18 ns of routing, a column 0.10 ns), as far as the rows have room
+  (:func:`_assign`), and within a row the RAMs sorted by the position of their lanes are
+  matched to the sites sorted by column with the least total column distance (an exact monotone
+  matching, :func:`_match`);
 * **the centre of the die left free** for what feeds every lane and is not pinned: the activation
   buffers, the sequencer and the drain. The EBR columns nearest the centre are kept for the other
   block RAMs of the design (:func:`plan`), and lanes use the DSP columns nearest the centre outside
@@ -141,7 +143,7 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
     lanes : int
         Multiply lanes (one MULT18X18D each).
     ram_lanes : dict
-        ``{key: (first_lane, last_lane)}`` for each weight block RAM.
+        ``{key: lanes}`` for each weight block RAM: the lanes whose weights it holds.
     other_rams : int
         Block RAMs of the design that are not pinned (activation buffers, tables, FIFOs): the
         centre gap keeps at least this many EBR sites, plus one column of slack.
@@ -209,33 +211,72 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
     if len(lane_sites) < lanes:
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
 
-    # Weight RAMs: matched by lane position to the EBR sites outside the gap, in column order.
-    def lane_x(span):
+    # Weight RAMs: each to a block-RAM row near its lanes' DSP rows, then matched by lane position to
+    # that row's EBR sites outside the gap on its lanes' side, in column order.
+    slots_at: dict = {}
+    for s in sites["DP16KD"]:
+        if s.x not in reserved:
+            slots_at.setdefault((s.y, s.x >= centre), []).append(s)
+
+    def lane_x(lanes_k):
         # The column of the RAM's middle lane: a RAM whose lanes straddle the two halves goes to
         # the side of most of its lanes, not into the gap between them.
-        lo, hi = span
-        return float(lane_sites[(lo + hi + 1) // 2].x)
+        return float(lane_sites[sorted(lanes_k)[len(lanes_k) // 2]].x)
 
-    keys = sorted(ram_lanes, key=lambda k: (lane_x(ram_lanes[k]), ram_lanes[k], str(k)))
-    slots = [s for x in sorted(ebr_cols) if x not in reserved for s in ebr_cols[x]]
-    idx = _match([lane_x(ram_lanes[k]) for k in keys], [float(s.x) for s in slots])
-    ram_sites = {k: slots[i] for k, i in zip(keys, idx)}
-    # Within a column, the RAMs of lower lanes in the upper rows (the order of the lanes).
-    by_col: dict[int, list] = {}
-    for k in keys:
-        by_col.setdefault(ram_sites[k].x, []).append(k)
-    for x, ks in by_col.items():
-        rows = sorted(ram_sites[k] for k in ks)
-        for k, s in zip(sorted(ks, key=lambda k: (ram_lanes[k], str(k))), rows):
-            ram_sites[k] = s
+    def rise(k, y):
+        return max(abs(y - lane_sites[j].y) for j in ram_lanes[k])
 
-    dist = max((min(abs(ram_sites[k].x - lane_sites[j].x) for j in range(lo, hi + 1))
-                for k, (lo, hi) in ram_lanes.items()), default=0)
+    def cost(k, where):
+        # Estimated routing in ns from the RAM to its farthest lane: 0.18 per tile row, 0.10 per
+        # column (docs/RESULTS.md), the columns to the nearest site of that row and side; on a tie
+        # the lower row (a DSP row's RAMs then share one block-RAM row: 10 -> 22, 34 -> 46, 58 -> 70
+        # on the 85F, and the matching within a row keeps them beside their lanes).
+        y, _ = where
+        return 0.18 * rise(k, y) + 0.10 * min(abs(s.x - lane_x(ram_lanes[k])) for s in slots_at[where]), -y
+
+    keys = sorted(ram_lanes, key=lambda k: (lane_x(ram_lanes[k]), tuple(ram_lanes[k]), str(k)))
+    where = _assign(keys, sorted(slots_at), cost, lambda w: len(slots_at[w]))
+    ram_sites = {}
+    for (y, right), slots in slots_at.items():
+        ks = [k for k in keys if where[k] == (y, right)]
+        slots = sorted(slots)
+        idx = _match([lane_x(ram_lanes[k]) for k in ks], [float(s.x) for s in slots])
+        ram_sites.update({k: slots[i] for k, i in zip(ks, idx)})
+
+    dist = max((min(abs(ram_sites[k].x - lane_sites[j].x) for j in lanes_k)
+                for k, lanes_k in ram_lanes.items()), default=0)
+    rise_max = max((rise(k, ram_sites[k].y) for k in ram_lanes), default=0)
     return Floorplan(lane_sites, ram_sites, gap, dist, {
         "lanes": lanes, "weight_rams": len(ram_lanes), "other_rams": other_rams,
         "dsp_columns": n_cols, "reserved_columns": [gap[0], gap[1]] if reserved else [],
-        "reserved_ebr_sites": held, "max_ram_to_lane_columns": dist,
+        "reserved_ebr_sites": held, "max_ram_to_lane_columns": dist, "max_ram_to_lane_rows": rise_max,
     })
+
+
+def _assign(keys, bins, cost, capacity) -> dict:
+    """Each RAM of ``keys`` to one of ``bins`` (a block-RAM row on one side of the die), at most
+    ``capacity(bin)`` to a bin, keeping ``Σ cost(k, bin)`` low (``cost``: a pair, the estimate and a
+    tie-break): greedily, the RAM that would lose
+    most by waiting (the gap between its best and its second-best bin with room) goes first, to its
+    best bin with room; ties in key order. Raises ValueError when the bins are full."""
+    taken = dict.fromkeys(bins, 0)
+    table = {k: sorted((cost(k, b), b) for b in bins) for k in keys}
+    out: dict = {}
+    left = list(keys)
+    while left:
+        best = None
+        for n, k in enumerate(left):
+            costs = [c for c in table[k] if taken[c[1]] < capacity(c[1])][:2]
+            if not costs:
+                raise ValueError(f"no block-RAM site left for weight RAM {k}")
+            regret = costs[1][0][0] - costs[0][0][0] if len(costs) > 1 else float("inf")
+            if best is None or regret > best[0]:
+                best = (regret, n, costs[0][1])
+        _, n, b = best
+        k = left.pop(n)
+        out[k] = b
+        taken[b] += 1
+    return out
 
 
 # --------------------------------------------------------------------------- the netlist
@@ -244,13 +285,14 @@ def _param_int(v) -> int:
     return int(v, 2) if isinstance(v, str) else int(v)
 
 
-def engine_cells(module: dict, lanes: int, slices: list, w_bits: int):
+def engine_cells(module: dict, lanes: int, slices: list, w_bits: int, order: list):
     """The engine's cells in a yosys JSON ``module``: ``(mult, wrom, others)``.
 
     ``mult[j]`` is the name of lane ``j``'s MULT18X18D; ``wrom`` maps each weight-ROM DP16KD's name to
-    ``(first_lane, last_lane)`` (from its bank/slice/column name, the slices' bit ranges ``slices``
-    (:func:`rtl.weights.slice_ranges`) and its data width); ``others`` counts the DP16KD cells that
-    are not weight ROM.
+    the lanes whose weights it holds, in lane order (from its bank/slice/column name, the slices' bit
+    ranges ``slices`` (:func:`rtl.weights.slice_ranges`), its data width and the ROM's lane order
+    ``order``, :func:`rtl.weights.storage_order`); ``others`` counts the DP16KD cells that are not
+    weight ROM.
     """
     mult, wrom, others = {}, {}, 0
     for name, cell in module["cells"].items():
@@ -269,7 +311,7 @@ def engine_cells(module: dict, lanes: int, slices: list, w_bits: int):
                 raise ValueError(f"weight RAM {name} lies beyond {lanes} lanes")
             lo = slices[s][0] + col * width
             hi = min(lo + width, slices[s][1]) - 1
-            wrom[name] = (lo // w_bits, hi // w_bits)
+            wrom[name] = tuple(sorted(order[i] for i in range(lo // w_bits, hi // w_bits + 1)))
     if sorted(mult) != list(range(lanes)):
         raise ValueError(f"expected the multipliers of lanes 0..{lanes - 1} (cells '…mac.mulJ.dsp'), "
                          f"found {len(mult)}")
@@ -283,10 +325,10 @@ def apply_floorplan(netlist: dict, lanes: int, sites: dict[str, list[Site]], w_b
     Returns the plan's summary (a dict for the synthesis report).
     """
     from gen.bramreg import _top_module
-    from rtl.weights import slice_ranges
+    from rtl.weights import slice_ranges, storage_order
 
     module = _top_module(netlist)
-    mult, wrom, others = engine_cells(module, lanes, slice_ranges(lanes * w_bits), w_bits)
+    mult, wrom, others = engine_cells(module, lanes, slice_ranges(lanes * w_bits), w_bits, storage_order(lanes))
     fp = plan(lanes, wrom, others, sites)
     for j, name in enumerate(mult):
         module["cells"][name]["attributes"]["BEL"] = fp.lanes[j].bel

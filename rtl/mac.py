@@ -16,17 +16,23 @@ LANES_PER_COLUMN = 3
 GROUP_COLUMNS = 6
 
 
+def lane_position(lanes: int, j: int) -> tuple[int, int, int]:
+    """Where the floorplan puts lane ``j``: ``(half, column, row)``. In each half of the array (lanes
+    ``[0, P/2)`` and ``[P/2, P)``, the two sides of the die), lane ``k`` of the half sits in DSP column
+    ``k // 3`` counted from the centre and in DSP row ``k % 3`` (:data:`LANES_PER_COLUMN`)."""
+    half = int(lanes >= 2 and j >= lanes // 2)
+    k = j - half * (lanes // 2)
+    return half, k // LANES_PER_COLUMN, k % LANES_PER_COLUMN
+
+
 def lane_groups(lanes: int) -> list[list[int]]:
-    """The lanes that share one copy of the activations: in each half of the array (lanes
-    ``[0, P/2)`` and ``[P/2, P)``, the floorplan's two sides), lane ``k`` of the half sits in column
-    ``k // 3``, row ``k % 3``; a group is the lanes of one row in :data:`GROUP_COLUMNS` neighbouring
-    columns (at most 6 lanes, all in one DSP row: a copy never feeds lanes in rows 24 tiles apart)."""
-    halves = [range(0, lanes)] if lanes < 2 else [range(0, lanes // 2), range(lanes // 2, lanes)]
+    """The lanes that share one copy of the activations: a group is the lanes of one half and one DSP
+    row in :data:`GROUP_COLUMNS` neighbouring columns (:func:`lane_position`; at most 6 lanes, all in
+    one DSP row: a copy never feeds lanes in rows 24 tiles apart)."""
     groups = {}
-    for h, half in enumerate(halves):
-        for j in half:
-            k = j - half.start
-            groups.setdefault((h, k // (LANES_PER_COLUMN * GROUP_COLUMNS), k % LANES_PER_COLUMN), []).append(j)
+    for j in range(lanes):
+        half, col, row = lane_position(lanes, j)
+        groups.setdefault((half, col // GROUP_COLUMNS, row), []).append(j)
     return [groups[key] for key in sorted(groups)]
 
 

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from rtl.config import KERNEL, EnginePlan
+from rtl.mac import LANES_PER_COLUMN, lane_position
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
@@ -31,6 +32,27 @@ def slice_ranges(width: int) -> list[tuple[int, int]]:
     cut = base + RAM_BITS * round((mid - base) / RAM_BITS)
     halves = [(0, cut), (cut, width)] if 0 < cut < width else [(0, width)]
     return [(lo, min(lo + SLICE_BITS, end)) for start, end in halves for lo in range(start, end, SLICE_BITS)]
+
+
+def storage_order(lanes: int) -> list[int]:
+    """The lanes in the order the weight ROM stores their weights: by half of the array, then by DSP
+    row, a row's lanes in column order (:func:`rtl.mac.lane_position`), snaking so that consecutive
+    lanes are neighbours on the die: the first half's rows top to bottom, ending at the centre
+    (edge → centre, centre → edge, edge → centre), the second half's bottom to top, starting there
+    (centre → edge, edge → centre, centre → edge).
+    A block RAM then holds the weights of lanes in one DSP row (or in two neighbouring rows at a
+    turn, or the two rows beside the centre at the word's middle), and the floorplan puts it in the
+    block-RAM row next to that DSP row, 12 tiles away on the 85F, where lanes in plain order would
+    give every RAM lanes in all three DSP rows, up to 72 tiles away (:mod:`gen.floorplan`; a tile
+    row costs about 0.18 ns of routing against 0.10 ns per column, docs/RESULTS.md).
+    """
+    def key(j):
+        half, col, row = lane_position(lanes, j)
+        r = row if half == 0 else LANES_PER_COLUMN - 1 - row      # the row's turn within its half
+        # centre -> edge or edge -> centre: the first half ends, the second starts, at the centre
+        outward = (LANES_PER_COLUMN - r) % 2 == 0 if half == 0 else r % 2 == 0
+        return half, r, col if outward else -col
+    return sorted(range(lanes), key=key)
 
 
 def tap_layout(plan: EnginePlan) -> data.StructLayout:
@@ -80,7 +102,10 @@ class WeightStore(wiring.Component):
     Attributes
     ----------
     banks : list of list of Memory
-        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``slice_ranges(P · 8)[s]``).
+        ``banks[b][s]``: bank ``b``, slice ``s`` (bits ``slice_ranges(P · b)[s]`` of the stored word,
+        whose lane ``order[i]`` is in bits ``[b·i, b·(i+1))``).
+    order : list of int
+        :func:`storage_order`.
 
     Members
     -------
@@ -98,7 +123,9 @@ class WeightStore(wiring.Component):
             self._MustUse__silence = True  # a refused component is not an unused one
             raise TypeError("plan must be an EnginePlan")
         self.plan = plan
-        words = list(plan.weight_rom)
+        self.order = storage_order(plan.lanes)
+        b, mask = plan.w_bits, (1 << plan.w_bits) - 1
+        words = [sum(((w >> (b * j)) & mask) << (b * i) for i, j in enumerate(self.order)) for w in plan.weight_rom]
         if len(words) > BANK_DEPTH:            # every bank full depth: no bank is read out of range
             words += [0] * (-len(words) % BANK_DEPTH)
         width = plan.lanes * plan.w_bits
@@ -176,8 +203,9 @@ class WeightStore(wiring.Component):
             r = Signal(P * plan.w_bits, name=f"w_raw{b}", reset_less=True)
             m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
             raw.append(r)
-        word = Signal(P * plan.w_bits, name="w_word", reset_less=True)
-        m.d.comb += self.word.eq(word)
+        word = Signal(P * plan.w_bits, name="w_word", reset_less=True)      # in storage order
+        wb, pos = plan.w_bits, {j: i for i, j in enumerate(self.order)}
+        m.d.comb += self.word.eq(Cat(*[word[wb * pos[j]:wb * (pos[j] + 1)] for j in range(P)]))
         if n_banks == 1:
             m.d.sync += word.eq(raw[0])
         else:

@@ -9,7 +9,7 @@ import pytest
 from gen.floorplan import (SITES_FILE, Site, _match, apply_floorplan, engine_cells, load_sites, plan,
                            probe_sites)
 from gen.synth import DEVICES
-from rtl.weights import slice_ranges
+from rtl.weights import slice_ranges, storage_order
 
 W = 8
 
@@ -30,16 +30,35 @@ def test_slices_are_cut_at_the_middle_ram_boundary():
         assert rams == sum(-(-min(144, width - lo) // 18) for lo in range(0, width, 144))
 
 
-def _weight_rams(lanes: int, banks: int, width: int = 18) -> dict:
+def _weight_rams(lanes: int, banks: int, width: int = 18, w_bits: int = W) -> dict:
     """The weight RAMs of an engine with ``lanes`` lanes and ``banks`` banks, as the RTL cuts them:
-    its slices, each cut by yosys into ``width``-bit block RAMs; ``{(b, s, k): (lo, hi)}``."""
-    out = {}
+    its slices of the word in storage order, each cut by yosys into ``width``-bit block RAMs;
+    ``{(b, s, k): lanes}``."""
+    out, order = {}, storage_order(lanes)
     for b in range(banks):
-        for s, (s_lo, s_hi) in enumerate(slice_ranges(lanes * W)):
+        for s, (s_lo, s_hi) in enumerate(slice_ranges(lanes * w_bits)):
             for k, lo in enumerate(range(s_lo, s_hi, width)):
                 hi = min(lo + width, s_hi) - 1
-                out[(b, s, k)] = (lo // W, hi // W)
+                out[(b, s, k)] = tuple(sorted(order[i] for i in range(lo // w_bits, hi // w_bits + 1)))
     return out
+
+
+def test_storage_order_keeps_neighbours_together():
+    """Every lane once; consecutive lanes of the stored word sit in one DSP row and neighbouring
+    columns, except at a row's turn (same column, next row) and at the word's middle (the two halves'
+    first columns, one row)."""
+    from rtl.mac import lane_position
+    for lanes in (16, 32, 64, 128, 130):
+        order = storage_order(lanes)
+        assert sorted(order) == list(range(lanes))
+        for a, b in zip(order, order[1:]):
+            (ha, ca, ra), (hb, cb, rb) = lane_position(lanes, a), lane_position(lanes, b)
+            if ha != hb:
+                assert ra == rb and ca <= 1 and cb == 0
+            elif ra == rb:
+                assert abs(ca - cb) == 1
+            else:
+                assert abs(ra - rb) == 1 and abs(ca - cb) <= 1
 
 
 @pytest.mark.slow
@@ -79,12 +98,17 @@ def test_match_is_the_least_total_distance():
         _match([1.0, 2.0], [1.0])
 
 
-@pytest.mark.parametrize("lanes,banks,near", [(128, 3, 1.0), (64, 6, 0.95), (16, 1, 1.0)])
-def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, near):
-    """``near``: the share of RAMs within 4 columns of one of their lanes. At 64 lanes with 6 banks the
-    RAMs fill all but 2 EBR sites outside the gap, so a few spill over to the other half."""
+@pytest.mark.parametrize("lanes,banks,w_bits,near,rows", [
+    (128, 3, 5, 1.0, 12),           # the codebook model: 108 weight RAMs
+    (128, 3, 8, 0.5, 72), (64, 6, 8, 0.5, 72),        # 171 and 174: nearly every site outside the gap
+    (16, 1, 8, 1.0, 12)])
+def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, w_bits, near, rows):
+    """``near``: the share of RAMs within 4 columns of one of their lanes; ``rows``: the most tile
+    rows between a RAM and the farthest of its lanes (the block-RAM row next to their DSP row is 12
+    away). Where the weight RAMs fill nearly every EBR site outside the gap, many go to farther rows
+    and columns."""
     sites = load_sites("85F")
-    rams = _weight_rams(lanes, banks)
+    rams = _weight_rams(lanes, banks, w_bits=w_bits)
     others = 25
     fp = plan(lanes, rams, others, sites)
     used = list(fp.lanes) + list(fp.rams.values())
@@ -99,8 +123,10 @@ def test_plan_keeps_each_ram_beside_its_lanes(lanes, banks, near):
     assert [(-s.x, s.y) for s in fp.lanes[:h]] == sorted((-s.x, s.y) for s in fp.lanes[:h])
     assert [(s.x, s.y) for s in fp.lanes[h:]] == sorted((s.x, s.y) for s in fp.lanes[h:])
     # RAMs within 4 columns of one of their lanes (measured here, not taken from the plan).
-    dist = [min(abs(fp.rams[k].x - fp.lanes[j].x) for j in range(lo, hi + 1)) for k, (lo, hi) in rams.items()]
+    dist = [min(abs(fp.rams[k].x - fp.lanes[j].x) for j in lanes_k) for k, lanes_k in rams.items()]
     assert sum(d <= 4 for d in dist) >= near * len(dist) and max(dist) == fp.max_distance
+    rise = [max(abs(fp.rams[k].y - fp.lanes[j].y) for j in lanes_k) for k, lanes_k in rams.items()]
+    assert max(rise) == fp.summary["max_ram_to_lane_rows"] == rows
     # The centre gap keeps at least the other RAMs' sites free, and no lane or weight RAM is in it.
     lo, hi = fp.reserved_x
     free = [s for s in sites["DP16KD"] if lo <= s.x <= hi]
@@ -129,9 +155,12 @@ def _netlist(lanes, rams):
 def test_netlist_pass_pins_the_planned_cells():
     rams = _weight_rams(32, 2)
     net = _netlist(32, rams)
-    mult, wrom, others = engine_cells(net["modules"]["board"], 32, slice_ranges(32 * W), W)
+    mult, wrom, others = engine_cells(net["modules"]["board"], 32, slice_ranges(32 * W), W, storage_order(32))
     assert others == 1 and len(mult) == 32
-    assert wrom == {f"logic.core.engine.weights.wrom{b}_{s}.0.{k}": span for (b, s, k), span in rams.items()}
+    assert wrom == {f"logic.core.engine.weights.wrom{b}_{s}.0.{k}": lanes_k for (b, s, k), lanes_k in rams.items()}
+    # The first RAM holds the stored word's first 18 bits, lanes 15, 12 and 9 (the first half's top
+    # row from its edge inwards: lane k of the 16-lane half in column k // 3 of row k % 3).
+    assert wrom["logic.core.engine.weights.wrom0_0.0.0"] == (9, 12, 15)
     summary = apply_floorplan(net, 32, load_sites("85F"))
     cells = net["modules"]["board"]["cells"]
     bels = {n: c["attributes"].get("BEL") for n, c in cells.items()}
