@@ -11,10 +11,11 @@ latency as a property, and the stage numbers below follow from them::
             c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
             tap window (layer 1: the pass input's registered sat(z + v), addressed at c3, copied
             per half at c7)
-    c7..c11 MacArray: distribution registers per lane group, operand registers per lane, the
-            multiplier's two registers (MacArray.latency = 4) -> tree level 0 at c11 = FRONT
-    c11+k   adder-tree level k registered (k = 1 .. log2 P)
-    c11+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
+    c7..c12 MacArray: distribution registers per lane group (a select, then a copy), operand
+            registers per lane, the multiplier's two registers (MacArray.latency = 5) -> tree
+            level 0 at c12 = FRONT
+    c12+k   adder-tree level k registered (k = 1 .. log2 P)
+    c12+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
             accumulate (bias preloaded on a pixel's first step); the cycle after a pixel's last
             step the accumulators are copied into the hold bank (SEL = 2 from the node to the capture)
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -48,8 +49,8 @@ __all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BIT
            "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (6)
-#: + MacArray.latency (4)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 6 + 4
+#: + MacArray.latency (5)``. The components' ``latency`` properties say the same (tests check it).
+FRONT = 1 + 6 + 5
 #: Cycles from a tree node to its capture into the hold bank (:attr:`AccumulatorBank.latency`): the
 #: register stage in front of the accumulators, then the accumulators.
 SEL = 2
@@ -58,7 +59,7 @@ DRAIN = 3
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c11+log2 P). The
+    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c12+log2 P). The
     accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
     the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
     return FRONT + plan.tree_levels
@@ -154,7 +155,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 4 = 11``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 5 = 12``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
@@ -178,7 +179,7 @@ class Engine(wiring.Component):
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c11+log2 P)."""
+        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c12+log2 P)."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -300,7 +301,7 @@ class Engine(wiring.Component):
         m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
-        # ---------------------------------------------------------------- step metadata, c0 .. c11+log2 P
+        # ---------------------------------------------------------------- step metadata, c0 .. c12+log2 P
         # Only the valid bits have a reset (the reset net reaches 22 flip-flops here, not 22 × 20).
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
@@ -364,7 +365,7 @@ class Engine(wiring.Component):
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
 
-        # ---------------------------------------------------------------- MAC array: c7 -> c11 + k
+        # ---------------------------------------------------------------- MAC array: c7 -> c12 + k
         # The layer number through a register per consumer (MAC array, each bank, drain) before
         # their own copies: safe, as it changes only while no step is in flight, and every
         # consumer sees a layer's first step many cycles after it changes (the broadcast from the

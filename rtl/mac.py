@@ -50,16 +50,20 @@ class MacArray(wiring.Component):
     ``j ≥ OCP_l·G_l`` multiply 0. Level ``k`` of the adder tree sums groups of ``2**k`` lanes, so
     output channel ``o`` of a layer with ``G = 2**k`` is node ``o`` of level ``k``.
 
-    Pipeline (:attr:`latency` = 4 cycles from ``x``/``w`` to tree level 0, one more per level):
+    Pipeline (:attr:`latency` = 5 cycles from ``x``/``w`` to tree level 0, one more per level):
 
-    1. distribution registers: each group of :func:`lane_groups` gets its own copy of the
+    1. distribution registers: each group of :func:`lane_groups` selects its own copy of the
        activations its lanes use in the layer in progress, and the weight word is registered, so
-       no memory output drives sinks all over the die in one cycle (a register tree, one level);
-    2. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
+       no memory output drives sinks all over the die in one cycle;
+    2. a second register for each of them (the group's copy, each lane's weight bits): a net from
+       the centre, or from a weight RAM, to a lane crosses in two hops, and the placer can put the
+       register between them (a lane group lies up to 48 tile rows and 46 columns from the
+       activation buffers, and a tile row costs about 0.18 ns of routing: docs/RESULTS.md);
+    3. operand registers, one x/w pair per lane, placed next to its DSP (``keep``: yosys must not
        merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`); with
        codebooks, each lane's weight register is loaded from its own copy of the layer's codebook
        (a LUT ROM addressed by the lane's layer copy and index), so the lookup costs no cycle;
-    3. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
+    4. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
 
     Parameters
     ----------
@@ -100,8 +104,8 @@ class MacArray(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``x``/``w`` to tree level 0: ``1 (distribution) + 1 (operands) + Multiplier.latency (2) = 4``."""
-        return 2 + self.mults[0].latency
+        """Cycles from ``x``/``w`` to tree level 0: ``2 (distribution) + 1 (operands) + Multiplier.latency (2) = 5``."""
+        return 3 + self.mults[0].latency
 
     def lane_source(self, l: int, j: int):
         """Activation index that lane ``j`` multiplies in layer ``l``, or None for an idle lane."""
@@ -136,19 +140,25 @@ class MacArray(wiring.Component):
             side = int(lanes_g[0] >= P // 2)
             slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
             width = max(1, max(len(sl) for sl in slots[grp]))
-            x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
-                          for t in range(width)]
+            x_sel = [Signal(signed(X_BITS), name=f"x_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
+                     for t in range(width)]
             with m.Switch(layer_g[grp]):
                 for l in range(L):
                     with m.Case(l):
                         idx = slots[grp][l]
-                        for t, r in enumerate(x_grp[grp]):
+                        for t, r in enumerate(x_sel):
                             m.d.sync += r.eq(x_word(l, idx[t], side) if t < len(idx) else 0)
+            # 2: the group's copy, a register hop nearer its lanes.
+            x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
+                          for t in range(width)]
+            m.d.sync += [r.eq(s) for r, s in zip(x_grp[grp], x_sel)]
         b = plan.w_bits
         w_mid = Signal(P * b, name="w_mid", reset_less=True)
         m.d.sync += w_mid.eq(self.w)
+        w_lane = [Signal(b, name=f"w_l{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
+        m.d.sync += [w_lane[j].eq(w_mid[j * b:(j + 1) * b]) for j in range(P)]
 
-        # 2: operand registers. Each lane selects its activation with its own copy of the layer
+        # 3: operand registers. Each lane selects its activation with its own copy of the layer
         # number: lanes that select alike would otherwise share one multiplexer (yosys/ABC merge
         # identical logic), placed beside one of them and routed to the others rows away.
         x_op = [Signal(signed(X_BITS), name=f"x_op{j}", reset_less=True, attrs={"keep": 1}) for j in range(P)]
@@ -157,10 +167,10 @@ class MacArray(wiring.Component):
             grp = group_of[j]
             layer_j = Signal.like(self.layer, name=f"layer_op{j}", reset_less=True, attrs={"keep": 1})
             # Two cycles late: safe, as the layer changes only while no step is in flight and a
-            # step takes more than two cycles to get here. No reset (a reset net to every lane was
+            # step takes more than three cycles to get here. No reset (a reset net to every lane was
             # the critical path): a copy of a reset register, and no step is in flight after reset.
             m.d.sync += layer_j.eq(layer_g[grp])
-            w_in = w_mid[j * b:(j + 1) * b]
+            w_in = w_lane[j]
             if plan.codebooks is None:
                 m.d.sync += w_op[j].eq(w_in.as_signed())
             with m.Switch(layer_j):
@@ -174,7 +184,7 @@ class MacArray(wiring.Component):
                                     with m.Case(k):
                                         m.d.sync += w_op[j].eq(code)
 
-        # 3: multipliers.
+        # 4: multipliers.
         prods = []
         for j, mul in enumerate(self.mults):
             m.submodules[f"mul{j}"] = mul
