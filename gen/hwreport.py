@@ -227,6 +227,8 @@ def render_markdown(rep: dict) -> str:
         lines += [f"Floorplan (gen/floorplan.py): {fp['lanes']} lane multipliers in {fp['dsp_columns']} DSP "
                   f"columns and {fp['weight_rams']} weight RAMs pinned, each RAM within "
                   f"{fp['max_ram_to_lane_columns']} columns of its lanes"
+                  + (f" and {fp['max_ram_to_lane_rows']} tile rows of the farthest of them"
+                     if "max_ram_to_lane_rows" in fp else "")
                   + (f"; columns {gap[0]}–{gap[1]} ({fp['reserved_ebr_sites']} EBR sites) left to the "
                      f"{fp['other_rams']} other block RAMs." if gap else "."), ""]
     lines += ["## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | met |", "|---|---:|---:|---|"]

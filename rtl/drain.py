@@ -186,8 +186,13 @@ class Drain(wiring.Component):
         m.d.comb += [tidx.acc.eq(front[layers[-1].level][0]), tr.addr.eq(tidx.index)]
         m.d.sync += t_word.eq(tr.data)
 
+        # The write enables registered, one per buffer, from d0 (the layer does not change during a
+        # drain): a flip-flop drives the buffer's block-RAM pins, not a LUT (a 78.8 MHz run's
+        # critical path: d1_valid through a LUT to a buffer RAM 32 columns away).
         for l in range(1, L):
-            m.d.comb += self.write_en[l].eq(d1_valid & eq_const(layer_d, l - 1))
+            we = Signal(name=f"we{l}", attrs={"keep": 1})
+            m.d.sync += we.eq(d0_valid & eq_const(layer_d, l - 1))
+            m.d.comb += self.write_en[l].eq(we)
         m.d.comb += [self.write_addr.eq(d1_addr), self.write_data.eq(Cat(*d1_q))]
         out_max = layers[-1].out_size - 1
         is_last = (self.pass_index == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)

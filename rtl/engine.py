@@ -39,7 +39,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import MacArray, lane_groups
+from rtl.mac import LANES_PER_COLUMN, MacArray, lane_groups
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -318,10 +318,11 @@ class Engine(wiring.Component):
         # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
         # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
         # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
-        # right of the centre each get their own), and at c7 registered again, or, in a
-        # tap-parallel layer, taken into the tap window. The pass input (address, read, registered
-        # sum) is addressed from c3 too and copied per half at c7. So every x word crosses from
-        # the centre to its lanes through three register hops before the lane groups' copies.
+        # right of the centre each get their own), and at c7 copied once per half and DSP row, or,
+        # in a tap-parallel layer, taken into the tap window. The pass input (address, read,
+        # registered sum) is addressed from c3 too and copied per half and DSP row at c7. So every
+        # x word crosses from the centre to its lanes through a register tree: per half, per DSP
+        # row, per lane group (MacArray), per lane.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
@@ -334,10 +335,11 @@ class Engine(wiring.Component):
             m.d.sync += push[i].eq(push[i - 1])
         assert pin.latency == 3 and ws.latency == 6
         m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
-        for side in range(2):
-            u = Signal.like(pin.r_data, name=f"u_half{side}", reset_less=True, attrs={"keep": 1})
+        copies = 2 * LANES_PER_COLUMN         # per half of the array and DSP row (MacArray.x)
+        for cp in range(copies):
+            u = Signal.like(pin.r_data, name=f"u_copy{cp}", reset_less=True, attrs={"keep": 1})
             m.d.sync += u.eq(pin.r_data)
-            m.d.comb += mac.x[side].layer1.eq(u)
+            m.d.comb += mac.x[cp].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
             mem = self.buffers[l]
@@ -354,12 +356,12 @@ class Engine(wiring.Component):
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
                 x_word = self._tap_window(m, l, x_half, push[4], tap_4.rs, tap_4.rz, meta[4], active)
-                m.d.comb += [mac.x[side][f"layer{l + 1}"].eq(x_word) for side in range(2)]
+                m.d.comb += [mac.x[cp][f"layer{l + 1}"].eq(x_word) for cp in range(copies)]
             else:
-                for side in range(2):
-                    x_word = Signal(len(rp.data), name=f"x_word{l}_{side}", reset_less=True)
-                    m.d.sync += x_word.eq(x_half[side])
-                    m.d.comb += mac.x[side][f"layer{l + 1}"].eq(x_word)
+                for cp in range(copies):
+                    x_word = Signal(len(rp.data), name=f"x_word{l}_{cp}", reset_less=True, attrs={"keep": 1})
+                    m.d.sync += x_word.eq(x_half[cp // LANES_PER_COLUMN])
+                    m.d.comb += mac.x[cp][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),

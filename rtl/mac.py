@@ -75,9 +75,10 @@ class MacArray(wiring.Component):
     -------
     layer : In(range(L))
         The layer in progress (constant while its steps are in flight).
-    x : In(ArrayLayout(x_layout(plan), 2))
-        The input words, one copy per half of the array (``x[0]`` for lanes ``< P/2``, ``x[1]`` for
-        the rest; the same values, placed apart); only the layer in progress's is used.
+    x : In(ArrayLayout(x_layout(plan), 2 · LANES_PER_COLUMN))
+        The input words, one copy per half of the array and DSP row (``x[h·3 + r]`` for the lanes
+        of half ``h`` in row ``r``, :func:`lane_position`; the same values, placed apart); only the
+        layer in progress's is used.
     w : In(P × plan.w_bits)
         The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
         codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
@@ -97,7 +98,7 @@ class MacArray(wiring.Component):
         self.mults = [Multiplier(X_BITS, W_BITS, mult) for _ in range(P)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
-            "x": In(data.ArrayLayout(x_layout(plan), 2)),
+            "x": In(data.ArrayLayout(x_layout(plan), 2 * LANES_PER_COLUMN)),
             "w": In(P * plan.w_bits),
             **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
         })
@@ -118,10 +119,10 @@ class MacArray(wiring.Component):
         L, P, K = len(layers), plan.lanes, plan.tree_levels
         m = Module()
 
-        def x_word(l, i, side):
-            """Activation ``i`` of layer ``l``'s input word (the copy of half ``side``) as a multiplier
-            operand (S16 or U16 -> 17 bits)."""
-            w = self.x[side][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
+        def x_word(l, i, copy):
+            """Activation ``i`` of layer ``l``'s input word (copy ``copy``: a half and DSP row) as a
+            multiplier operand (S16 or U16 -> 17 bits)."""
+            w = self.x[copy][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
             return w.as_signed() if l == 0 else w
 
         # 1: distribution registers.
@@ -137,7 +138,8 @@ class MacArray(wiring.Component):
         slots = {}                              # slots[grp][l]: activation indices held by the group copy
         x_grp = {}
         for grp, lanes_g in enumerate(groups):
-            side = int(lanes_g[0] >= P // 2)
+            half, _, row = lane_position(P, lanes_g[0])
+            copy = half * LANES_PER_COLUMN + row
             slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
             width = max(1, max(len(sl) for sl in slots[grp]))
             x_sel = [Signal(signed(X_BITS), name=f"x_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
@@ -147,7 +149,7 @@ class MacArray(wiring.Component):
                     with m.Case(l):
                         idx = slots[grp][l]
                         for t, r in enumerate(x_sel):
-                            m.d.sync += r.eq(x_word(l, idx[t], side) if t < len(idx) else 0)
+                            m.d.sync += r.eq(x_word(l, idx[t], copy) if t < len(idx) else 0)
             # 2: the group's copy, a register hop nearer its lanes.
             x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})
                           for t in range(width)]

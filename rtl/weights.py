@@ -216,8 +216,12 @@ class WeightStore(wiring.Component):
                 bank_w = Signal(range(n_banks), name=f"bank_w{sl}", reset_less=True, attrs={"keep": 1})
                 m.d.sync += [bank_r.eq(addrs[sl][bank_bits:]), bank_w.eq(bank_r)]
                 lo, hi = self.slices[sl]
+                # The last bank as the default: a bank number that is no bank (never read) would
+                # otherwise hold the register, a clock enable on every bit of the slice.
                 with m.Switch(bank_w):
-                    for b in range(n_banks):
+                    for b in range(n_banks - 1):
                         with m.Case(b):
                             m.d.sync += word[lo:hi].eq(raw[b][lo:hi])
+                    with m.Default():
+                        m.d.sync += word[lo:hi].eq(raw[n_banks - 1][lo:hi])
         return m
