@@ -39,7 +39,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import LANES_PER_COLUMN, MacArray, lane_groups
+from rtl.mac import LANES_PER_COLUMN, MacArray, lane_groups, lane_position
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -203,6 +203,11 @@ class Engine(wiring.Component):
             chunks += [acts[c:c + self.TP_CHUNK] for c in range(0, len(acts), self.TP_CHUNK)]
         return chunks
 
+    def _chunk_place(self, l, t, acts):
+        """``(half, row)`` of the lanes of a chunk of :meth:`_window_chunks` (:func:`rtl.mac.lane_position`)."""
+        half, _, row = lane_position(self.plan.lanes, t * self.plan.layers[l].icp + acts[0])
+        return half, row
+
     def _tap_window(self, m, l, x_half, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
         ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word ``x_half``
@@ -222,9 +227,10 @@ class Engine(wiring.Component):
         registers are cut into chunks by where their lanes lie (:meth:`_window_chunks`): the upper
         word with the queue under the chunks of slot ``2a + 1``, the lower word under those of slot
         ``2a``. The events are decoded at c4 (``push``, ``rs``, ``rz``, ``step``), registered into
-        one copy per row slot and word (c5) and from it into one copy per chunk (c6; all ``keep``),
-        each upper chunk with its own copy of the queue count, so every control net stays inside a
-        lane group and the decoded events reach the chunks through a register tree."""
+        one copy per row slot, word, half of the array and DSP row (c5) and from it into one copy
+        per chunk (c6; all ``keep``), each upper chunk with its own copy of the queue count, so
+        every control net stays inside a lane group or one DSP row of a half, and the decoded
+        events reach the chunks through a register tree."""
         lp = self.plan.layers[l]
         out_last = lp.out_size - 1
         ev_first, ev_shift, ev_last = Signal(name=f"tp_first{l}"), Signal(name=f"tp_shift{l}"), Signal(name=f"tp_last{l}")
@@ -234,12 +240,18 @@ class Engine(wiring.Component):
         W = ACT_BITS
         words = {}                              # words[(b, a, i)]: window word b of activation i
         for a in range(2):
-            # upper word and queue: shift, last, push, zero, clear
-            up = [Signal(name=f"tp_{n}{l}_{a}u", **kw) for n in ("sh", "la", "pu", "ze", "cl")]
-            m.d.sync += [up[0].eq(ev_shift), up[1].eq(ev_last), up[2].eq(active & push & (rs == a)),
-                         up[3].eq(rz), up[4].eq(~active)]
+            # upper word and queue: shift, last, push, zero, clear; one copy per half and DSP row
+            ups = {}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a + 1)):
                 tag = f"{l}_{a}u{ch}"
+                place = self._chunk_place(l, 2 * a + 1, acts)
+                if place not in ups:
+                    ups[place] = [Signal(name=f"tp_{n}{l}_{a}u_{place[0]}{place[1]}", **kw)
+                                  for n in ("sh", "la", "pu", "ze", "cl")]
+                    m.d.sync += [ups[place][0].eq(ev_shift), ups[place][1].eq(ev_last),
+                                 ups[place][2].eq(active & push & (rs == a)), ups[place][3].eq(rz),
+                                 ups[place][4].eq(~active)]
+                up = ups[place]
                 shift, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
                                                  for n in ("sh", "la", "pu", "ze", "cl"))
                 m.d.sync += [shift.eq(up[0]), last.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
@@ -271,11 +283,15 @@ class Engine(wiring.Component):
                     m.d.sync += n.eq(0)
                 for k, i in enumerate(acts):
                     words[(1, a, i)] = win[k * W:(k + 1) * W]
-            # lower word: shift, first
-            lo = [Signal(name=f"tp_{n}{l}_{a}l", **kw) for n in ("sh", "fi")]
-            m.d.sync += [lo[0].eq(ev_shift), lo[1].eq(ev_first)]
+            # lower word: shift, first; one copy per half and DSP row
+            los = {}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a)):
                 tag = f"{l}_{a}l{ch}"
+                place = self._chunk_place(l, 2 * a, acts)
+                if place not in los:
+                    los[place] = [Signal(name=f"tp_{n}{l}_{a}l_{place[0]}{place[1]}", **kw) for n in ("sh", "fi")]
+                    m.d.sync += [los[place][0].eq(ev_shift), los[place][1].eq(ev_first)]
+                lo = los[place]
                 shift, first = (Signal(name=f"tp_{n}{tag}", **kw) for n in ("sh", "fi"))
                 m.d.sync += [shift.eq(lo[0]), first.eq(lo[1])]
                 win = Signal(len(acts) * W, name=f"tp_w0_{tag}", reset_less=True)

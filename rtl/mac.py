@@ -128,13 +128,19 @@ class MacArray(wiring.Component):
         # 1: distribution registers.
         groups = lane_groups(P)
         group_of = {j: g for g, lanes_g in enumerate(groups) for j in lanes_g}
-        layer_g = {}
-        for grp in range(len(groups)):
-            # The group's copy of the layer number (one cycle late: safe, as the layer changes only
-            # while no step is in flight and a step takes more than a cycle to get here; no reset,
-            # it follows the layer register within a cycle of a reset).
+        layer_g, layer_r = {}, {}
+        for grp, lanes_g in enumerate(groups):
+            # The group's copy of the layer number, from a copy per half and DSP row (two cycles
+            # late: safe, as the layer changes only while no step is in flight and a step takes
+            # more than two cycles to get here; no reset, it follows the layer register within
+            # two cycles of a reset).
+            half, _, row = lane_position(P, lanes_g[0])
+            if (half, row) not in layer_r:
+                layer_r[(half, row)] = Signal.like(self.layer, name=f"layer_r{half}{row}", reset_less=True,
+                                                   attrs={"keep": 1})
+                m.d.sync += layer_r[(half, row)].eq(self.layer)
             layer_g[grp] = Signal.like(self.layer, name=f"layer_x{grp}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += layer_g[grp].eq(self.layer)
+            m.d.sync += layer_g[grp].eq(layer_r[(half, row)])
         slots = {}                              # slots[grp][l]: activation indices held by the group copy
         x_grp = {}
         for grp, lanes_g in enumerate(groups):
@@ -168,7 +174,7 @@ class MacArray(wiring.Component):
         for j in range(P):
             grp = group_of[j]
             layer_j = Signal.like(self.layer, name=f"layer_op{j}", reset_less=True, attrs={"keep": 1})
-            # Two cycles late: safe, as the layer changes only while no step is in flight and a
+            # Three cycles late: safe, as the layer changes only while no step is in flight and a
             # step takes more than three cycles to get here. No reset (a reset net to every lane was
             # the critical path): a copy of a reset register, and no step is in flight after reset.
             m.d.sync += layer_j.eq(layer_g[grp])
