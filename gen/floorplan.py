@@ -7,11 +7,13 @@ so a slice's address register drives RAMs tens of columns apart and a weight wor
 to its multiplier. This module pins them instead, with ``BEL`` attributes in the yosys netlist
 (honoured by nextpnr-ecp5), by a plan that follows the engine's structure:
 
-* **lanes in order**, three to a DSP column (the die's multiplier rows), column after column from
-  the centre outwards (lanes ``0 … P/2-1`` to the left, the rest to the right): the adder tree adds
-  neighbouring lanes, the x copies serve 16 neighbouring lanes, the accumulators sit at the tree's
+* **lanes in order** where the RTL expects them (:func:`rtl.mac.lane_position`): six to a pair of
+  neighbouring DSP columns, filled row by row (the die's three multiplier rows), pair after pair
+  from the centre outwards (lanes ``0 … P/2-1`` to the left, the rest to the right): the adder
+  tree adds neighbouring lanes (its first level two lanes side by side in one row), the x copies
+  serve the lanes of one row in six neighbouring columns, the accumulators sit at the tree's
   nodes, so all of that logic stays local, and the accumulators that drain first (node 0) are next
-  to the drain at the centre;
+  to the drain at the centre (on a device with other rows, column after column);
 * **each weight RAM beside its lanes, in the block-RAM row next to their DSP row**: the ROM stores
   the lanes of one half and one DSP row together (:func:`rtl.weights.storage_order`), so a RAM of
   slice ``s`` (bits ``[lo_s, hi_s)``, :func:`rtl.weights.slice_ranges`) holds lanes of one DSP row,
@@ -37,6 +39,8 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rtl.mac import LANES_PER_COLUMN, PAIR_COLUMNS, lane_position
 
 __all__ = ["Site", "Floorplan", "load_sites", "plan", "apply_floorplan", "probe_sites", "SITES_FILE"]
 
@@ -184,7 +188,7 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
 
     # Lanes, from the centre outwards: lanes 0 .. h-1 leftwards from the gap, lanes h .. P-1
     # rightwards (h = P/2 where both sides have room: every adder-tree node below the root stays on
-    # one side), each column's rows top to bottom, so that the accumulators' hold banks shift their
+    # one side), in pairs of columns filled row by row top to bottom (rtl.mac.lane_position), so that the accumulators' hold banks shift their
     # drain words (node 0 first) towards the centre, where the drain is. Each side takes the DSP
     # columns nearest the gap; where the weight RAMs need more EBR columns than the lanes need DSP
     # columns (a deep ROM over few lanes), a side's lane columns are spread evenly over as wide a
@@ -198,15 +202,27 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
     h = max(lanes - caps[1], min(caps[0], lanes // 2))
     ram_cols = -(-len(ram_lanes) // per_col)
     lane_sites, n_cols = [], 0
-    for side, n in zip(sides, (h, lanes - h)):
+    for half, (side, first, n) in enumerate(zip(sides, (0, h), (h, lanes - h))):
         if n == 0:
             continue
         rows = min(len(mult_cols[x]) for x in side)
-        need = -(-n // rows)
+        # Where the RTL expects each lane (rtl.mac.lane_position: column pairs filled row by row),
+        # when the device has its rows and the halves are equal; else column after column.
+        pos = [lane_position(lanes, j) for j in range(first, first + n)]
+        planned = rows == LANES_PER_COLUMN and h == lanes // 2 and all(p[0] == half for p in pos)
+        need = max(p[1] for p in pos) + 1 if planned else -(-n // rows)
         span = side[:max(need, min(len(side), -(-ram_cols * n // lanes)))]
-        cols = span if need >= len(span) else [span[round(i * (len(span) - 1) / (need - 1))] for i in range(need)] \
-            if need > 1 else span[:1]
-        lane_sites += [s for x in cols for s in mult_cols[x]][:n]
+        # spread evenly over the span in units of a column pair (planned) or a column
+        unit = PAIR_COLUMNS if planned else 1
+        units = [span[i:i + unit] for i in range(0, len(span), unit)]
+        k = -(-need // unit)
+        picked = units if k >= len(units) else [units[round(i * (len(units) - 1) / (k - 1))] for i in range(k)] \
+            if k > 1 else units[:1]
+        cols = [x for u in picked for x in u][:need]
+        if len(cols) < need:
+            raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")
+        lane_sites += ([mult_cols[cols[c]][r] for _, c, r in pos] if planned
+                       else [s for x in cols for s in mult_cols[x]][:n])
         n_cols += len(cols)
     if len(lane_sites) < lanes:
         raise ValueError(f"{lanes} lanes do not fit the {len(pool)} DSP columns outside the centre gap")

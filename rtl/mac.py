@@ -9,20 +9,26 @@ from amaranth.lib.wiring import In, Out
 from rtl.config import ACT_BITS, PROD_BITS, W_BITS, X_BITS, EnginePlan
 from rtl.mult import Multiplier, check_mult_kind
 
-#: Lanes per DSP column in the floorplan (gen/floorplan.py: lanes in order, three to a column, one
-#: per DSP row of the die, from the centre outwards in each half of the array).
+#: Lanes per DSP column in the floorplan (gen/floorplan.py): one per DSP row of the die (the 85F's three).
 LANES_PER_COLUMN = 3
+#: Neighbouring DSP columns the floorplan fills row by row: the adder tree's first-level siblings
+#: (lanes 2n and 2n + 1) side by side in one DSP row, not 24 tile rows apart.
+PAIR_COLUMNS = 2
 #: DSP columns served by one copy of the activations and of the layer number (in one DSP row).
 GROUP_COLUMNS = 6
 
 
 def lane_position(lanes: int, j: int) -> tuple[int, int, int]:
     """Where the floorplan puts lane ``j``: ``(half, column, row)``. In each half of the array (lanes
-    ``[0, P/2)`` and ``[P/2, P)``, the two sides of the die), lane ``k`` of the half sits in DSP column
-    ``k // 3`` counted from the centre and in DSP row ``k % 3`` (:data:`LANES_PER_COLUMN`)."""
+    ``[0, P/2)`` and ``[P/2, P)``, the two sides of the die), lane ``k`` of the half sits in the block
+    ``k // 6`` of :data:`PAIR_COLUMNS` neighbouring DSP columns counted from the centre, in DSP row
+    ``(k % 6) // 2`` and column ``2·(k // 6) + k % 2``: a block's six lanes fill its two columns row
+    by row, so lanes ``2n`` and ``2n + 1`` are side by side."""
     half = int(lanes >= 2 and j >= lanes // 2)
     k = j - half * (lanes // 2)
-    return half, k // LANES_PER_COLUMN, k % LANES_PER_COLUMN
+    block, r = divmod(k, PAIR_COLUMNS * LANES_PER_COLUMN)
+    row, c = divmod(r, PAIR_COLUMNS)
+    return half, PAIR_COLUMNS * block + c, row
 
 
 def lane_groups(lanes: int) -> list[list[int]]:
