@@ -188,8 +188,9 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
 
     # Lanes, from the centre outwards: lanes 0 .. h-1 leftwards from the gap, lanes h .. P-1
     # rightwards (h = P/2 where both sides have room: every adder-tree node below the root stays on
-    # one side), in pairs of columns filled row by row top to bottom (rtl.mac.lane_position), so that the accumulators' hold banks shift their
-    # drain words (node 0 first) towards the centre, where the drain is. Each side takes the DSP
+    # one side), in pairs of columns filled row by row top to bottom (rtl.mac.lane_position), so
+    # that the accumulators' hold banks shift their drain words (node 0 first) towards the centre,
+    # where the drain is. Each side takes the DSP
     # columns nearest the gap; where the weight RAMs need more EBR columns than the lanes need DSP
     # columns (a deep ROM over few lanes), a side's lane columns are spread evenly over as wide a
     # span as its RAMs, so that every RAM stays beside its lanes.
@@ -248,7 +249,8 @@ def plan(lanes: int, ram_lanes: dict, other_rams: int, sites: dict[str, list[Sit
         # the lower row (a DSP row's RAMs then share one block-RAM row: 10 -> 22, 34 -> 46, 58 -> 70
         # on the 85F, and the matching within a row keeps them beside their lanes).
         y, _ = where
-        return 0.18 * rise(k, y) + 0.10 * min(abs(s.x - lane_x(ram_lanes[k])) for s in slots_at[where]), -y
+        x = lane_x(ram_lanes[k])
+        return 0.18 * rise(k, y) + 0.10 * min(abs(s.x - x) for s in slots_at[where]), -y
 
     keys = sorted(ram_lanes, key=lambda k: (lane_x(ram_lanes[k]), tuple(ram_lanes[k]), str(k)))
     where = _assign(keys, sorted(slots_at), cost, lambda w: len(slots_at[w]))

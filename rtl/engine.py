@@ -239,19 +239,22 @@ class Engine(wiring.Component):
         kw = {"reset_less": True, "attrs": {"keep": 1}}
         W = ACT_BITS
         words = {}                              # words[(b, a, i)]: window word b of activation i
+
+        def place_copy(copies, place, tag, events):
+            """The registered copy of ``events`` (``{name: value}``) for the chunks of one half and
+            DSP row ``place``, made on first use."""
+            if place not in copies:
+                copies[place] = [Signal(name=f"tp_{n}{tag}_{place[0]}{place[1]}", **kw) for n in events]
+                m.d.sync += [r.eq(v) for r, v in zip(copies[place], events.values())]
+            return copies[place]
+
         for a in range(2):
             # upper word and queue: shift, last, push, zero, clear; one copy per half and DSP row
-            ups = {}
+            ups, up_events = {}, {"sh": ev_shift, "la": ev_last, "pu": active & push & (rs == a), "ze": rz,
+                                  "cl": ~active}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a + 1)):
                 tag = f"{l}_{a}u{ch}"
-                place = self._chunk_place(l, 2 * a + 1, acts)
-                if place not in ups:
-                    ups[place] = [Signal(name=f"tp_{n}{l}_{a}u_{place[0]}{place[1]}", **kw)
-                                  for n in ("sh", "la", "pu", "ze", "cl")]
-                    m.d.sync += [ups[place][0].eq(ev_shift), ups[place][1].eq(ev_last),
-                                 ups[place][2].eq(active & push & (rs == a)), ups[place][3].eq(rz),
-                                 ups[place][4].eq(~active)]
-                up = ups[place]
+                up = place_copy(ups, self._chunk_place(l, 2 * a + 1, acts), f"{l}_{a}u", up_events)
                 shift, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
                                                  for n in ("sh", "la", "pu", "ze", "cl"))
                 m.d.sync += [shift.eq(up[0]), last.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
@@ -287,11 +290,7 @@ class Engine(wiring.Component):
             los = {}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a)):
                 tag = f"{l}_{a}l{ch}"
-                place = self._chunk_place(l, 2 * a, acts)
-                if place not in los:
-                    los[place] = [Signal(name=f"tp_{n}{l}_{a}l_{place[0]}{place[1]}", **kw) for n in ("sh", "fi")]
-                    m.d.sync += [los[place][0].eq(ev_shift), los[place][1].eq(ev_first)]
-                lo = los[place]
+                lo = place_copy(los, self._chunk_place(l, 2 * a, acts), f"{l}_{a}l", {"sh": ev_shift, "fi": ev_first})
                 shift, first = (Signal(name=f"tp_{n}{tag}", **kw) for n in ("sh", "fi"))
                 m.d.sync += [shift.eq(lo[0]), first.eq(lo[1])]
                 win = Signal(len(acts) * W, name=f"tp_w0_{tag}", reset_less=True)
