@@ -236,10 +236,17 @@ def render_markdown(rep: dict) -> str:
         lines.append(f"| `{name}` | {c['fmax_mhz']:.1f} | {c['constraint_mhz']:g} | {'yes' if c['met'] else 'NO'} |")
     bit = rep["performance"].get("bitstream_clock_mhz")
     for name, c in rep["clocks"].items():
-        if name == rep["performance"]["engine_clock"] and bit is not None and bit < c["constraint_mhz"]:
+        if name == rep["performance"]["engine_clock"] and bit is not None and (
+                bit < c["constraint_mhz"] or rep.get("pll_after_route")):
             lines += ["", f"nextpnr was given {c['constraint_mhz']:g} MHz for `{name}`; the bitstream runs it at "
                       f"{bit:g} MHz, which the routed paths ({c['fmax_mhz']:.1f} MHz) "
                       + ("meet." if c["fmax_mhz"] >= bit else "do **not** meet.")]
+            par = rep.get("pll_after_route")
+            if par:
+                words = ", ".join(f"{k} {v}" for k, v in par["words"].items())
+                lines[-1] += (f" The PLL was made for {par['routed_with_mhz']:g} MHz and its divisors set after "
+                              f"routing to the fastest clock at or below the routed Fmax (`--freq fmax`; "
+                              f"configuration words {words}).")
             continue
         if not c["met"]:
             lines += ["", f"**Timing not met for `{name}`**: the design is clocked at {c['constraint_mhz']:g} MHz "

@@ -126,7 +126,8 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
              seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
              tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
              heatmap: bool = False, net_freqs: dict | None = None,
-             floorplan_lanes: int | None = None, floorplan_w_bits: int = 8) -> FlowResult:
+             floorplan_lanes: int | None = None, floorplan_w_bits: int = 8,
+             after_route=None) -> FlowResult:
     """Synthesize, place, route and pack ``rtlil`` for ``device``.
 
     Parameters
@@ -171,6 +172,9 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
         of :func:`gen.floorplan.plan` before place and route; ``None`` leaves them to the placer.
     floorplan_w_bits : int
         Bits per lane of a weight-ROM word (``EnginePlan.w_bits``: 8, or a codebook index width).
+    after_route : callable or None
+        Called as ``after_route(build_dir, nextpnr_report)`` once nextpnr has routed, before
+        ecppack packs ``design.config`` (how :func:`synth_model` sets the PLL to the routed Fmax).
 
     Returns
     -------
@@ -239,6 +243,12 @@ def run_flow(rtlil: str, top: str, build_dir, device: Device, freq_mhz: float, l
                 t0 = time.monotonic()
                 outreg, plan = _prepare_netlist(build, bram_outreg, floorplan_lanes, device, floorplan_w_bits)
                 seconds["netlist_passes"] = time.monotonic() - t0
+            if name == "nextpnr" and after_route is not None:
+                try:
+                    routed = json.loads((build / "nextpnr_report.json").read_text())
+                except (OSError, ValueError) as e:
+                    raise UserError(f"nextpnr finished but its report is unreadable: {e} (folder {build})") from None
+                after_route(build, routed)
     finally:
         if bar is not None:
             bar.close()
@@ -343,18 +353,13 @@ def freq_from_report(path, top: str = "board", with_target: bool = False):
     if top == "core":
         clock = math.floor(fmax * 10) / 10
         return (clock, max(clock, target)) if with_target else clock
-    from gen.pll import ecppll_config
+    from gen.pll import fastest_pll_at_or_below
 
-    f = math.floor(fmax * 2) / 2
-    while f >= 10.0:
-        try:
-            cfg = ecppll_config(25.0, f)
-        except UserError:
-            cfg = None
-        if cfg is not None and cfg.clkout_mhz <= fmax:
-            return (cfg.clkout_mhz, max(cfg.clkout_mhz, target)) if with_target else cfg.clkout_mhz
-        f -= 0.5
-    raise UserError(f"--freq-from {path}: the PLL makes no clock at or below {fmax:.1f} MHz")
+    try:
+        clock = fastest_pll_at_or_below(fmax).clkout_mhz
+    except UserError as e:
+        raise UserError(f"--freq-from {path}: {e}") from None
+    return (clock, max(clock, target)) if with_target else clock
 
 
 #: The tops ``avatargan synth --top`` builds.
@@ -428,7 +433,7 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                 seed: int = 1, dff: bool = False, progress: bool = True, router: str = DEFAULT_ROUTER,
                 tmdriv: bool = True, bram_outreg: bool = True, density: float | None = None,
                 heatmap: bool = False, pnr_freq_mhz: float | None = None, walk_steps_log2: int = 7,
-                floorplan: bool = True) -> dict:
+                floorplan: bool = True, clock_after_route: bool = False) -> dict:
     """Elaborate the Generator (or the board top, or the standalone top around it) for a model and run the flow.
 
     ``top``: ``"board"`` (UART, host-driven), ``"core"`` (the bare generator) or ``"standalone"``
@@ -441,6 +446,11 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     and weight RAMs (:mod:`gen.floorplan`) where the device's sites are known and the multipliers
     are the ECP5's.
 
+    ``clock_after_route`` (board top): nextpnr routes for ``freq_mhz`` (the PLL made for it), then
+    the PLL's divisors in the routed configuration are set to the fastest clock at or below the
+    routed Fmax (:func:`gen.pll.set_pll_words`), so the bitstream runs at the clock its own routes
+    meet, from one run (``--freq fmax``).
+
     Writes ``report.json`` and ``report.md`` into the build folder (next to the tools' products,
     see :func:`run_flow`) and returns the report dict.
     """
@@ -451,6 +461,9 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
 
     if top not in TOPS:
         raise UserError(f"--top must be one of {', '.join(TOPS)}, not {top!r}")
+    if clock_after_route and top != "board":
+        raise UserError(f"--freq fmax sets the board top's PLL after routing; --top {top} has no "
+                        "such PLL (give a frequency, or --freq-from an earlier report)")
     if freq_mhz <= 0 or freq_mhz > 400:
         raise UserError(f"--freq must be in (0, 400] MHz, got {freq_mhz:g}")
     if pnr_freq_mhz is not None and not freq_mhz <= pnr_freq_mhz <= 400:
@@ -501,6 +514,19 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
     # nextpnr derives the PLL output's constraint from the 25 MHz input; a higher target is given
     # to it as a constraint on that net (the Board's clock domain net, ``clk``).
     net_freqs = {"clk": target} if top in ("board", "standalone") and target > freq_mhz else None
+    after_route, chosen = None, {}
+    if clock_after_route:
+        from gen.hwreport import clocks
+        from gen.pll import fastest_pll_at_or_below, pll_words, set_pll_words
+
+        def after_route(build_dir, routed):
+            fmax = clocks(routed).get("clk", {}).get("fmax_mhz")
+            if fmax is None:
+                raise UserError(f"nextpnr reported no Fmax for the clock 'clk' (folder {build_dir})")
+            new = fastest_pll_at_or_below(fmax)
+            cfg = Path(build_dir) / "design.config"
+            atomic_write(cfg, set_pll_words(cfg.read_text(), pll, new))
+            chosen.update(pll=new, words=pll_words(new))
     if progress:
         print(f"avatargan synth: elaborating {top_name} ({lanes} lanes, {mult} multipliers)", file=sys.stderr)
     text = rtlil.convert(design, name=top_name)
@@ -509,7 +535,9 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                    router=router, tmdriv=tmdriv, bram_outreg=bram_outreg, density=density, heatmap=heatmap,
                    net_freqs=net_freqs,
                    floorplan_lanes=lanes if floorplan and mult == "ecp5" else None,
-                   floorplan_w_bits=core.plan.w_bits)
+                   floorplan_w_bits=core.plan.w_bits, after_route=after_route)
+    if chosen:
+        freq_mhz = chosen["pll"].clkout_mhz
     from gen.cycles import cycles_per_avatar
 
     cycles = int(cycles_per_avatar(qm.header, lanes))
@@ -519,6 +547,8 @@ def synth_model(model_spec: str, device: Device, *, lanes: int | None = None, fr
                        dsp_mode=mult, model=model_spec, machine=machine_description())
     if standalone is not None:
         rep["standalone"] = standalone_summary(rep, standalone, cycles, res.nextpnr_report)
+    if chosen:
+        rep["pll_after_route"] = {"routed_with_mhz": target, "clock_mhz": freq_mhz, "words": chosen["words"]}
     rep["router"] = router
     rep["timing_driven_placement"] = tmdriv
     rep["placer_density"] = density

@@ -25,6 +25,11 @@ def _legacy_synth(files: list[str]) -> str | None:
     return NAME if "design.il" in files and all(_OWN.match(f) for f in files) else None
 
 
+def _freq(text: str):
+    """``--freq``: MHz, or ``fmax`` (the PLL set after routing to the routed Fmax)."""
+    return "fmax" if text.strip().lower() == "fmax" else float(text)
+
+
 def configure(p):
     p.add_argument("model", metavar="MODEL", nargs="?", default=None,
                    help="quantized model (.npz), a float checkpoint (quantized and cached) or "
@@ -33,7 +38,10 @@ def configure(p):
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
     p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default " + ", ".join(f"{n} on the {d}" for d, n in DEVICE_LANES.items()) + ")")
     clock = p.add_mutually_exclusive_group()
-    clock.add_argument("--freq", type=float, default=None, help="core clock target in MHz (default 150)")
+    clock.add_argument("--freq", type=_freq, default=None, metavar="MHZ|fmax",
+                       help="core clock in MHz (default 150), or fmax: place and route for --pnr-freq "
+                            "(default 150), then set the PLL to the fastest clock the routed paths meet "
+                            "(board top; one run gives a bitstream that meets timing)")
     clock.add_argument("--freq-from", metavar="REPORT", default=None,
                        help="clock the bitstream at the fastest PLL frequency at or below the Fmax of an "
                             "earlier run's report.json (a bitstream that meets timing)")
@@ -82,7 +90,14 @@ def run(args) -> int:
         raise UserError(f"--seed must be at most {2 ** 31 - 1} (nextpnr's seed is a 32-bit integer), got {args.seed}")
     if not 1 <= args.walk_steps <= 15:
         raise UserError(f"--walk-steps must be in 1..15, got {args.walk_steps}")
-    freq = args.freq if args.freq is not None else 150.0
+    after_route = args.freq == "fmax"
+    if after_route:
+        if args.top != "board":
+            raise UserError(f"--freq fmax sets the board top's PLL after routing; --top {args.top} has no such "
+                            "PLL (give a frequency, or --freq-from an earlier report)")
+        freq = args.pnr_freq if args.pnr_freq is not None else 150.0
+    else:
+        freq = args.freq if args.freq is not None else 150.0
     if not 0 < freq <= 400:  # also refuses nan
         raise UserError(f"--freq must be in (0, 400] MHz (the ECP5 PLL's range), got {freq:g}")
     if args.placer_density is not None and not 0.3 <= args.placer_density <= 1.0:  # also refuses nan
@@ -103,7 +118,7 @@ def run(args) -> int:
                       top=args.top, mult=args.mult, seed=args.seed, dff=args.dff,
                       router=args.router, tmdriv=args.tmdriv, bram_outreg=args.bram_outreg,
                       density=args.placer_density, heatmap=args.heatmap, pnr_freq_mhz=pnr,
-                      walk_steps_log2=args.walk_steps, floorplan=args.floorplan)
+                      walk_steps_log2=args.walk_steps, floorplan=args.floorplan, clock_after_route=after_route)
     write_manifest(rep["build_dir"], NAME)  # a later synth may replace this folder's files
     r, p = rep["resources"], rep["performance"]
     def used(k):
