@@ -156,11 +156,16 @@ class MacArray(wiring.Component):
             width = max(1, max(len(sl) for sl in slots[grp]))
             x_sel = [Signal(signed(X_BITS), name=f"x_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
                      for t in range(width)]
-            with m.Switch(layer_g[grp]):
-                for l in range(L):
-                    with m.Case(l):
-                        idx = slots[grp][l]
-                        for t, r in enumerate(x_sel):
+            for t, r in enumerate(x_sel):
+                # Each slot selects with its own copy of the layer number (from the half and row's
+                # copy, like the group's): one copy for a whole group's selects was placed rows
+                # away from most of them (the critical path, 5.9 ns on that one net).
+                layer_s = Signal.like(self.layer, name=f"layer_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += layer_s.eq(layer_r[(half, row)])
+                with m.Switch(layer_s):
+                    for l in range(L):
+                        with m.Case(l):
+                            idx = slots[grp][l]
                             m.d.sync += r.eq(x_word(l, idx[t], copy) if t < len(idx) else 0)
             # 2: the group's copy, a register hop nearer its lanes.
             x_grp[grp] = [Signal(signed(X_BITS), name=f"x_g{grp}_{t}", reset_less=True, attrs={"keep": 1})

@@ -13,10 +13,12 @@ from rtl.mac import LANES_PER_COLUMN, lane_position
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
 BANK_DEPTH = 1024
-#: Bits per weight-ROM slice: eight DP16KD in their 1024 × 18 shape share one address register.
-SLICE_BITS = 8 * 18
 #: Bits per DP16KD in the 1024 × 18 shape: slices are cut at multiples of it.
 RAM_BITS = 18
+#: Bits per weight-ROM slice: two DP16KD in their 1024 × 18 shape share one address register. With
+#: eight, a slice's RAMs served lanes in two DSP rows, placed 24 tile rows apart, and its address
+#: register reached them through one 7.9 ns net (a late family at 128 lanes).
+SLICE_BITS = 2 * RAM_BITS
 
 
 def slice_ranges(width: int) -> list[tuple[int, int]]:

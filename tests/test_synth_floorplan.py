@@ -16,19 +16,24 @@ W = 8
 
 
 def test_slices_are_cut_at_the_middle_ram_boundary():
-    """Cut on the 18-bit block-RAM boundary nearest the word's middle, each half in 144-bit slices."""
-    assert slice_ranges(1024) == [(0, 144), (144, 288), (288, 432), (432, 504), (504, 648), (648, 792),
-                                  (792, 936), (936, 1024)]          # 128 lanes: the middle, bit 512, is lane 64
-    assert slice_ranges(512) == [(0, 144), (144, 252), (252, 396), (396, 512)]
-    assert slice_ranges(128) == [(0, 72), (72, 128)]
+    """Cut on the 18-bit block-RAM boundary nearest the word's middle, each half in 36-bit slices
+    (two RAMs per address register)."""
+    # 128 lanes of 8 bits: the middle, bit 512, is 8 bits past the RAM boundary at 504 (28 RAMs).
+    assert slice_ranges(1024) == ([(lo, lo + 36) for lo in range(0, 504, 36)]
+                                  + [(lo, lo + 36) for lo in range(504, 1008, 36)] + [(1008, 1024)])
+    # 128 lanes of 5 bits (the codebook model): 640 bits, middle 320, nearest RAM boundary 324.
+    assert slice_ranges(640) == ([(lo, lo + 36) for lo in range(0, 324, 36)]
+                                 + [(lo, lo + 36) for lo in range(324, 612, 36)] + [(612, 640)])
+    assert slice_ranges(512) == [(lo, lo + 36) for lo in range(0, 504, 36)] + [(504, 512)]
+    assert slice_ranges(128) == [(0, 36), (36, 72), (72, 108), (108, 128)]
     assert slice_ranges(16) == [(0, 16)]                            # the middle RAM boundary is bit 0
-    for width in (16, 32, 64, 128, 256, 512, 1024, 2048):
+    for width in (16, 32, 64, 128, 256, 512, 640, 1024, 2048):
         sl = slice_ranges(width)
         assert sl[0][0] == 0 and sl[-1][1] == width and all(a[1] == b[0] for a, b in zip(sl, sl[1:]))
-        assert all(0 < hi - lo <= 144 for lo, hi in sl)
-        # The block RAMs (18 bits each) are those of plain 144-bit slices: the cut costs none.
-        rams = sum(-(-(hi - lo) // 18) for lo, hi in sl)
-        assert rams == sum(-(-min(144, width - lo) // 18) for lo in range(0, width, 144))
+        assert all(0 < hi - lo <= 36 for lo, hi in sl)
+        # Every cut falls on a block-RAM boundary: the cut costs no block RAM.
+        assert all(hi % 18 == 0 for lo, hi in sl[:-1])
+        assert sum(-(-(hi - lo) // 18) for lo, hi in sl) == -(-width // 18)
 
 
 def _weight_rams(lanes: int, banks: int, width: int = 18, w_bits: int = W) -> dict:
