@@ -208,12 +208,13 @@ class Engine(wiring.Component):
         half, _, row = lane_position(self.plan.lanes, t * self.plan.layers[l].icp + acts[0])
         return half, row
 
-    def _tap_window(self, m, l, x_half, push, rs, rz, step, active):
+    def _tap_window(self, m, l, x_raw, push, rs, rz, step, active):
         """The tap window of tap-parallel layer ``l``: its c7 input word (four slot words, slot
-        ``t = 2a + b`` at activations ``t·ICP ..``), from the c6 copies of the read word ``x_half``
-        (row slot ``a`` takes copy ``a``: the lanes of slots 0, 1 and 2, 3 lie on either side when
-        ``4·ICP = P``); ``push``, ``rs``, ``rz`` and ``step`` are the read's flags and the step's
-        metadata at c4, ``active`` the registered test ``layer == l``.
+        ``t = 2a + b`` at activations ``t·ICP ..``), from the c5 read word ``x_raw`` through c6
+        copies, one per row slot and per half and DSP row of the upper chunks that take it (so the
+        queues' data, like their events, comes from a register in their own DSP row); ``push``,
+        ``rs``, ``rz`` and ``step`` are the read's flags and the step's metadata at c4, ``active``
+        the registered test ``layer == l``.
 
         Per input row slot ``a``: a queue of up to two column words filled by the reads (``push``
         with ``rs == a``; zeros where ``rz``: the row lies outside the input) and a window of two
@@ -240,6 +241,15 @@ class Engine(wiring.Component):
         W = ACT_BITS
         words = {}                              # words[(b, a, i)]: window word b of activation i
 
+        x_copies = {}
+
+        def x_copy(a, place):
+            """Row slot ``a``'s c6 copy of the read word for the chunks of one half and DSP row."""
+            if (a, place) not in x_copies:
+                x_copies[(a, place)] = Signal(len(x_raw), name=f"x_tp{l}_{a}_{place[0]}{place[1]}", **kw)
+                m.d.sync += x_copies[(a, place)].eq(x_raw)
+            return x_copies[(a, place)]
+
         def place_copy(copies, place, tag, events):
             """The registered copy of ``events`` (``{name: value}``) for the chunks of one half and
             DSP row ``place``, made on first use."""
@@ -254,7 +264,9 @@ class Engine(wiring.Component):
                                   "cl": ~active}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a + 1)):
                 tag = f"{l}_{a}u{ch}"
-                up = place_copy(ups, self._chunk_place(l, 2 * a + 1, acts), f"{l}_{a}u", up_events)
+                place = self._chunk_place(l, 2 * a + 1, acts)
+                up = place_copy(ups, place, f"{l}_{a}u", up_events)
+                x_in = x_copy(a, place)
                 shift, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
                                                  for n in ("sh", "la", "pu", "ze", "cl"))
                 m.d.sync += [shift.eq(up[0]), last.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
@@ -263,7 +275,7 @@ class Engine(wiring.Component):
                 n = Signal(range(3), name=f"tp_n{tag}", **kw)
                 width = len(acts) * W
                 new = Signal(width, name=f"tp_new{tag}")
-                m.d.comb += new.eq(Mux(zero, 0, Cat(*[x_half[a][i * W:(i + 1) * W] for i in acts])))
+                m.d.comb += new.eq(Mux(zero, 0, Cat(*[x_in[i * W:(i + 1) * W] for i in acts])))
                 q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
                 win = Signal(width, name=f"tp_w1_{tag}", reset_less=True)
                 pop = shift & ~last
@@ -333,8 +345,9 @@ class Engine(wiring.Component):
         # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
         # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
         # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
-        # right of the centre each get their own), and at c7 copied once per half and DSP row, or,
-        # in a tap-parallel layer, taken into the tap window. The pass input (address, read,
+        # right of the centre each get their own) and at c7 once per half and DSP row, or, in a
+        # tap-parallel layer, copied at c6 per row slot, half and DSP row and taken into the tap
+        # window. The pass input (address, read,
         # registered sum) is addressed from c3 too and copied per half and DSP row at c7. So every
         # x word crosses from the centre to its lanes through a register tree: per half, per DSP
         # row, per lane group (MacArray), per lane.
@@ -364,15 +377,15 @@ class Engine(wiring.Component):
             m.d.comb += rp.addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
-            x_half = [Signal(len(rp.data), name=f"x_half{l}_{side}", reset_less=True, attrs={"keep": 1})
-                      for side in range(2)]
-            m.d.sync += [xh.eq(x_raw) for xh in x_half]
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, x_half, push[4], tap_4.rs, tap_4.rz, meta[4], active)
+                x_word = self._tap_window(m, l, x_raw, push[4], tap_4.rs, tap_4.rz, meta[4], active)
                 m.d.comb += [mac.x[cp][f"layer{l + 1}"].eq(x_word) for cp in range(copies)]
             else:
+                x_half = [Signal(len(rp.data), name=f"x_half{l}_{side}", reset_less=True, attrs={"keep": 1})
+                          for side in range(2)]
+                m.d.sync += [xh.eq(x_raw) for xh in x_half]
                 for cp in range(copies):
                     x_word = Signal(len(rp.data), name=f"x_word{l}_{cp}", reset_less=True, attrs={"keep": 1})
                     m.d.sync += x_word.eq(x_half[cp // LANES_PER_COLUMN])
