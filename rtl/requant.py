@@ -9,7 +9,7 @@ was the engine's critical path.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from rtl.config import ACT_BITS, TANH_BITS
@@ -22,8 +22,84 @@ def _check(acc_width, shift):
         raise ValueError(f"shift must be an integer in 1..acc_width-1, got {shift!r}")
 
 
+def requant_layout(out_bits: int = ACT_BITS) -> data.StructLayout:
+    """Rule 3 cut in two: what :class:`RequantBits` takes from an accumulator and
+    :class:`Saturate` turns into an activation. ``r``: the low ``out_bits`` bits of
+    ``rshift_rnd(acc, shift)``; ``neg``: it is negative; ``over``: it does not fit ``out_bits``
+    unsigned bits (meaningful when not ``neg``)."""
+    return data.StructLayout({"r": out_bits, "neg": 1, "over": 1})
+
+
+class RequantBits(wiring.Component):
+    """The first half of rule 3: the shifted bits and the two saturation flags (:func:`requant_layout`).
+
+    Parameters
+    ----------
+    acc_width, shift, rounded, out_bits
+        As for :class:`Requantiser`.
+
+    Members
+    -------
+    acc : In(signed(acc_width))
+    out : Out(requant_layout(out_bits))
+        Combinational: latency 0. The engine registers it beside the accumulator it reads, so the
+        wide OR of the upper bits is done there and only ``out_bits + 2`` bits travel.
+    """
+
+    def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS, rounded: bool = False):
+        try:
+            _check(acc_width, shift)
+        except ValueError:
+            self._MustUse__silence = True  # a refused component is not an unused one
+            raise
+        self.acc_width, self.shift, self.out_bits, self.rounded = acc_width, shift, out_bits, rounded
+        super().__init__({"acc": In(signed(acc_width)), "out": Out(requant_layout(out_bits))})
+
+    @property
+    def latency(self) -> int:
+        """0: combinational."""
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.out_bits
+        r = _rounded(m, self.acc, self.shift, n + 1, self.rounded)
+        m.d.comb += [self.out.r.eq(r[:n]), self.out.neg.eq(r[-1]),
+                     self.out.over.eq(r[n:].any())]          # r >= 2**n (or negative: neg decides)
+        return m
+
+
+class Saturate(wiring.Component):
+    """The second half of rule 3: ``0`` if ``neg``, ``2**out_bits - 1`` if ``over``, else ``r``.
+
+    Members
+    -------
+    inp : In(requant_layout(out_bits))
+    out : Out(unsigned(out_bits))
+        Combinational: latency 0 (one LUT level: three inputs per bit).
+    """
+
+    def __init__(self, out_bits: int = ACT_BITS):
+        if not isinstance(out_bits, int) or out_bits < 1:
+            self._MustUse__silence = True
+            raise ValueError(f"out_bits must be a positive integer, got {out_bits!r}")
+        self.out_bits = out_bits
+        super().__init__({"inp": In(requant_layout(out_bits)), "out": Out(unsigned(out_bits))})
+
+    @property
+    def latency(self) -> int:
+        """0: combinational."""
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        top = (1 << self.out_bits) - 1
+        m.d.comb += self.out.eq(Mux(self.inp.neg, 0, Mux(self.inp.over, top, self.inp.r)))
+        return m
+
+
 class Requantiser(wiring.Component):
-    """Rule 3: ``a = sat_U(16)(max(rshift_rnd(acc, shift), 0))``.
+    """Rule 3: ``a = sat_U(16)(max(rshift_rnd(acc, shift), 0))``: :class:`RequantBits` then :class:`Saturate`.
 
     Parameters
     ----------
@@ -57,11 +133,9 @@ class Requantiser(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        s, n = self.shift, self.out_bits
-        r = _rounded(m, self.acc, s, n + 1, self.rounded)
-        over = r[n:].any()                                   # r >= 2**n, or r < 0 (checked first)
-        top = (1 << n) - 1
-        m.d.comb += self.out.eq(Mux(r[-1], 0, Mux(over, top, r[:n])))
+        m.submodules.bits = bits = RequantBits(self.acc_width, self.shift, self.out_bits, self.rounded)
+        m.submodules.sat = sat = Saturate(self.out_bits)
+        m.d.comb += [bits.acc.eq(self.acc), sat.inp.eq(bits.out), self.out.eq(sat.out)]
         return m
 
 

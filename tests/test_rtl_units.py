@@ -152,3 +152,23 @@ def test_multiplier_ecp5_instantiates_dsp():
     assert "MULT18X18D" in text and "REG_OUTPUT_CLK" in text and "REG_INPUTA_CLK" in text
     with pytest.raises(ValueError):
         check_mult_kind("dsp48")
+
+
+
+@pytest.mark.parametrize("width,shift", [(33, 10), (40, 20), (36, 13)])
+def test_requant_bits_flags_are_rule_3s_cases(width, shift):
+    """The first half alone (the drain registers it beside the accumulator): ``neg`` where the
+    shifted value is negative, ``over`` where it does not fit 16 bits, ``r`` its low 16 bits.
+    (The two halves composed are :class:`Requantiser`, checked against rule 3 above.)"""
+    from rtl.requant import RequantBits
+
+    accs = _edge_accs(width, shift, np.random.default_rng(width * shift))
+    shifted = accs >> shift                      # rshift_rnd without the constant: ``rounded`` input
+    dut = RequantBits(width, shift, rounded=True)
+    neg = _run_comb(dut, dut.acc, dut.out.neg, accs).astype(bool)
+    over = _run_comb(dut, dut.acc, dut.out.over, accs).astype(bool)
+    r = _run_comb(dut, dut.acc, dut.out.r, accs)
+    assert neg.any() and (~neg & over).any() and (~neg & ~over).any()   # the cases all occur
+    assert np.array_equal(neg, shifted < 0)
+    assert np.array_equal(over[~neg], shifted[~neg] >= 1 << 16)
+    assert np.array_equal(r, shifted & 0xFFFF)
