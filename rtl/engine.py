@@ -258,18 +258,25 @@ class Engine(wiring.Component):
                 m.d.sync += [r.eq(v) for r, v in zip(copies[place], events.values())]
             return copies[place]
 
+        # The events as the registers use them, decoded at c4: ``take`` (shift in the queue's head,
+        # which is popped) and ``blank`` (shift in zeros: the row's last pixel) for the upper word,
+        # ``load`` (shift in the upper word) and ``clr`` (shift in zeros: the row's first pixel) for
+        # the lower one. So a window register's enable and synchronous reset each come straight
+        # from a flip-flop, not through a LUT shared by the chunk (a 109.7 MHz run's late family).
+        ev_take, ev_blank = ev_shift & ~ev_last, ev_shift & ev_last
+        ev_load, ev_clr = ev_shift & ~ev_first, ev_shift & ev_first
         for a in range(2):
-            # upper word and queue: shift, last, push, zero, clear; one copy per half and DSP row
-            ups, up_events = {}, {"sh": ev_shift, "la": ev_last, "pu": active & push & (rs == a), "ze": rz,
+            # upper word and queue: take, blank, push, zero, clear; one copy per half and DSP row
+            ups, up_events = {}, {"ta": ev_take, "bl": ev_blank, "pu": active & push & (rs == a), "ze": rz,
                                   "cl": ~active}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a + 1)):
                 tag = f"{l}_{a}u{ch}"
                 place = self._chunk_place(l, 2 * a + 1, acts)
                 up = place_copy(ups, place, f"{l}_{a}u", up_events)
                 x_in = x_copy(a, place)
-                shift, last, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
-                                                 for n in ("sh", "la", "pu", "ze", "cl"))
-                m.d.sync += [shift.eq(up[0]), last.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
+                take, blank, psh, zero, clear = (Signal(name=f"tp_{n}{tag}", **kw)
+                                                 for n in ("ta", "bl", "pu", "ze", "cl"))
+                m.d.sync += [take.eq(up[0]), blank.eq(up[1]), psh.eq(up[2]), zero.eq(up[3]), clear.eq(up[4])]
                 # No reset (a reset net to these copies was once the critical path): the count is
                 # cleared while the layer is not in progress, which a reset leads to.
                 n = Signal(range(3), name=f"tp_n{tag}", **kw)
@@ -278,15 +285,16 @@ class Engine(wiring.Component):
                 m.d.comb += new.eq(Mux(zero, 0, Cat(*[x_in[i * W:(i + 1) * W] for i in acts])))
                 q = [Signal(width, name=f"tp_q{e}_{tag}", reset_less=True) for e in range(2)]
                 win = Signal(width, name=f"tp_w1_{tag}", reset_less=True)
-                pop = shift & ~last
-                with m.If(shift):
-                    m.d.sync += win.eq(Mux(last, 0, q[0]))
-                with m.If(pop & psh):
+                with m.If(take):
+                    m.d.sync += win.eq(q[0])
+                with m.Elif(blank):
+                    m.d.sync += win.eq(0)
+                with m.If(take & psh):
                     with m.If(n == 1):
                         m.d.sync += q[0].eq(new)
                     with m.Else():
                         m.d.sync += [q[0].eq(q[1]), q[1].eq(new)]
-                with m.Elif(pop):
+                with m.Elif(take):
                     m.d.sync += [q[0].eq(q[1]), n.eq(n - 1)]
                 with m.Elif(psh):
                     with m.If(eq_const(n, 0)):
@@ -298,16 +306,18 @@ class Engine(wiring.Component):
                     m.d.sync += n.eq(0)
                 for k, i in enumerate(acts):
                     words[(1, a, i)] = win[k * W:(k + 1) * W]
-            # lower word: shift, first; one copy per half and DSP row
+            # lower word: load, clr; one copy per half and DSP row
             los = {}
             for ch, acts in enumerate(self._window_chunks(l, 2 * a)):
                 tag = f"{l}_{a}l{ch}"
-                lo = place_copy(los, self._chunk_place(l, 2 * a, acts), f"{l}_{a}l", {"sh": ev_shift, "fi": ev_first})
-                shift, first = (Signal(name=f"tp_{n}{tag}", **kw) for n in ("sh", "fi"))
-                m.d.sync += [shift.eq(lo[0]), first.eq(lo[1])]
+                lo = place_copy(los, self._chunk_place(l, 2 * a, acts), f"{l}_{a}l", {"ld": ev_load, "cr": ev_clr})
+                load, clr = (Signal(name=f"tp_{n}{tag}", **kw) for n in ("ld", "cr"))
+                m.d.sync += [load.eq(lo[0]), clr.eq(lo[1])]
                 win = Signal(len(acts) * W, name=f"tp_w0_{tag}", reset_less=True)
-                with m.If(shift):
-                    m.d.sync += win.eq(Mux(first, 0, Cat(*[words[(1, a, i)] for i in acts])))
+                with m.If(load):
+                    m.d.sync += win.eq(Cat(*[words[(1, a, i)] for i in acts]))
+                with m.Elif(clr):
+                    m.d.sync += win.eq(0)
                 for k, i in enumerate(acts):
                     words[(0, a, i)] = win[k * W:(k + 1) * W]
         # slot t = 2a + b: window word b of row slot a, in activation order
