@@ -9,8 +9,8 @@ latency as a property, and the stage numbers below follow from them::
             read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
             the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
             c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
-            tap window (layer 1: the pass input's registered sat(z + v), addressed at c3, copied
-            per half at c7)
+            tap window (layer 1: the pass input's registered sat(z + v), addressed at c2, copied
+            per half and DSP row at c7)
     c7..c12 MacArray: distribution registers per lane group (a select, then a copy), operand
             registers per lane, the multiplier's two registers (MacArray.latency = 5) -> tree
             level 0 at c12 = FRONT
@@ -357,8 +357,8 @@ class Engine(wiring.Component):
         # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
         # right of the centre each get their own) and at c7 once per half and DSP row, or, in a
         # tap-parallel layer, copied at c6 per row slot, half and DSP row and taken into the tap
-        # window. The pass input (address, read,
-        # registered sum) is addressed from c3 too and copied per half and DSP row at c7. So every
+        # window. The pass input (address, read, registered z and v, sum, saturation) is
+        # addressed from c2 and copied per half and DSP row at c7. So every
         # x word crosses from the centre to its lanes through a register tree: per half, per DSP
         # row, per lane group (MacArray), per lane.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
@@ -371,8 +371,8 @@ class Engine(wiring.Component):
         for i in range(2, 5):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
-        assert pin.latency == 3 and ws.latency == 6
-        m.d.comb += [pin.r_addr.eq(tap_3.c), pin.r_pass.eq(seq.pass_index)]
+        assert pin.latency == 4 and ws.latency == 6
+        m.d.comb += [pin.r_addr.eq(tap_2.c), pin.r_pass.eq(seq.pass_index)]
         copies = 2 * LANES_PER_COLUMN         # per half of the array and DSP row (MacArray.x)
         for cp in range(copies):
             u = Signal.like(pin.r_data, name=f"u_copy{cp}", reset_less=True, attrs={"keep": 1})

@@ -157,11 +157,14 @@ class MacArray(wiring.Component):
             x_sel = [Signal(signed(X_BITS), name=f"x_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
                      for t in range(width)]
             for t, r in enumerate(x_sel):
-                # Each slot selects with its own copy of the layer number (from the half and row's
-                # copy, like the group's): one copy for a whole group's selects was placed rows
-                # away from most of them (the critical path, 5.9 ns on that one net).
+                # Each slot selects with its own copy of the layer number, from the group's copy
+                # (three cycles late: safe, as the layer changes only while no step is in flight
+                # and a step takes more than three cycles to get here): one copy for a whole
+                # group's selects was placed rows
+                # away from most of them (the critical path, 5.9 ns on that one net), and copies
+                # straight from the half and row's copy gave that one a fanout of 24.
                 layer_s = Signal.like(self.layer, name=f"layer_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
-                m.d.sync += layer_s.eq(layer_r[(half, row)])
+                m.d.sync += layer_s.eq(layer_g[grp])
                 with m.Switch(layer_s):
                     for l in range(L):
                         with m.Case(l):

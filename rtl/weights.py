@@ -87,9 +87,11 @@ class WeightStore(wiring.Component):
 
     Pipeline (:attr:`latency` = 6 cycles from ``tap`` to ``word``):
 
-    1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table, registered;
-    2. a copy of the constant and of ``c`` per slice (a register tree: the table's one output
-       reaches the slices spread over the die through a pure register hop);
+    1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table,
+       registered, and ``c`` registered: one table per half of the array and DSP row of the
+       slices' lanes;
+    2. a copy of the constant and of ``c`` per slice (a register tree: a table's output reaches
+       its slices through a pure register hop);
     3. one address register per slice and bank, each with its own adder ``constant + c``;
     4. block-RAM read;
     5. the words registered (the DP16KD output registers);
@@ -156,31 +158,46 @@ class WeightStore(wiring.Component):
         n_banks, n_slices = len(self.banks), len(self.banks[0])
         rom_words = max(2, len(plan.weight_rom))
 
-        # 1: the (layer, group, tap) constant; c follows it one stage later.
-        base = Signal(range(rom_words), name="w_base", reset_less=True)
-        c_1 = Signal.like(self.tap.c, name="c_1", reset_less=True)
-        m.d.sync += c_1.eq(self.tap.c)
+        # 1: the (layer, group, tap) constant from a table, and c registered beside it: one table
+        # per half of the array and DSP row of the lanes whose slices it feeds (a single table
+        # output reaching every slice's copy across the die was a 99.8 MHz run's late family,
+        # 8.9 ns on one net).
         tapidx = Cat(self.tap.kx, self.tap.ky, self.tap.g)
-        with m.Switch(self.layer):
-            for l, lp in enumerate(layers):
-                with m.Case(l):
-                    with m.Switch(tapidx):
-                        if lp.tp > 1:              # one word per output phase (kx, ky = px, py)
-                            for ph in range(4):
-                                with m.Case((ph >> 1) * KERNEL + (ph & 1)):
-                                    m.d.sync += base.eq(lp.weight_base + ph)
-                        else:
-                            for t in range(lp.ocg * KERNEL * KERNEL):
-                                with m.Case(t):
-                                    m.d.sync += base.eq(lp.weight_base + t * lp.icg)
+
+        def table(tag):
+            base = Signal(range(rom_words), name=f"w_base_t{tag}", reset_less=True, attrs={"keep": 1})
+            c_1 = Signal.like(self.tap.c, name=f"c_1_{tag}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += c_1.eq(self.tap.c)
+            with m.Switch(self.layer):
+                for l, lp in enumerate(layers):
+                    with m.Case(l):
+                        with m.Switch(tapidx):
+                            if lp.tp > 1:              # one word per output phase (kx, ky = px, py)
+                                for ph in range(4):
+                                    with m.Case((ph >> 1) * KERNEL + (ph & 1)):
+                                        m.d.sync += base.eq(lp.weight_base + ph)
+                            else:
+                                for t in range(lp.ocg * KERNEL * KERNEL):
+                                    with m.Case(t):
+                                        m.d.sync += base.eq(lp.weight_base + t * lp.icg)
+            return base, c_1
+
+        tables = {}
+        wb = plan.w_bits
+        for sl, (lo, hi) in enumerate(self.slices):
+            half, _, row = lane_position(P, self.order[lo // wb])
+            if (half, row) not in tables:
+                tables[(half, row)] = table(f"{half}{row}")
 
         # 2, 3: per slice, copies of the constant and of c, then the address register with its own
         # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
         # The address register is copied per bank (each copy with its own adder): one copy drives
-        # the address pins of the slice's RAMs in one bank (at most 8), not of all its banks, which
+        # the address pins of the slice's RAMs in one bank (two), not of all its banks, which
         # the floorplan stacks in block-RAM rows up to 60 rows apart.
         addrs, bank_addrs = [], []
-        for sl in range(n_slices):
+        for sl, (lo, hi) in enumerate(self.slices):
+            half, _, row = lane_position(P, self.order[lo // wb])
+            base, c_1 = tables[(half, row)]
             base_s = Signal.like(base, name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
             c_s = Signal.like(c_1, name=f"w_c{sl}", reset_less=True, attrs={"keep": 1})
             m.d.sync += [base_s.eq(base), c_s.eq(c_1)]
@@ -206,7 +223,7 @@ class WeightStore(wiring.Component):
             m.d.sync += r.eq(Cat(*[rp.data for rp in ports]))
             raw.append(r)
         word = Signal(P * plan.w_bits, name="w_word", reset_less=True)      # in storage order
-        wb, pos = plan.w_bits, {j: i for i, j in enumerate(self.order)}
+        pos = {j: i for i, j in enumerate(self.order)}
         m.d.comb += self.word.eq(Cat(*[word[wb * pos[j]:wb * (pos[j] + 1)] for j in range(P)]))
         if n_banks == 1:
             m.d.sync += word.eq(raw[0])
