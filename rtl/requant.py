@@ -47,13 +47,7 @@ class RequantBits(wiring.Component):
     """
 
     def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS, rounded: bool = False):
-        try:
-            _check(acc_width, shift)
-        except ValueError:
-            self._MustUse__silence = True  # a refused component is not an unused one
-            raise
-        self.acc_width, self.shift, self.out_bits, self.rounded = acc_width, shift, out_bits, rounded
-        super().__init__({"acc": In(signed(acc_width)), "out": Out(requant_layout(out_bits))})
+        _init_from_acc(self, acc_width, shift, out_bits, rounded, requant_layout(out_bits))
 
     @property
     def latency(self) -> int:
@@ -118,13 +112,7 @@ class Requantiser(wiring.Component):
     """
 
     def __init__(self, acc_width: int, shift: int, out_bits: int = ACT_BITS, rounded: bool = False):
-        try:
-            _check(acc_width, shift)
-        except ValueError:
-            self._MustUse__silence = True  # a refused component is not an unused one
-            raise
-        self.acc_width, self.shift, self.out_bits, self.rounded = acc_width, shift, out_bits, rounded
-        super().__init__({"acc": In(signed(acc_width)), "out": Out(unsigned(out_bits))})
+        _init_from_acc(self, acc_width, shift, out_bits, rounded, unsigned(out_bits))
 
     @property
     def latency(self) -> int:
@@ -179,6 +167,18 @@ class TanhIndex(wiring.Component):
         m.d.comb += t.eq(Mux(fits, r[:n], Mux(r[-1], lo, hi)))
         m.d.comb += self.index.eq(Cat(t[:n - 1], ~t[n - 1]))  # t + 1024 for t in S(11)
         return m
+
+
+def _init_from_acc(component, acc_width, shift, out_bits, rounded, out_shape):
+    """The parameters and signature of a component reading an accumulator (``acc``) into ``out``:
+    checked (ValueError naming the parameter), stored, ``wiring.Component.__init__`` called."""
+    try:
+        _check(acc_width, shift)
+    except ValueError:
+        component._MustUse__silence = True  # a refused component is not an unused one
+        raise
+    component.acc_width, component.shift, component.out_bits, component.rounded = acc_width, shift, out_bits, rounded
+    wiring.Component.__init__(component, {"acc": In(signed(acc_width)), "out": Out(out_shape)})
 
 
 def _rounded(m, acc, shift: int, min_bits: int, rounded: bool):
