@@ -25,7 +25,7 @@ def _legacy_synth(files: list[str]) -> str | None:
     return NAME if "design.il" in files and all(_OWN.match(f) for f in files) else None
 
 
-def _freq(text: str):
+def frequency(text: str):
     """``--freq``: MHz, or ``fmax`` (the PLL set after routing to the routed Fmax)."""
     return "fmax" if text.strip().lower() == "fmax" else float(text)
 
@@ -38,7 +38,7 @@ def configure(p):
                    help="ULX3S FPGA: LFE5U-85F (default model) or LFE5U-45F (smaller model, e.g. 100,64,32,16,1)")
     p.add_argument("--lanes", type=int, default=None, help="multiply lanes (power of two; default " + ", ".join(f"{n} on the {d}" for d, n in DEVICE_LANES.items()) + ")")
     clock = p.add_mutually_exclusive_group()
-    clock.add_argument("--freq", type=_freq, default=None, metavar="MHZ|fmax",
+    clock.add_argument("--freq", type=frequency, default=None, metavar="MHZ|fmax",
                        help="core clock in MHz (default 150), or fmax: place and route for --pnr-freq "
                             "(default 150), then set the PLL to the fastest clock the routed paths meet "
                             "(board top; one run gives a bitstream that meets timing)")
