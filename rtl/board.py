@@ -110,7 +110,15 @@ class BoardLogic(wiring.Component):
             core.z.valid.eq(zvalid),
         ]
 
-        word = pixel_layout()(core.pixel.payload)   # the core's pixel word, by field (any 21-bit payload)
+        # The core's pixel words through a register (``word``, valid while ``full``): the FSM and
+        # the transmitter see flip-flops, not the core's output stream across the die (a 105 MHz
+        # run's late family: the FSM's enable, 8.6 ns). One word per two cycles is plenty for a
+        # byte-wide serial line.
+        word = Signal(pixel_layout(), name="pixel_word")
+        full = Signal()
+        m.d.comb += core.pixel.ready.eq(~full)
+        with m.If(core.pixel.valid & ~full):
+            m.d.sync += [word.eq(core.pixel.payload), full.eq(1)]
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += rx.data.ready.eq(1)
@@ -155,10 +163,11 @@ class BoardLogic(wiring.Component):
                 m.d.comb += [
                     sending.eq(1),
                     tx.data.payload.eq(word.pixel),
-                    tx.data.valid.eq(core.pixel.valid),
-                    core.pixel.ready.eq(tx.data.ready),
+                    tx.data.valid.eq(full),
                 ]
-                with m.If(core.pixel.valid & tx.data.ready & word.last):
+                with m.If(full & tx.data.ready):
+                    m.d.sync += full.eq(0)
+                with m.If(full & tx.data.ready & word.last):
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += sending.eq(1)

@@ -53,8 +53,11 @@ class Drain(wiring.Component):
         The hold bank of tree level ``k``.
     write_en : Out(L)
         Bit ``l``: write ``write_addr``/``write_data`` into the input buffer of layer ``l`` (``l ≥ 1``).
-    write_addr, write_data : Out
-        Buffer word address ``((iy·in + ix) << icg_bits) | c`` and ``ICP × 16``-bit activations.
+    write_addr : Out(ArrayLayout(unsigned(a), L))
+        Element ``l``: the word address ``((iy·in + ix) << icg_bits) | c`` for the buffer of layer
+        ``l`` (``l ≥ 1``; a register per buffer, element 0 unused).
+    write_data : Out(ICP × 16)
+        The activations.
     pix_valid : Out(1), pix_data : Out(pixel_layout())
         A pixel word of the last layer.
     busy : Out(1)
@@ -81,7 +84,7 @@ class Drain(wiring.Component):
             "cap_step": In(step_layout(plan)),
             **{f"hold{k}": In(data.ArrayLayout(signed(width), n)) for k, n in sorted(self.banks.items())},
             "write_en": Out(L),
-            "write_addr": Out(addr_w),
+            "write_addr": Out(data.ArrayLayout(unsigned(addr_w), L)),
             "write_data": Out(max(lp.icp for lp in layers[1:]) * ACT_BITS),
             "pix_valid": Out(1),
             "pix_data": Out(pixel_layout()),
@@ -148,7 +151,7 @@ class Drain(wiring.Component):
         # d0: the layer's word and its buffer address.
         d0_valid = Signal()
         d0_bits = [Signal(requant_layout(), name=f"d0b{i}", reset_less=True) for i in range(lanes_out)]
-        d0_addr = Signal.like(self.write_addr, reset_less=True)
+        d0_addr = Signal(len(self.write_addr[0]), name="d0_addr", reset_less=True)
         d0_oy = Signal(XY_BITS, reset_less=True)
         d0_ox = Signal(XY_BITS, reset_less=True)
         m.d.sync += [d0_valid.eq(dh_valid), d0_oy.eq(dh_meta.oy), d0_ox.eq(dh_meta.ox)]
@@ -175,11 +178,16 @@ class Drain(wiring.Component):
 
         # d1: the requantiser's second half (Saturate: one LUT level), then written / emitted.
         d1_valid = Signal()
-        d1_addr = Signal.like(d0_addr)
         d1_oy = Signal(XY_BITS, reset_less=True)
         d1_ox = Signal(XY_BITS, reset_less=True)
         d1_q = [Signal(ACT_BITS, name=f"q{i}", reset_less=True) for i in range(lanes_out)]
-        m.d.sync += [d1_valid.eq(d0_valid), d1_addr.eq(d0_addr), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
+        m.d.sync += [d1_valid.eq(d0_valid), d1_oy.eq(d0_oy), d1_ox.eq(d0_ox)]
+        # The address registered per buffer (one flip-flop set drove the address pins of every
+        # buffer's block RAMs, a 105 MHz run's late family: 8.9 ns).
+        for l in range(1, L):
+            d1_addr = Signal.like(d0_addr, name=f"d1_addr{l}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += d1_addr.eq(d0_addr)
+            m.d.comb += self.write_addr[l].eq(d1_addr)
         for i in range(lanes_out):
             sat = Saturate()
             m.submodules[f"sat{i}"] = sat
@@ -202,7 +210,7 @@ class Drain(wiring.Component):
             we = Signal(name=f"we{l}", attrs={"keep": 1})
             m.d.sync += we.eq(d0_valid & eq_const(layer_d, l - 1))
             m.d.comb += self.write_en[l].eq(we)
-        m.d.comb += [self.write_addr.eq(d1_addr), self.write_data.eq(Cat(*d1_q))]
+        m.d.comb += self.write_data.eq(Cat(*d1_q))
         out_max = layers[-1].out_size - 1
         is_last = (self.pass_index == PASSES - 1) & (d1_oy == out_max) & (d1_ox == out_max)
         m.d.comb += [

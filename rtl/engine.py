@@ -401,7 +401,7 @@ class Engine(wiring.Component):
                     m.d.sync += x_word.eq(x_half[cp // LANES_PER_COLUMN])
                     m.d.comb += mac.x[cp][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
-            m.d.comb += [wp.addr.eq(drain.write_addr[:len(wp.addr)]),
+            m.d.comb += [wp.addr.eq(drain.write_addr[l][:len(wp.addr)]),
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
 

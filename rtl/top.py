@@ -37,9 +37,9 @@ class Generator(wiring.Component):
     pixel : Out(stream.Signature(pixel_layout()))
         Pixel words with fields ``pixel``, ``x``, ``y``, ``plane``, ``last`` (:func:`rtl.layouts.pixel_layout`).
     busy : Out(1)
-        From the first z word taken to the last pixel taken.
+        From the cycle after the first z word is taken to the cycle after the last pixel is taken.
     done : Out(1)
-        One-cycle pulse after the last pixel of an avatar is taken.
+        One-cycle pulse two cycles after the last pixel of an avatar is taken (with ``cycles``).
     cycles : Out(32)
         Cycles of the last finished avatar, first z word taken to last pixel taken, inclusive.
 
@@ -87,31 +87,46 @@ class Generator(wiring.Component):
         ]
         wiring.connect(m, fifo.r_stream, wiring.flipped(self.pixel))
 
-        # Input side: load nz words, then start the engine.
+        # Input side: load nz words, then start the engine. The words are registered here, before
+        # the pass input's own write registers: the z source (the board's buffer at the die's
+        # edge) and the pass input need not be neighbours (a 105 MHz run's late family: 8.5 ns).
         zcount = Signal(range(nz + 1))
+        take = Signal()
         go = Signal()
-        busy = Signal()
-        cnt = Signal(32)
         m.d.comb += [
             self.z.ready.eq(zcount != nz),
-            eng.z_en.eq(self.z.valid & self.z.ready),
-            eng.z_index.eq(zcount),
-            eng.z_data.eq(self.z.payload),
+            take.eq(self.z.valid & self.z.ready),
             eng.start.eq(go),
-            self.busy.eq(busy),
         ]
-        with m.If(self.z.valid & self.z.ready):
+        z_en = Signal(name="z_en_r")
+        z_index = Signal.like(zcount, name="z_index_r", reset_less=True)
+        z_data = Signal.like(self.z.payload, name="z_data_r", reset_less=True)
+        m.d.sync += [z_en.eq(take), z_index.eq(zcount), z_data.eq(self.z.payload)]
+        m.d.comb += [eng.z_en.eq(z_en), eng.z_index.eq(z_index), eng.z_data.eq(z_data)]
+        with m.If(take):
             m.d.sync += zcount.eq(zcount + 1)
-            with m.If(eq_const(zcount, 0)):
-                m.d.sync += [busy.eq(1), cnt.eq(1)]
             with m.If(zcount == nz - 1):
                 m.d.sync += go.eq(1)
         with m.If(go & eng.busy):
             m.d.sync += go.eq(0)
-        with m.If(busy & ~(self.z.valid & self.z.ready & eq_const(zcount, 0))):
-            m.d.sync += cnt.eq(cnt + 1)
 
+        # Status: the first take and the last pixel's take are registered (``first``, ``fin``), so
+        # the counter's enable and the resets come from flip-flops, not from the handshakes of the
+        # streams (a 105 MHz run's late family: 8.6 ns). ``cycles`` stays "first take to last take,
+        # inclusive": the counter is loaded with 2 one cycle after the first take (the count it
+        # would have had), and read one cycle after the last take, when it has counted that cycle.
+        busy = Signal()
+        cnt = Signal(32)
+        first = Signal()
+        fin = Signal()
+        m.d.comb += self.busy.eq(busy)
+        m.d.sync += [first.eq(take & eq_const(zcount, 0)),
+                     fin.eq(self.pixel.valid & self.pixel.ready & self.pixel.payload.last)]
+        with m.If(first):
+            m.d.sync += [busy.eq(1), cnt.eq(2)]
+        with m.Elif(busy):
+            m.d.sync += cnt.eq(cnt + 1)
         m.d.sync += self.done.eq(0)
-        with m.If(self.pixel.valid & self.pixel.ready & self.pixel.payload.last):
-            m.d.sync += [self.done.eq(1), self.cycles.eq(cnt + 1), busy.eq(0), zcount.eq(0)]
+        with m.If(fin):
+            m.d.sync += [self.done.eq(1), self.cycles.eq(cnt), busy.eq(0), zcount.eq(0)]
         return m

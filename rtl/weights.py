@@ -168,18 +168,23 @@ class WeightStore(wiring.Component):
             base = Signal(range(rom_words), name=f"w_base_t{tag}", reset_less=True, attrs={"keep": 1})
             c_1 = Signal.like(self.tap.c, name=f"c_1_{tag}", reset_less=True, attrs={"keep": 1})
             m.d.sync += c_1.eq(self.tap.c)
+            # The last case of each switch is its default: a (layer, tap) that never occurs loads
+            # some word instead of holding the register (a hold is a clock enable decoded from the
+            # layer onto every bit, a 105 MHz run's critical path: 9.5 ns, 5.6 ns on one net).
+            def cases(keys):
+                for i, key in enumerate(keys):
+                    yield i, (m.Case(key) if i < len(keys) - 1 else m.Default())
             with m.Switch(self.layer):
-                for l, lp in enumerate(layers):
-                    with m.Case(l):
-                        with m.Switch(tapidx):
-                            if lp.tp > 1:              # one word per output phase (kx, ky = px, py)
-                                for ph in range(4):
-                                    with m.Case((ph >> 1) * KERNEL + (ph & 1)):
-                                        m.d.sync += base.eq(lp.weight_base + ph)
-                            else:
-                                for t in range(lp.ocg * KERNEL * KERNEL):
-                                    with m.Case(t):
-                                        m.d.sync += base.eq(lp.weight_base + t * lp.icg)
+                for l, layer_case in cases(range(len(layers))):
+                    lp = layers[l]
+                    with layer_case, m.Switch(tapidx):
+                        if lp.tp > 1:                  # one word per output phase (kx, ky = px, py)
+                            keys = [((ph >> 1) * KERNEL + (ph & 1), lp.weight_base + ph) for ph in range(4)]
+                        else:
+                            keys = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
+                        for i, tap_case in cases([k for k, _ in keys]):
+                            with tap_case:
+                                m.d.sync += base.eq(keys[i][1])
             return base, c_1
 
         tables = {}
