@@ -93,8 +93,9 @@ class Generator(wiring.Component):
         zcount = Signal(range(nz + 1))
         take = Signal()
         go = Signal()
+        ready = Signal(init=1)        # zcount != nz, kept in a flip-flop: it leaves for the board
         m.d.comb += [
-            self.z.ready.eq(zcount != nz),
+            self.z.ready.eq(ready),
             take.eq(self.z.valid & self.z.ready),
             eng.start.eq(go),
         ]
@@ -106,7 +107,7 @@ class Generator(wiring.Component):
         with m.If(take):
             m.d.sync += zcount.eq(zcount + 1)
             with m.If(zcount == nz - 1):
-                m.d.sync += go.eq(1)
+                m.d.sync += [go.eq(1), ready.eq(0)]
         with m.If(go & eng.busy):
             m.d.sync += go.eq(0)
 
@@ -128,5 +129,5 @@ class Generator(wiring.Component):
             m.d.sync += cnt.eq(cnt + 1)
         m.d.sync += self.done.eq(0)
         with m.If(fin):
-            m.d.sync += [self.done.eq(1), self.cycles.eq(cnt), busy.eq(0), zcount.eq(0)]
+            m.d.sync += [self.done.eq(1), self.cycles.eq(cnt), busy.eq(0), zcount.eq(0), ready.eq(1)]
         return m
