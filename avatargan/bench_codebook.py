@@ -101,7 +101,7 @@ def run(args) -> dict:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "student.npz"
                 save_generator(path, student, {"preset": "codebook"})
-                q, _, _ = quantize_checkpoint(path, n_calib=1000)
+                q, _, _ = quantize_checkpoint(path, n_calib=1000, weight_rule="max")   # codes kept
             row(f"fine-tuned {args.finetune_iters}", b, list(range(1, n_layers + 1)), q)
     return {"checkpoint": args.checkpoint, "channels": list(qm.channels), "count": args.count,
             "seed": args.seed, "finetune_iters": args.finetune_iters, "rows": rows}

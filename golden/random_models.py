@@ -83,7 +83,8 @@ def random_qmodel(channels=DEFAULT_CHANNELS, seed: int = 0, std: float = 0.02, b
     else:
         params, v = random_float_params(channels, seed=seed, std=std, bias_std=bias_std)
     calib = np.random.default_rng(seed + 1).standard_normal((n_calib, channels[0]))
-    qm, _ = quantize_params(params, v, calib, source={"sha256": None, "path": f"random seed {seed}"})
+    qm, _ = quantize_params(params, v, calib, source={"sha256": None, "path": f"random seed {seed}"},
+                            weight_rule="max")    # stand-ins as they have always been drawn
     return qm
 
 

@@ -252,15 +252,16 @@ def test_d_grey_sees_single_planes_of_real_avatars_and_generator_planes(data):
 TINY_CFG = dict(channels=[16, 8, 4, 4, 1], d_channels=[4, 8], batch=8)
 
 
-def test_ema_is_off_in_the_presets_and_leaves_no_arrays(data, tmp_path):
-    assert all(T.make_config(p).ema == 0.0 for p in T.PRESETS)
-    T.train(data, tmp_path / "r", T.make_config("default", iterations=2, **TINY_CFG), progress=False)
+def test_ema_is_on_in_default_off_in_seed_and_off_leaves_no_arrays(data, tmp_path):
+    assert T.make_config("default").ema == 0.999 and T.make_config("seed").ema == 0.0
+    assert T.make_config("default").iterations == 20_000 and T.make_config("seed").iterations == 10_000
+    T.train(data, tmp_path / "r", T.make_config("default", iterations=2, ema=0.0, **TINY_CFG), progress=False)
     assert not any(k.startswith("ema.") for k in _arrays(tmp_path / "r" / "checkpoint.npz"))
 
 
 def test_ema_is_the_moving_average_and_does_not_change_training(data):
     x = T.load_training_images(data)
-    on, off = T.GAN(T.make_config("default", ema=0.9, **TINY_CFG)), T.GAN(T.make_config("default", **TINY_CFG))
+    on, off = T.GAN(T.make_config("default", ema=0.9, **TINY_CFG)), T.GAN(T.make_config("default", ema=0.0, **TINY_CFG))
     want = {k: a.astype(np.float64) for k, a in off.G.params.items()}  # starts at the initial weights
     for _ in range(3):
         on.step(x)

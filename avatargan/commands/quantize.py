@@ -31,9 +31,10 @@ def configure(p):
     p.add_argument("-o", "--output", metavar="MODEL", required=True, help="quantized-model file to write (.npz)")
     p.add_argument("--calib", metavar="N", type=int, default=1000,
                    help=f"random z for calibration and for the report, 1..{MAX_CALIB} (default 1000)")
-    p.add_argument("--weight-rule", choices=("max", "mse"), default="max",
-                   help="weight fraction bits: 'max' = largest with no weight saturating (default, the rule of "
-                        "docs/NUMERICS.md); 'mse' = least squared weight error among F0..F0+2 (may saturate outliers)")
+    p.add_argument("--weight-rule", choices=("max", "mse"), default=None,
+                   help="weight fraction bits: 'mse' = least squared weight error among F0..F0+2 (may saturate "
+                        "outliers; the default, the rule of docs/NUMERICS.md); 'max' = largest with no weight "
+                        "saturating (the default with --codebook-bits, which needs it)")
     p.add_argument("--codebook-bits", metavar="B", type=int, default=None,
                    help="first fine-tune the float Generator so that each layer uses at most 2**B weight codes "
                         "(1..7; distillation from the checkpoint itself, golden/codebook.py): the engine then "
@@ -91,8 +92,9 @@ def run(args) -> int:
             raise UserError(f"--codebook-bits must be between 1 and 7, got {args.codebook_bits}")
         if not 1 <= args.finetune_iters <= 100_000:
             raise UserError(f"--finetune-iters must be between 1 and 100000, got {args.finetune_iters}")
-        if args.weight_rule != "max":
+        if args.weight_rule == "mse":
             raise UserError("--codebook-bits needs --weight-rule max (the mse rule may saturate codebook values)")
+        args.weight_rule = "max"
         if not args.save_float:
             args.save_float = str(Path(args.output).with_suffix(".float.npz"))
         check_output_file(args.save_float, inputs=[args.checkpoint, args.output], flag="--save-float")
@@ -102,7 +104,8 @@ def run(args) -> int:
     source = args.checkpoint
     if args.codebook_bits is not None:
         source = _finetune(args)
-    qm, stats, _ = quantize_checkpoint(source, n_calib=args.calib, weight_rule=args.weight_rule)
+    rule = {"weight_rule": args.weight_rule} if args.weight_rule else {}     # else the rule's default
+    qm, stats, _ = quantize_checkpoint(source, n_calib=args.calib, **rule)
     if args.codebook_bits is not None:
         distinct = [len(np.unique(qm.w[l])) for l in range(1, len(qm.channels))]
         if max(distinct) > 1 << args.codebook_bits:       # the max rule keeps the codes (a guard)

@@ -33,7 +33,7 @@ def configure(parser) -> None:
                         help="dataset .npz from `avatargan dataset` (images: uint8 N×32×32×3) or its folder")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints and curves")
     parser.add_argument("--preset", help="'default' (shipped) or 'seed' (the paper's)")
-    parser.add_argument("--iterations", type=int, help="total iterations (preset: 10000)")
+    parser.add_argument("--iterations", type=int, help="total iterations (preset default: 20000; seed: 10000)")
     parser.add_argument("--batch", type=int, help="minibatch size (preset: 64)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint period (default 500)")
@@ -41,7 +41,7 @@ def configure(parser) -> None:
     parser.add_argument("--d-channels", help="discriminator widths (default 32,64,128)")
     parser.add_argument("--ema", type=float, metavar="BETA",
                         help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
-                             "write it as generator.npz (default 0: off)")
+                             "write it as generator.npz (preset default: 0.999; seed: 0, off)")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="threads for the matrix products, copies and layers (default: the usable cores "
