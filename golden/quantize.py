@@ -90,6 +90,10 @@ def float_rgb_pixels(gen, z) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the quantizer
 
+#: The weight rule (docs/NUMERICS.md): ``"mse"``, least squared weight error; ``"max"`` keeps every
+#: weight unsaturated (what codebook models need).
+WEIGHT_RULE = "mse"
+
 def weight_frac(w) -> int:
     """Largest ``F`` with ``max|w| * 2^F <= 127`` (7 if ``w`` is all zero)."""
     m = float(np.max(np.abs(np.asarray(w, dtype=np.float64)))) if np.size(w) else 0.0
@@ -143,7 +147,7 @@ def calibration_maxima(gen, calib_z) -> list[float]:
     return maxima
 
 
-def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weight_rule: str = "mse"):
+def quantize_params(params, v, calib_z, source=None, extra=None, gen=None, weight_rule: str = WEIGHT_RULE):
     """Quantize a float Generator into a validated :class:`golden.qmodel.QModel`.
 
     Parameters
@@ -255,7 +259,7 @@ def calibration_z(n: int, nz: int, seed: int = CALIB_SEED) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, nz))
 
 
-def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED, weight_rule: str = "mse"):
+def quantize_checkpoint(path, n_calib: int = 1000, seed: int = CALIB_SEED, weight_rule: str = WEIGHT_RULE):
     """Load a float checkpoint and quantize its Generator.
 
     Parameters

@@ -157,8 +157,7 @@ class BoardLogic(wiring.Component):
                 fetch = Signal()
                 m.d.comb += fetch.eq((~zvalid | core.z.ready) & (ridx != self.nz))
                 with m.If(fetch):
-                    m.d.sync += zword.eq(rd.data)
-                    m.d.sync += [zvalid.eq(1), ridx.eq(ridx + 1)]
+                    m.d.sync += [zword.eq(rd.data), zvalid.eq(1), ridx.eq(ridx + 1)]
                 with m.Elif(take):
                     m.d.sync += zvalid.eq(0)
                     m.next = "PIXELS"
@@ -170,8 +169,8 @@ class BoardLogic(wiring.Component):
                 ]
                 with m.If(full & tx.data.ready):
                     m.d.sync += full.eq(0)
-                with m.If(full & tx.data.ready & word.last):
-                    m.next = "WAIT"
+                    with m.If(word.last):
+                        m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += sending.eq(1)
                 with m.If(~core.busy):

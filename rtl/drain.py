@@ -11,7 +11,7 @@ from amaranth.utils import ceil_log2
 from base.contract import PIXEL_BITS
 from rtl.config import ACT_BITS, TANH_BITS, XY_BITS, EnginePlan
 from rtl.layouts import pixel_layout
-from rtl.hdlutil import eq_const
+from rtl.hdlutil import case_or_default, eq_const
 from rtl.requant import RequantBits, Saturate, TanhIndex, requant_layout
 from rtl.sequencer import PASSES, step_layout
 
@@ -53,7 +53,7 @@ class Drain(wiring.Component):
         The hold bank of tree level ``k``.
     write_en : Out(L)
         Bit ``l``: write ``write_addr``/``write_data`` into the input buffer of layer ``l`` (``l ≥ 1``).
-    write_addr : Out(ArrayLayout(unsigned(a), L))
+    write_addr : Out(ArrayLayout(unsigned(addr_w), L))
         Element ``l``: the word address ``((iy·in + ix) << icg_bits) | c`` for the buffer of layer
         ``l`` (``l ≥ 1``; a register per buffer, element 0 unused).
     write_data : Out(ICP × 16)
@@ -166,7 +166,7 @@ class Drain(wiring.Component):
             users = [l for l in range(L - 1) if i < icpn[l]]
             with m.Switch(layer_w[i]):
                 for l in users:
-                    with m.Case(l) if l != users[-1] else m.Default():
+                    with case_or_default(m, l, l == users[-1]):
                         m.d.sync += d0_bits[i].eq(bits[(l, i)])
         with m.Switch(layer_d):
             for l, lp in enumerate(layers):

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from rtl.config import KERNEL, EnginePlan
+from rtl.hdlutil import case_or_default
 from rtl.mac import LANES_PER_COLUMN, lane_position
 
 #: Words per weight-ROM bank: the depth of a DP16KD in its 1024 × 18 shape.
@@ -171,20 +172,16 @@ class WeightStore(wiring.Component):
             # The last case of each switch is its default: a (layer, tap) that never occurs loads
             # some word instead of holding the register (a hold is a clock enable decoded from the
             # layer onto every bit, a 105 MHz run's critical path: 9.5 ns, 5.6 ns on one net).
-            def cases(keys):
-                for i, key in enumerate(keys):
-                    yield i, (m.Case(key) if i < len(keys) - 1 else m.Default())
             with m.Switch(self.layer):
-                for l, layer_case in cases(range(len(layers))):
-                    lp = layers[l]
-                    with layer_case, m.Switch(tapidx):
-                        if lp.tp > 1:                  # one word per output phase (kx, ky = px, py)
-                            keys = [((ph >> 1) * KERNEL + (ph & 1), lp.weight_base + ph) for ph in range(4)]
-                        else:
-                            keys = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
-                        for i, tap_case in cases([k for k, _ in keys]):
-                            with tap_case:
-                                m.d.sync += base.eq(keys[i][1])
+                for l, lp in enumerate(layers):
+                    if lp.tp > 1:                      # one word per output phase (kx, ky = px, py)
+                        words = [((ph >> 1) * KERNEL + (ph & 1), lp.weight_base + ph) for ph in range(4)]
+                    else:
+                        words = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
+                    with case_or_default(m, l, l == len(layers) - 1), m.Switch(tapidx):
+                        for i, (t, word) in enumerate(words):
+                            with case_or_default(m, t, i == len(words) - 1):
+                                m.d.sync += base.eq(word)
             return base, c_1
 
         tables = {}

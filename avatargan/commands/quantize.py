@@ -76,7 +76,7 @@ def run(args) -> int:
     from base.fileio import check_output_file, check_output_folder, staged_folder
     from golden.profile import profile, text_table, write_report
     from golden.qmodel import fmt_name, save_qmodel
-    from golden.quantize import quantize_checkpoint
+    from golden.quantize import WEIGHT_RULE, quantize_checkpoint
 
     if not 1 <= args.calib <= MAX_CALIB:
         raise UserError(f"--calib must be between 1 and {MAX_CALIB} (more changes no format and takes "
@@ -94,7 +94,6 @@ def run(args) -> int:
             raise UserError(f"--finetune-iters must be between 1 and 100000, got {args.finetune_iters}")
         if args.weight_rule == "mse":
             raise UserError("--codebook-bits needs --weight-rule max (the mse rule may saturate codebook values)")
-        args.weight_rule = "max"
         if not args.save_float:
             args.save_float = str(Path(args.output).with_suffix(".float.npz"))
         check_output_file(args.save_float, inputs=[args.checkpoint, args.output], flag="--save-float")
@@ -104,8 +103,8 @@ def run(args) -> int:
     source = args.checkpoint
     if args.codebook_bits is not None:
         source = _finetune(args)
-    rule = {"weight_rule": args.weight_rule} if args.weight_rule else {}     # else the rule's default
-    qm, stats, _ = quantize_checkpoint(source, n_calib=args.calib, **rule)
+    rule = args.weight_rule or ("max" if args.codebook_bits is not None else WEIGHT_RULE)
+    qm, stats, _ = quantize_checkpoint(source, n_calib=args.calib, weight_rule=rule)
     if args.codebook_bits is not None:
         distinct = [len(np.unique(qm.w[l])) for l in range(1, len(qm.channels))]
         if max(distinct) > 1 << args.codebook_bits:       # the max rule keeps the codes (a guard)
