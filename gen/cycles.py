@@ -5,9 +5,9 @@ layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`
 ``out_l² + TP_LEAD``: one per pixel and the read-ahead prologue, :mod:`rtl.config`), one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
-    gap_l = 2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)
+    gap_l = 3 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)
 
-with ``FRONT = 12`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
+with ``FRONT = 13`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
 latencies), ``SEL = 2`` (the accumulator bank's register stage, then the accumulators, whose sums the
 hold bank copies), ``DRAIN = 3`` (the drain's front,
 d0 and d1 registers), ``k_l = log2(TP_l · ICP_l)`` the adder-tree level of the layer and ``NW_l`` its drain

@@ -28,8 +28,10 @@ class AccumulatorBank(wiring.Component):
         Accumulators (the widest ``OCP`` of the bank's layers).
     width : int
         Accumulator width (also holds the requantiser's rounding constant, folded into the bias).
+        Sums are taken modulo ``2**width``, so it may be narrower than ``tree_width``: exact as
+        long as every sum of the bank's layers fits (:func:`rtl.config.sum_bits`).
     tree_width : int
-        Width of the tree-node inputs.
+        Width of the tree-node inputs (only their low ``width`` bits are registered).
     layers : dict of int to (list of int, int)
         For each layer index served: the per-``(g, o)`` preload values ``bias + 2**(shift-1)``
         (``ocg · ocp`` of them, group-major; channels ``o ≥ ocp`` preload 0) and the drain shift
@@ -103,7 +105,7 @@ class AccumulatorBank(wiring.Component):
         m.d.sync += [cap.eq(active & st.last), cap_step.eq(st)]
         m.d.comb += [self.pending.eq(active & st.last), self.cap.eq(cap), self.cap_step.eq(cap_step)]
 
-        tsel = [Signal(signed(len(self.tree[0])), name=f"tsel{o}", reset_less=True) for o in range(n)]
+        tsel = [Signal(signed(min(len(self.tree[0]), A)), name=f"tsel{o}", reset_less=True) for o in range(n)]
         # ``keep``: two accumulators whose preload tables agree would otherwise share one bias
         # register (yosys merges flip-flops with equal inputs), placed beside one of them.
         bias = [Signal(signed(A), name=f"bias{o}", reset_less=True, attrs={"keep": 1}) for o in range(n)]
@@ -182,8 +184,8 @@ def _check_bank(n, width, tree_width, layers, n_layers):
     """Raise ValueError naming the first bad :class:`AccumulatorBank` parameter."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(width, int) or width < tree_width:
-        raise ValueError(f"width must be an integer >= tree_width={tree_width}, got {width!r}")
+    if not isinstance(width, int) or width < 2:
+        raise ValueError(f"width must be an integer >= 2, got {width!r}")
     if not layers:
         raise ValueError("layers must name at least one layer")
     for l, (pre, shift) in layers.items():

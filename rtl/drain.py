@@ -130,7 +130,7 @@ class Drain(wiring.Component):
         # registered where it is: the wide OR of the upper bits is done beside the accumulator and
         # the route to the drain's one place is a pure register hop of 18 bits, not 35 followed by
         # the OR and the layer's select (a 96.3 MHz run's late family, 9.8 ns). The last layer's
-        # word is registered whole for the Tanh index.
+        # word is registered as its Tanh index, computed the same way (below).
         lanes_out = max(icpn)
         bits = {}
         for l in range(L - 1):
@@ -141,8 +141,13 @@ class Drain(wiring.Component):
                 bits[(l, i)] = Signal(requant_layout(), name=f"rbits{l}_{i}", reset_less=True)
                 m.d.comb += rb.acc.eq(hold[i])
                 m.d.sync += bits[(l, i)].eq(rb.out)
-        front = Signal(signed(A), name="front_tanh", reset_less=True)
-        m.d.sync += front.eq(getattr(self, f"hold{layers[-1].level}")[0])
+        # The last layer's word: its Tanh index (rule 4), computed beside the hold register and
+        # registered, so the hop to the table's address pins is a register's (the index logic in
+        # front of those pins, 4 LUT levels and 7.5 ns of routing, was a 107.8 MHz run's critical path).
+        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
+        t_index = Signal(TANH_BITS, name="t_index", reset_less=True)
+        m.d.comb += tidx.acc.eq(getattr(self, f"hold{layers[-1].level}")[0])
+        m.d.sync += t_index.eq(tidx.index)
         dh_valid = Signal()
         dh_j = Signal.like(d_j)
         dh_meta = Signal.like(hmeta, reset_less=True)       # the next pixel may already be captured
@@ -193,14 +198,13 @@ class Drain(wiring.Component):
             m.submodules[f"sat{i}"] = sat
             m.d.comb += sat.inp.eq(d0_bits[i])
             m.d.sync += d1_q[i].eq(sat.out)
-        # Tanh: the last layer drains one word (NW_L = 1), so the table is addressed from its front
+        # Tanh: the last layer drains one word (NW_L = 1), so the table is addressed from its index
         # register directly, one stage before d0, and its word is registered (the DP16KD output
         # register after synthesis); it reaches d1 like the requantised words.
-        m.submodules.tidx = tidx = TanhIndex(A, layers[-1].shift, rounded=True)
         m.submodules.trom = trom = self.tanh_rom
         tr = trom.read_port()
         t_word = Signal(PIXEL_BITS, reset_less=True)
-        m.d.comb += [tidx.acc.eq(front), tr.addr.eq(tidx.index)]
+        m.d.comb += tr.addr.eq(t_index)
         m.d.sync += t_word.eq(tr.data)
 
         # The write enables registered, one per buffer, from d0 (the layer does not change during a

@@ -11,11 +11,11 @@ latency as a property, and the stage numbers below follow from them::
             c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
             tap window (layer 1: the pass input's registered sat(z + v), addressed at c2, copied
             per half and DSP row at c7)
-    c7..c12 MacArray: distribution registers per lane group (a select, then a copy), operand
-            registers per lane, the multiplier's two registers (MacArray.latency = 5) -> tree
-            level 0 at c12 = FRONT
-    c12+k   adder-tree level k registered (k = 1 .. log2 P)
-    c12+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
+    c7..c13 MacArray: distribution registers per lane group (a select, then a copy), operand
+            registers per lane, the multiplier's two registers, the product's register beside it
+            (MacArray.latency = 6) -> tree level 0 at c13 = FRONT
+    c13+k   adder-tree level k registered (k = 1 .. log2 P)
+    c13+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
             accumulate (bias preloaded on a pixel's first step); the cycle after a pixel's last
             step the accumulators are copied into the hold bank (SEL = 2 from the node to the capture)
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -39,7 +39,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import LANES_PER_COLUMN, MacArray, lane_groups, lane_position
+from rtl.mac import X_COPIES, MacArray, lane_groups, lane_position
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -49,8 +49,8 @@ __all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BIT
            "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (6)
-#: + MacArray.latency (5)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 6 + 5
+#: + MacArray.latency (6)``. The components' ``latency`` properties say the same (tests check it).
+FRONT = 1 + 6 + 6
 #: Cycles from a tree node to its capture into the hold bank (:attr:`AccumulatorBank.latency`): the
 #: register stage in front of the accumulators, then the accumulators.
 SEL = 2
@@ -69,12 +69,13 @@ def gap_after(lp, tree_levels: int) -> int:
     """Cycles between the last step of layer ``lp`` (a :class:`rtl.config.LayerPlan`) and the next
     layer's first step, with ``tree_levels = log2 P``; also the cycle model's (:mod:`gen.cycles`).
 
-    ``2 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)``: the last step leaves the metadata
+    ``3 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)``: the last step leaves the metadata
     pipeline (``FRONT + log2 P`` stages), or its drain completes (capture ``FRONT + SEL + k_l`` cycles
     after issue, ``NW_l`` drain words, then the dh, d0 and d1 stages, ``DRAIN = 3``), whichever is
-    later; one cycle sees the pipeline empty and one more starts the next layer.
+    later; one cycle sees the pipeline empty, the sequencer registers it in the next, and one more
+    starts the next layer.
     """
-    return 2 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + DRAIN)
+    return 3 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + DRAIN)
 
 
 def layer_gap(plan: EnginePlan, l: int) -> int:
@@ -126,8 +127,9 @@ class Engine(wiring.Component):
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, check_mult_kind(mult)
         layers = plan.layers
-        #: Accumulator width: the widest layer's, plus one bit for the rounding constant in the bias.
-        self.acc_width = plan.acc_bits + 1
+        #: Width of the drain's hold words: the widest layer's sums (:meth:`EnginePlan.layer_sum_bits`,
+        #: the rounding constant in the bias included); each bank is as wide as its own layers' sums.
+        self.acc_width = max(plan.layer_sum_bits(l) for l in range(len(layers)))
         self.bank_sizes = {k: max(lp.ocp for lp in layers if lp.level == k) for k in {lp.level for lp in layers}}
         self.sequencer = Sequencer(plan)
         self.weights = WeightStore(plan)
@@ -155,7 +157,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 5 = 12``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 6 = 13``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
@@ -372,17 +374,18 @@ class Engine(wiring.Component):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
         assert pin.latency == 4 and ws.latency == 6
-        # The pass input addressed from c1, its word at c5 copied per half at c6 and per half and
-        # DSP row at c7 (one copy level from the pass input straight to the six half-row copies
-        # was an 8.8 ns hop in a 110 MHz run).
+        # The pass input addressed from c1, its word at c5 copied per half at c6 and per half, DSP
+        # row and column block at c7 (one copy level from the pass input straight to the half-row
+        # copies was an 8.8 ns hop in a 110 MHz run).
         m.d.comb += [pin.r_addr.eq(seq.tap.c), pin.r_pass.eq(seq.pass_index)]
-        copies = 2 * LANES_PER_COLUMN         # per half of the array and DSP row (MacArray.x)
+        copies = X_COPIES                     # per half of the array, DSP row and column block (MacArray.x)
+        per_side = X_COPIES // 2
         u_half = [Signal.like(pin.r_data, name=f"u_half{side}", reset_less=True, attrs={"keep": 1})
                   for side in range(2)]
         m.d.sync += [uh.eq(pin.r_data) for uh in u_half]
         for cp in range(copies):
             u = Signal.like(pin.r_data, name=f"u_copy{cp}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += u.eq(u_half[cp // LANES_PER_COLUMN])
+            m.d.sync += u.eq(u_half[cp // per_side])
             m.d.comb += mac.x[cp].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
@@ -404,7 +407,7 @@ class Engine(wiring.Component):
                 m.d.sync += [xh.eq(x_raw) for xh in x_half]
                 for cp in range(copies):
                     x_word = Signal(len(rp.data), name=f"x_word{l}_{cp}", reset_less=True, attrs={"keep": 1})
-                    m.d.sync += x_word.eq(x_half[cp // LANES_PER_COLUMN])
+                    m.d.sync += x_word.eq(x_half[cp // per_side])
                     m.d.comb += mac.x[cp][f"layer{l + 1}"].eq(x_word)
             # Written by the drain while layer l-1 runs.
             m.d.comb += [wp.addr.eq(drain.write_addr[l][:len(wp.addr)]),
@@ -437,13 +440,14 @@ class Engine(wiring.Component):
                     # bias + 2**(shift-1): the requantiser's rounding constant folded into the preload
                     pre[l] = ([int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) if o < lp.ocp else 0
                                for gg in range(lp.ocg) for o in range(n)], icpn[l])
-            bank = AccumulatorBank(n, self.acc_width, PROD_BITS + k, pre, step_layout(plan), L)
+            width = max(plan.layer_sum_bits(l) for l in pre)
+            bank = AccumulatorBank(n, width, PROD_BITS + k, pre, step_layout(plan), L)
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank
             level = getattr(mac, f"level{k}")
             m.d.comb += [bank.step.eq(meta[FRONT + k - 1]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
             m.d.comb += [bank.tree[o].eq(level[o]) for o in range(n)]
-            m.d.comb += getattr(drain, f"hold{k}").eq(bank.hold)
+            m.d.comb += [getattr(drain, f"hold{k}")[o].eq(bank.hold[o]) for o in range(n)]   # sign-extended
             banks[k] = bank
 
         # ---------------------------------------------------------------- drain

@@ -16,6 +16,13 @@ LANES_PER_COLUMN = 3
 PAIR_COLUMNS = 2
 #: DSP columns served by one copy of the activations and of the layer number (in one DSP row).
 GROUP_COLUMNS = 6
+#: Copies of the input words (:attr:`MacArray.x`) per half of the array and DSP row: the row's lane
+#: groups cut into this many runs of neighbouring columns (centre side, edge side), each fed by its
+#: own copy. With one copy per half and row, the copy sat by its source and reached the groups at
+#: the edge through one 8.8 ns net (a 128-lane run's critical path).
+X_BLOCKS = 2
+#: Copies of the input words in all: per half, DSP row and block of columns.
+X_COPIES = 2 * LANES_PER_COLUMN * X_BLOCKS
 
 
 def lane_position(lanes: int, j: int) -> tuple[int, int, int]:
@@ -42,6 +49,18 @@ def lane_groups(lanes: int) -> list[list[int]]:
     return [groups[key] for key in sorted(groups)]
 
 
+def x_copy(lanes: int, j: int) -> int:
+    """The copy of the input words (:data:`X_COPIES` of them) that lane ``j``'s group selects from:
+    ``(half · LANES_PER_COLUMN + row) · X_BLOCKS + block``, the block being the lane's run of
+    :data:`GROUP_COLUMNS`-column groups, counted from the centre (:func:`lane_position`)."""
+    half, col, row = lane_position(lanes, j)
+    per_half = lanes // 2 if lanes >= 2 else lanes
+    cols = PAIR_COLUMNS * -(-per_half // (PAIR_COLUMNS * LANES_PER_COLUMN))
+    n_groups = -(-cols // GROUP_COLUMNS)
+    block = min(X_BLOCKS - 1, (col // GROUP_COLUMNS) * X_BLOCKS // n_groups)
+    return (half * LANES_PER_COLUMN + row) * X_BLOCKS + block
+
+
 def x_layout(plan: EnginePlan) -> data.StructLayout:
     """One input word per layer: ``layer1`` (the pass input, ICP_1 S16 lanes), ``layer2`` ... (U16 lanes;
     a tap-parallel layer's word is its four tap slots' words, slot ``t`` in activations ``t·ICP ..``)."""
@@ -56,7 +75,7 @@ class MacArray(wiring.Component):
     ``j ≥ OCP_l·G_l`` multiply 0. Level ``k`` of the adder tree sums groups of ``2**k`` lanes, so
     output channel ``o`` of a layer with ``G = 2**k`` is node ``o`` of level ``k``.
 
-    Pipeline (:attr:`latency` = 5 cycles from ``x``/``w`` to tree level 0, one more per level):
+    Pipeline (:attr:`latency` = 6 cycles from ``x``/``w`` to tree level 0, one more per level):
 
     1. distribution registers: each group of :func:`lane_groups` selects its own copy of the
        activations its lanes use in the layer in progress, and the weight word is registered, so
@@ -69,7 +88,9 @@ class MacArray(wiring.Component):
        merge the x registers of lanes that select the same words, :mod:`gen.ilpatch`); with
        codebooks, each lane's weight register is loaded from its own copy of the layer's codebook
        (a LUT ROM addressed by the lane's layer copy and index), so the lookup costs no cycle;
-    4. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2).
+    4. the multiplier's input and output registers (:attr:`rtl.mult.Multiplier.latency` = 2);
+    5. the product registered in the fabric (tree level 0): a DSP's output reaches the fabric
+       late (4.5–5.3 ns after the clock in the 128-lane runs), too late for an adder behind it.
 
     Parameters
     ----------
@@ -81,10 +102,9 @@ class MacArray(wiring.Component):
     -------
     layer : In(range(L))
         The layer in progress (constant while its steps are in flight).
-    x : In(ArrayLayout(x_layout(plan), 2 · LANES_PER_COLUMN))
-        The input words, one copy per half of the array and DSP row (``x[h·3 + r]`` for the lanes
-        of half ``h`` in row ``r``, :func:`lane_position`; the same values, placed apart); only the
-        layer in progress's is used.
+    x : In(ArrayLayout(x_layout(plan), X_COPIES))
+        The input words, one copy per half of the array, DSP row and block of columns
+        (:func:`x_copy`; the same values, placed apart); only the layer in progress's is used.
     w : In(P × plan.w_bits)
         The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
         codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
@@ -104,15 +124,16 @@ class MacArray(wiring.Component):
         self.mults = [Multiplier(X_BITS, W_BITS, mult) for _ in range(P)]
         super().__init__({
             "layer": In(range(max(2, len(plan.layers)))),
-            "x": In(data.ArrayLayout(x_layout(plan), 2 * LANES_PER_COLUMN)),
+            "x": In(data.ArrayLayout(x_layout(plan), X_COPIES)),
             "w": In(P * plan.w_bits),
             **{f"level{k}": Out(data.ArrayLayout(signed(PROD_BITS + k), P >> k)) for k in self.levels_used},
         })
 
     @property
     def latency(self) -> int:
-        """Cycles from ``x``/``w`` to tree level 0: ``2 (distribution) + 1 (operands) + Multiplier.latency (2) = 5``."""
-        return 3 + self.mults[0].latency
+        """Cycles from ``x``/``w`` to tree level 0: ``2 (distribution) + 1 (operands) + Multiplier.latency (2)
+        + 1 (product register) = 6``."""
+        return 4 + self.mults[0].latency
 
     def lane_source(self, l: int, j: int):
         """Activation index that lane ``j`` multiplies in layer ``l``, or None for an idle lane."""
@@ -126,7 +147,7 @@ class MacArray(wiring.Component):
         m = Module()
 
         def x_word(l, i, copy):
-            """Activation ``i`` of layer ``l``'s input word (copy ``copy``: a half and DSP row) as a
+            """Activation ``i`` of layer ``l``'s input word (copy ``copy``, :func:`x_copy`) as a
             multiplier operand (S16 or U16 -> 17 bits)."""
             w = self.x[copy][f"layer{l + 1}"][i * ACT_BITS:(i + 1) * ACT_BITS]
             return w.as_signed() if l == 0 else w
@@ -150,8 +171,7 @@ class MacArray(wiring.Component):
         slots = {}                              # slots[grp][l]: activation indices held by the group copy
         x_grp = {}
         for grp, lanes_g in enumerate(groups):
-            half, _, row = lane_position(P, lanes_g[0])
-            copy = half * LANES_PER_COLUMN + row
+            copy = x_copy(P, lanes_g[0])
             slots[grp] = [sorted({self.lane_source(l, j) for j in lanes_g} - {None}) for l in range(L)]
             width = max(1, max(len(sl) for sl in slots[grp]))
             x_sel = [Signal(signed(X_BITS), name=f"x_s{grp}_{t}", reset_less=True, attrs={"keep": 1})
@@ -206,12 +226,14 @@ class MacArray(wiring.Component):
                                     with m.Case(k):
                                         m.d.sync += w_op[j].eq(code)
 
-        # 4: multipliers.
+        # 4: multipliers, 5: their products registered in the fabric beside them.
         prods = []
         for j, mul in enumerate(self.mults):
             m.submodules[f"mul{j}"] = mul
             m.d.comb += [mul.a.eq(x_op[j]), mul.b.eq(w_op[j])]
-            prods.append(mul.p)
+            p_f = Signal(signed(PROD_BITS), name=f"p{j}", reset_less=True)
+            m.d.sync += p_f.eq(mul.p)
+            prods.append(p_f)
 
         # The adder tree, one register per level.
         levels = [prods]

@@ -30,10 +30,12 @@ def step_layout(plan: EnginePlan) -> data.StructLayout:
 class Sequencer(wiring.Component):
     """Issues the steps of three passes of every layer (loop nest of :mod:`rtl.config`).
 
-    A layer starts when the previous one has left the pipeline (``in_flight`` low), so every later
-    stage sees one layer at a time and may read a register copy of ``layer``. Per-layer loop limits
-    sit in registers loaded together with ``layer``; loop ends and tap validity are equality tests,
-    so the counters' next-state logic has no carry chain besides the increments.
+    A layer starts when the previous one has left the pipeline (``in_flight`` low, seen through a
+    register), so every later stage sees one layer at a time and may read a register copy of
+    ``layer``. Per-layer loop limits sit in registers loaded together with ``layer``; loop ends and
+    second-tap validity are flags registered with their counters (equality tests on the counter's
+    next value), so a layer's last step is an AND of flip-flops and the next-state logic has no
+    carry chain besides the increments.
 
     A tap-parallel layer (:mod:`rtl.config`) issues one step per pixel; a second pair of counters
     walks the input-buffer reads (two rows of each column, row by row of output) :data:`TP_LEAD`
@@ -127,22 +129,32 @@ class Sequencer(wiring.Component):
         m.d.comb += single.eq(dense | tpar)
 
         def taps(o, t):
-            """Kernel index, input index and second-tap validity for output coordinate ``o``, tap ``t``."""
+            """Kernel index and input index for output coordinate ``o``, tap ``t``."""
             mo, ph = o >> 1, o[0]
             k = Signal(2)
             i = Signal(XY_BITS)
-            v1 = Signal()
             m.d.comb += [
                 k.eq(Mux(dense, o[:2], Mux(ph, Mux(t, 0, 2), Mux(t, 3, 1)))),
                 i.eq(Mux(ph, mo + t, mo - t)),
-                # (mo + 1 < in_size) is (mo != in_size - 1), as mo < in_size: no carry chain here.
-                v1.eq(~single & Mux(ph, mo != in_last, mo != 0)),
             ]
-            return k, i, v1
+            return k, i
 
-        ky, iy, vy1 = taps(oy, ty)
-        kx, ix, vx1 = taps(ox, tx)
-        last_c = c == icg_last
+        def second_tap(o):
+            """Whether output coordinate ``o`` has a second tap (``mo + 1 < in_size`` is
+            ``mo != in_size - 1``, as ``mo < in_size``: no carry chain)."""
+            mo, ph = o >> 1, o[0]
+            return ~single & Mux(ph, mo != in_last, mo != 0)
+
+        ky, iy = taps(oy, ty)
+        kx, ix = taps(ox, tx)
+        # Loop ends as flags registered with their counters (each is ``counter == last``, or for
+        # vx1/vy1 the second-tap test of ox/oy), updated from the counter's present value when it
+        # steps and reloaded from the next layer's limits while no layer runs: the layer's last
+        # step is an AND of flip-flops, not of comparators in series (the chain into ``waiting``,
+        # 5 LUT levels and 7 ns of routing, was a 113.4 MHz run's critical path).
+        c_end, g_end, ox_end, oy_end = (Signal(name=f"{n}_end") for n in ("c", "g", "ox", "oy"))
+        vx1, vy1 = Signal(name="vx1"), Signal(name="vy1")
+        last_c = c_end
         last_tx = tx | ~vx1
         last_ty = ty | ~vy1
         # Tap-parallel reads: read rk of output row ry (rk = 2·column + row slot), TP_LEAD steps ahead.
@@ -185,11 +197,15 @@ class Sequencer(wiring.Component):
             with m.If(prologue):
                 m.d.sync += pro.eq(pro + 1)
 
+        def step_to(counter, flag, value, last):
+            """``counter`` takes ``value`` (its successor or 0) and ``flag`` whether it equals ``last``."""
+            m.d.sync += [counter.eq(value), flag.eq(eq_const(last, 0) if isinstance(value, int) else value == last)]
+
         with m.If(issue & ~prologue):
             with m.If(~last_c):
-                m.d.sync += c.eq(c + 1)
+                step_to(c, c_end, c + 1, icg_last)
             with m.Else():
-                m.d.sync += c.eq(0)
+                step_to(c, c_end, 0, icg_last)
                 with m.If(~last_tx):
                     m.d.sync += tx.eq(1)
                 with m.Else():
@@ -198,23 +214,40 @@ class Sequencer(wiring.Component):
                         m.d.sync += ty.eq(1)
                     with m.Else():
                         m.d.sync += ty.eq(0)
-                        with m.If(g != ocg_last):
-                            m.d.sync += [g.eq(g + 1), gw.eq(gw + nw)]
+                        with m.If(~g_end):
+                            step_to(g, g_end, g + 1, ocg_last)
+                            m.d.sync += gw.eq(gw + nw)
                         with m.Else():
-                            m.d.sync += [g.eq(0), gw.eq(0)]
-                            with m.If(ox != out_last):
-                                m.d.sync += ox.eq(ox + 1)
+                            step_to(g, g_end, 0, ocg_last)
+                            m.d.sync += gw.eq(0)
+                            with m.If(~ox_end):
+                                step_to(ox, ox_end, ox + 1, out_last)
+                                m.d.sync += vx1.eq(second_tap((ox + 1)[:len(ox)]))
                             with m.Else():
-                                m.d.sync += ox.eq(0)
-                                with m.If(oy != out_last):
-                                    m.d.sync += oy.eq(oy + 1)
+                                step_to(ox, ox_end, 0, out_last)
+                                m.d.sync += vx1.eq(0)
+                                with m.If(~oy_end):
+                                    step_to(oy, oy_end, oy + 1, out_last)
+                                    m.d.sync += vy1.eq(second_tap((oy + 1)[:len(oy)]))
                                 with m.Else():
-                                    m.d.sync += [oy.eq(0), running.eq(0), waiting.eq(1)]
+                                    step_to(oy, oy_end, 0, out_last)
+                                    m.d.sync += [vy1.eq(0), running.eq(0), waiting.eq(1)]
 
-        # Layer / pass control: the next layer (or pass) starts once the pipeline is empty.
+        # Layer / pass control: the next layer (or pass) starts once the pipeline is empty, seen
+        # through a register (``in_flight`` gathers valid bits from all over the engine; running
+        # keeps it high until the last step's own bit is among them): one cycle later than the
+        # combinational test, so gap_after counts it.
+        in_flight = Signal(name="in_flight_r")
+        m.d.sync += in_flight.eq(self.in_flight | running)
         with m.If(~running):
             m.d.sync += [rk.eq(0), ry.eq(0), r_end.eq(0), pro.eq(0)]
-        with m.If(waiting & ~self.in_flight):
+            # Every counter is 0 between layers: the flags of the layer about to start.
+            with m.Switch(layer_nxt):
+                for l, lp in enumerate(layers):
+                    with m.Case(l):
+                        m.d.sync += [c_end.eq(lp.icg == 1), g_end.eq(lp.ocg == 1), ox_end.eq(lp.out_size == 1),
+                                     oy_end.eq(lp.out_size == 1), vx1.eq(0), vy1.eq(0)]
+        with m.If(waiting & ~in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):
                 m.d.comb += layer_nxt.eq(0)

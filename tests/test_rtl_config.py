@@ -1,5 +1,6 @@
 """The engine plan: lane split, schedule, ROM layout, validation, cycle model (no simulation)."""
 
+import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
@@ -97,7 +98,7 @@ def test_front_is_the_sum_of_the_component_latencies():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"n": 0}, "n must be"),
-    ({"width": 8}, "width must be"),
+    ({"width": 1}, "width must be"),
     ({"layers": {}}, "at least one layer"),
     ({"layers": {7: ([0] * 4, 1)}}, "outside"),
     ({"layers": {0: ([0] * 3, 1)}}, "multiple of n"),
@@ -113,3 +114,50 @@ def test_accumulator_bank_rejects_bad_parameters(kwargs, match):
             "step_layout": step_layout(plan), "n_layers": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         AccumulatorBank(**args)
+
+
+def _extreme_sums(w, b, shift, in_size, stride, pad, signed_input):
+    """Largest and smallest accumulator sums of a transposed convolution, by direct enumeration of
+    every output pixel's taps (oy = iy·stride − pad + ky) and the input that drives each product to
+    its extreme: the reference for rtl.config.sum_bits, written without its per-phase shortcut."""
+    ic, oc, k, _ = w.shape
+    out = (in_size - 1) * stride - 2 * pad + k
+    lo_x, hi_x = (-(1 << 15), (1 << 15) - 1) if signed_input else (0, (1 << 16) - 1)
+    top, bottom = [], []
+    for oy in range(out):
+        for ox in range(out):
+            taps = [(ky, kx) for ky in range(k) for kx in range(k)
+                    if (oy + pad - ky) % stride == 0 and 0 <= (oy + pad - ky) // stride < in_size
+                    and (ox + pad - kx) % stride == 0 and 0 <= (ox + pad - kx) // stride < in_size]
+            wt = np.stack([w[:, :, ky, kx] for ky, kx in taps]).astype(np.int64)     # (taps, ic, oc)
+            big = np.where(wt > 0, wt * hi_x, wt * lo_x).sum(axis=(0, 1))
+            small = np.where(wt > 0, wt * lo_x, wt * hi_x).sum(axis=(0, 1))
+            top.append(b + (1 << (shift - 1)) + big)
+            bottom.append(b + (1 << (shift - 1)) + small)
+    return int(np.max(top)), int(np.min(bottom))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_sum_bits_hold_every_sum_and_are_tight(seed):
+    """The accumulators' widths (rtl.config.sum_bits) hold the extreme sums of each layer, found by
+    enumeration, and are at most one bit wider than those need; narrower than the header's bound."""
+    qm = random_qmodel((16, 32, 16, 8, 1), seed=seed, n_calib=4)
+    plan = plan_engine(qm, 16)
+    for lp in plan.layers:
+        w = np.asarray(qm.w[lp.index + 1]).astype(np.int64)
+        hi, lo = _extreme_sums(w, plan.bias[lp.index], lp.shift, lp.in_size, lp.stride, lp.pad, lp.index == 0)
+        need = max(hi.bit_length(), (-lo - 1).bit_length()) + 1     # signed width of [lo, hi]
+        got = plan.layer_sum_bits(lp.index)
+        assert need <= got <= need + 1, (lp.index, need, got)
+        assert got <= lp.acc_bits + 1
+
+
+def test_sum_bits_check_fails_on_a_narrower_width():
+    """The enumeration above rejects a width one bit short of what a layer needs (so the check can fail)."""
+    qm = random_qmodel((16, 32, 16, 8, 1), seed=0, n_calib=4)
+    plan = plan_engine(qm, 16)
+    lp = plan.layers[1]
+    w = np.asarray(qm.w[2]).astype(np.int64)
+    hi, lo = _extreme_sums(w, plan.bias[1], lp.shift, lp.in_size, lp.stride, lp.pad, False)
+    short = plan.layer_sum_bits(1) - 2
+    assert not (-(1 << (short - 1)) <= lo and hi < (1 << (short - 1)))
