@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.utils import ceil_log2
 
-from base.contract import ACT_BITS, DEFAULT_LANES, KERNEL, TANH_INDEX, WEIGHT_BITS, XY_BITS
+from base.contract import ACT_BITS, DEFAULT_LANES, KERNEL, TANH_INDEX, WEIGHT_BITS, XY_BITS, Z_FMT
 
 #: Width of the multiplier's data input: U16 zero-extended or S16 sign-extended.
 X_BITS = ACT_BITS + 1
@@ -225,11 +225,10 @@ class EnginePlan:
         ``log2(P)``.
     acc_bits : int
         Width of the accumulators: the widest layer's ``acc_bits``.
-    sum_bits : list of int, or None
+    sum_bits : list of int
         Per layer, the signed width that holds every sum the layer's accumulators can take for any
         input in range (:func:`sum_bits`: bias and rounding constant plus any subset of a pixel's
         products): what the RTL's accumulators of that layer need, at most ``acc_bits + 1``.
-        ``None``: ``acc_bits + 1`` for every layer.
     """
 
     lanes: int
@@ -241,11 +240,7 @@ class EnginePlan:
     tanh_lut: list = field(repr=False)
     w_bits: int = W_BITS
     codebooks: list | None = field(default=None, repr=False)
-    sum_bits: list | None = field(default=None, repr=False)
-
-    def layer_sum_bits(self, l: int) -> int:
-        """Signed width of layer ``l``'s accumulator sums (:attr:`sum_bits`, or ``acc_bits + 1``)."""
-        return self.layers[l].acc_bits + 1 if self.sum_bits is None else self.sum_bits[l]
+    sum_bits: list = field(default_factory=list, repr=False)
 
     @property
     def tree_levels(self) -> int:
@@ -406,12 +401,12 @@ def plan_engine(model, lanes: int = DEFAULT_LANES, tap_parallel: bool = True) ->
         b = np.asarray(model.b[lp.index + 1]).astype(np.int64)
         _check(b.shape == (lp.oc,), f"b{lp.index + 1} has shape {b.shape}")
         bias.append(b)
-    sums = [sum_bits(w, b, lp, input_signed=lp.index == 0) for lp, w, b in zip(layers, ws, bias)]
+    sums = [sum_bits(w, b, lp) for lp, w, b in zip(layers, ws, bias)]
     return EnginePlan(lanes=lanes, nz=nz, layers=layers, weight_rom=words, bias=bias, v_rom=v_rom, tanh_lut=lut,
                       w_bits=w_bits, codebooks=books, sum_bits=sums)
 
 
-def sum_bits(w, b, lp, input_signed: bool) -> int:
+def sum_bits(w, b, lp) -> int:
     """The signed width that holds every partial sum of layer ``lp``'s accumulators, for any input.
 
     An accumulator of output channel ``o`` starts at ``b[o] + 2**(shift-1)`` (the rounding constant
@@ -431,18 +426,16 @@ def sum_bits(w, b, lp, input_signed: bool) -> int:
     b : numpy.ndarray
         int64 bias codes ``(OC,)``.
     lp : LayerPlan
-    input_signed : bool
-        True for layer 1 (S16 input), False for U16 activations.
     """
     w = np.abs(np.asarray(w, dtype=np.int64))
-    xmax = 1 << 15 if input_signed else (1 << ACT_BITS) - 1
+    xmax = 1 << (Z_FMT["bits"] - 1) if lp.index == 0 else (1 << ACT_BITS) - 1     # S16 z + v, or U16
     if lp.dense and lp.in_size == 1:            # every output pixel takes one tap
         per = w.sum(axis=0).reshape(lp.oc, -1).max(axis=1)
     elif lp.stride == 2:                        # a pixel's taps share the parity of (ky, kx)
         per = np.max([w[:, :, py::2, px::2].sum(axis=(0, 2, 3)) for py in range(2) for px in range(2)], axis=0)
     else:                                       # any other shape: all taps
         per = w.sum(axis=(0, 2, 3))
-    bound = int((np.abs(np.asarray(b, dtype=np.int64)) + (1 << (lp.shift - 1)) + xmax * per).max())
+    bound = int((np.abs(b) + (1 << (lp.shift - 1)) + xmax * per).max())
     return min(bound.bit_length() + 1, lp.acc_bits + 1)
 
 

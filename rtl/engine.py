@@ -127,9 +127,9 @@ class Engine(wiring.Component):
             raise TypeError("plan must be an EnginePlan")
         self.plan, self.mult = plan, check_mult_kind(mult)
         layers = plan.layers
-        #: Width of the drain's hold words: the widest layer's sums (:meth:`EnginePlan.layer_sum_bits`,
-        #: the rounding constant in the bias included); each bank is as wide as its own layers' sums.
-        self.acc_width = max(plan.layer_sum_bits(l) for l in range(len(layers)))
+        #: Width of the drain's hold words: the widest layer's sums (:attr:`EnginePlan.sum_bits`, the
+        #: rounding constant in the bias included); each bank is as wide as its own layers' sums.
+        self.acc_width = max(plan.sum_bits)
         self.bank_sizes = {k: max(lp.ocp for lp in layers if lp.level == k) for k in {lp.level for lp in layers}}
         self.sequencer = Sequencer(plan)
         self.weights = WeightStore(plan)
@@ -440,7 +440,7 @@ class Engine(wiring.Component):
                     # bias + 2**(shift-1): the requantiser's rounding constant folded into the preload
                     pre[l] = ([int(plan.bias[l][gg * lp.ocp + o]) + (1 << (lp.shift - 1)) if o < lp.ocp else 0
                                for gg in range(lp.ocg) for o in range(n)], icpn[l])
-            width = max(plan.layer_sum_bits(l) for l in pre)
+            width = max(plan.sum_bits[l] for l in pre)
             bank = AccumulatorBank(n, width, PROD_BITS + k, pre, step_layout(plan), L)
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank

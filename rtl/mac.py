@@ -54,8 +54,7 @@ def x_copy(lanes: int, j: int) -> int:
     ``(half · LANES_PER_COLUMN + row) · X_BLOCKS + block``, the block being the lane's run of
     :data:`GROUP_COLUMNS`-column groups, counted from the centre (:func:`lane_position`)."""
     half, col, row = lane_position(lanes, j)
-    per_half = lanes // 2 if lanes >= 2 else lanes
-    cols = PAIR_COLUMNS * -(-per_half // (PAIR_COLUMNS * LANES_PER_COLUMN))
+    cols = 1 + max(lane_position(lanes, k)[1] for k in range(lanes))    # DSP columns of a half
     n_groups = -(-cols // GROUP_COLUMNS)
     block = min(X_BLOCKS - 1, (col // GROUP_COLUMNS) * X_BLOCKS // n_groups)
     return (half * LANES_PER_COLUMN + row) * X_BLOCKS + block

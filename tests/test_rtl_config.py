@@ -147,7 +147,7 @@ def test_sum_bits_hold_every_sum_and_are_tight(seed):
         w = np.asarray(qm.w[lp.index + 1]).astype(np.int64)
         hi, lo = _extreme_sums(w, plan.bias[lp.index], lp.shift, lp.in_size, lp.stride, lp.pad, lp.index == 0)
         need = max(hi.bit_length(), (-lo - 1).bit_length()) + 1     # signed width of [lo, hi]
-        got = plan.layer_sum_bits(lp.index)
+        got = plan.sum_bits[lp.index]
         assert need <= got <= need + 1, (lp.index, need, got)
         assert got <= lp.acc_bits + 1
 
@@ -159,5 +159,5 @@ def test_sum_bits_check_fails_on_a_narrower_width():
     lp = plan.layers[1]
     w = np.asarray(qm.w[2]).astype(np.int64)
     hi, lo = _extreme_sums(w, plan.bias[1], lp.shift, lp.in_size, lp.stride, lp.pad, False)
-    short = plan.layer_sum_bits(1) - 2
+    short = plan.sum_bits[1] - 2
     assert not (-(1 << (short - 1)) <= lo and hi < (1 << (short - 1)))
