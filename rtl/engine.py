@@ -5,7 +5,7 @@ latency as a property, and the stage numbers below follow from them::
 
     c0      Sequencer: loop counters, per-layer constants -> the step and its metadata
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
-    c1..c7  WeightStore: table constant, per-slice copies, per-slice address registers, block-RAM
+    c1..c7  WeightStore: per-layer table constants, per-slice picks, per-slice address registers, block-RAM
             read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
             the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
             c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the

@@ -88,11 +88,13 @@ class WeightStore(wiring.Component):
 
     Pipeline (:attr:`latency` = 6 cycles from ``tap`` to ``word``):
 
-    1. the (layer, group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` from a table,
-       registered, and ``c`` registered: one table per half of the array and DSP row of the
-       slices' lanes;
-    2. a copy of the constant and of ``c`` per slice (a register tree: a table's output reaches
-       its slices through a pure register hop);
+    1. the (group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` of every layer ``l`` from
+       its own table, registered, with ``c`` and the layer beside them: one set of tables per half
+       of the array and DSP row of the slices' lanes;
+    2. per slice, the layer's constant picked from those registers (a 4:1 multiplexer) and
+       registered, and a copy of ``c``: a table is a function of the tap alone, and the layer's
+       choice is one multiplexer level after a register (one table of (layer, group, tap) was
+       four LUT levels after the sequencer's registers, a 126 MHz run's critical path: 7.9 ns);
     3. one address register per slice and bank, each with its own adder ``constant + c``;
     4. block-RAM read;
     5. the words registered (the DP16KD output registers);
@@ -148,7 +150,7 @@ class WeightStore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tap`` to ``word``: ``1 (table) + 1 (copies) + 1 (address) + 1 (read) + 1 (word
+        """Cycles from ``tap`` to ``word``: ``1 (tables) + 1 (layer pick) + 1 (address) + 1 (read) + 1 (word
         register) + 1 (bank-multiplexer register) = 6``."""
         return 6
 
@@ -159,30 +161,31 @@ class WeightStore(wiring.Component):
         n_banks, n_slices = len(self.banks), len(self.banks[0])
         rom_words = max(2, len(plan.weight_rom))
 
-        # 1: the (layer, group, tap) constant from a table, and c registered beside it: one table
-        # per half of the array and DSP row of the lanes whose slices it feeds (a single table
-        # output reaching every slice's copy across the die was a 99.8 MHz run's late family,
-        # 8.9 ns on one net).
+        # 1: every layer's (group, tap) constant from its own table, with c and the layer registered
+        # beside them: one set of tables per half of the array and DSP row of the lanes whose slices
+        # it feeds (a single table output reaching every slice's copy across the die was a
+        # 99.8 MHz run's late family, 8.9 ns on one net).
         tapidx = Cat(self.tap.kx, self.tap.ky, self.tap.g)
 
         def table(tag):
-            base = Signal(range(rom_words), name=f"w_base_t{tag}", reset_less=True, attrs={"keep": 1})
+            bases = []
+            for l, lp in enumerate(layers):
+                base = Signal(range(rom_words), name=f"w_base_t{tag}_{l}", reset_less=True, attrs={"keep": 1})
+                if lp.tp > 1:                          # one word per output phase (kx, ky = px, py)
+                    words = [((ph >> 1) * KERNEL + (ph & 1), lp.weight_base + ph) for ph in range(4)]
+                else:
+                    words = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
+                # The last case is the default: a tap that never occurs in the layer loads some word
+                # instead of holding the register (a hold is a clock enable on every bit).
+                with m.Switch(tapidx):
+                    for i, (t, word) in enumerate(words):
+                        with case_or_default(m, t, i == len(words) - 1):
+                            m.d.sync += base.eq(word)
+                bases.append(base)
             c_1 = Signal.like(self.tap.c, name=f"c_1_{tag}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += c_1.eq(self.tap.c)
-            # The last case of each switch is its default: a (layer, tap) that never occurs loads
-            # some word instead of holding the register (a hold is a clock enable decoded from the
-            # layer onto every bit, a 105 MHz run's critical path: 9.5 ns, 5.6 ns on one net).
-            with m.Switch(self.layer):
-                for l, lp in enumerate(layers):
-                    if lp.tp > 1:                      # one word per output phase (kx, ky = px, py)
-                        words = [((ph >> 1) * KERNEL + (ph & 1), lp.weight_base + ph) for ph in range(4)]
-                    else:
-                        words = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
-                    with case_or_default(m, l, l == len(layers) - 1), m.Switch(tapidx):
-                        for i, (t, word) in enumerate(words):
-                            with case_or_default(m, t, i == len(words) - 1):
-                                m.d.sync += base.eq(word)
-            return base, c_1
+            layer_1 = Signal.like(self.layer, name=f"w_layer_{tag}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [c_1.eq(self.tap.c), layer_1.eq(self.layer)]
+            return bases, layer_1, c_1
 
         tables = {}
         wb = plan.w_bits
@@ -191,7 +194,7 @@ class WeightStore(wiring.Component):
             if (half, row) not in tables:
                 tables[(half, row)] = table(f"{half}{row}")
 
-        # 2, 3: per slice, copies of the constant and of c, then the address register with its own
+        # 2, 3: per slice, the layer's constant and a copy of c, then the address register with its own
         # adder (all kept apart in yosys by gen/ilpatch.py keep_registers).
         # The address register is copied per bank (each copy with its own adder): one copy drives
         # the address pins of the slice's RAMs in one bank (two), not of all its banks, which
@@ -199,10 +202,15 @@ class WeightStore(wiring.Component):
         addrs, bank_addrs = [], []
         for sl, (lo, hi) in enumerate(self.slices):
             half, _, row = lane_position(P, self.order[lo // wb])
-            base, c_1 = tables[(half, row)]
-            base_s = Signal.like(base, name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
+            bases, layer_1, c_1 = tables[(half, row)]
+            base_s = Signal.like(bases[0], name=f"w_base{sl}", reset_less=True, attrs={"keep": 1})
             c_s = Signal.like(c_1, name=f"w_c{sl}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += [base_s.eq(base), c_s.eq(c_1)]
+            m.d.sync += c_s.eq(c_1)
+            # The last layer as the default: no hold, so no clock enable on the copy's bits.
+            with m.Switch(layer_1):
+                for l, base in enumerate(bases):
+                    with case_or_default(m, l, l == len(bases) - 1):
+                        m.d.sync += base_s.eq(base)
             per_bank = []
             for b in range(n_banks):
                 a = Signal(range(rom_words), name=f"w_addr{sl}_{b}", reset_less=True, attrs={"keep": 1})
