@@ -17,8 +17,8 @@ word taken to the last pixel taken, inclusive:
     cycles = nz                                   (z words)
            + 1                                    (start of the engine)
            + Σ_runs (S_r − 1 + gap_r) − gap_last  (all PASSES × L layer runs)
-           + FRONT + SEL + k_L + NW_L + DRAIN     (last step -> last pixel written into the FIFO)
-           + FIFO_LATENCY + 1                     (FIFO -> pixel stream, inclusive count)
+           + FRONT + SEL + k_L + NW_L + DRAIN     (last step -> the last pixel's pix_valid)
+           + OUTPUT_LATENCY + 1                   (write register, FIFO -> pixel stream, inclusive count)
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ from rtl.config import plan_layers
 # The pipeline depths and the gap formula are the engine's own (one definition for both).
 from rtl.engine import DRAIN, FRONT, PASSES, SEL
 from rtl.engine import gap_after as layer_gap
+from rtl.top import OUTPUT_LATENCY
 
-__all__ = ["FRONT", "SEL", "DRAIN", "PASSES", "FIFO_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
-
-#: Cycles from a FIFO write to the word appearing on the pixel stream (SyncFIFOBuffered).
-FIFO_LATENCY = 2
+__all__ = ["FRONT", "SEL", "DRAIN", "PASSES", "OUTPUT_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
 
 
 def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
@@ -65,7 +63,7 @@ def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
     per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
     last = layers[-1]
     total = (nz + 1 + PASSES * per_plane - rows[-1]["gap"]
-             + FRONT + SEL + last.level + last.drain_words + DRAIN + FIFO_LATENCY + 1)
+             + FRONT + SEL + last.level + last.drain_words + DRAIN + OUTPUT_LATENCY + 1)
     useful = PASSES * sum(lp.useful_macs for lp in layers)
     return {
         "lanes": lanes,

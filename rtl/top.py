@@ -15,6 +15,9 @@ from rtl.layouts import pixel_layout, z_shape
 
 #: Depth of the output pixel FIFO.
 FIFO_DEPTH = 32
+#: Cycles from the engine's ``pix_valid`` to the word on the ``pixel`` stream: ``1`` (the write
+#: register beside the FIFO) ``+ 2`` (SyncFIFOBuffered: its memory, then its output register).
+OUTPUT_LATENCY = 3
 
 
 class Generator(wiring.Component):
@@ -28,7 +31,7 @@ class Generator(wiring.Component):
         ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
         input and output registers, for yosys/nextpnr); the cycle timing is identical.
     fifo_depth : int
-        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 4`` (29 for the default model).
+        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 5`` (30 for the default model).
 
     Members
     -------
@@ -44,15 +47,16 @@ class Generator(wiring.Component):
         Cycles of the last finished avatar, first z word taken to last pixel taken, inclusive.
 
     Backpressure: the engine issues new steps only while a registered flag says the FIFO holds at
-    most ``fifo_depth - pixels_in_flight - 3`` words. Steps already issued finish and write their
-    pixels (at most ``pixels_in_flight`` of them, one per cycle), so the FIFO never holds more than
+    most ``fifo_depth - pixels_in_flight - 4`` words. Steps already issued finish and write their
+    pixels (at most ``pixels_in_flight`` of them, one per cycle, each through the write register),
+    so the FIFO never holds more than
     ``fifo_depth - 2`` words (one is kept for the buffered FIFO's output-register refill), a write
     always finds room and no pixel is ever dropped or repeated; nothing but the sequencer stalls.
     """
 
     def __init__(self, plan: EnginePlan, mult: str = "generic", fifo_depth: int = FIFO_DEPTH):
         self.engine = Engine(plan, mult)
-        need = self.engine.pixels_in_flight + 4
+        need = self.engine.pixels_in_flight + 5
         if not isinstance(fifo_depth, int) or fifo_depth < need:
             raise ValueError(f"fifo_depth must be an integer >= {need} for this plan, got {fifo_depth!r}")
         self.plan, self.mult, self.fifo_depth = plan, mult, fifo_depth
@@ -77,13 +81,18 @@ class Generator(wiring.Component):
 
         # Output side: registered issue enable from the FIFO level (see class docstring). The engine's
         # pixels have no ready (room is guaranteed by the issue enable), so the write side is a plain
-        # write; the read side is the FIFO's stream, connected to the pixel port.
+        # write, through a register beside the FIFO (the drain and the FIFO's memory need not be
+        # neighbours: the write data was a 126 MHz run's second-latest endpoint, 7.5 ns); the read
+        # side is the FIFO's stream, connected to the pixel port.
         room = Signal(init=1)
-        m.d.sync += room.eq(fifo.w_level <= self.fifo_depth - eng.pixels_in_flight - 3)
+        m.d.sync += room.eq(fifo.w_level <= self.fifo_depth - eng.pixels_in_flight - 4)
+        w_en = Signal(name="pix_w_en")
+        w_data = Signal(PIXEL_WORD_BITS, name="pix_w_data", reset_less=True)
+        m.d.sync += [w_en.eq(eng.pix_valid), w_data.eq(eng.pix_data)]
         m.d.comb += [
             eng.issue_en.eq(room),
-            fifo.w_en.eq(eng.pix_valid),
-            fifo.w_data.eq(eng.pix_data),
+            fifo.w_en.eq(w_en),
+            fifo.w_data.eq(w_data),
         ]
         wiring.connect(m, fifo.r_stream, wiring.flipped(self.pixel))
 
