@@ -190,9 +190,11 @@ class Engine(wiring.Component):
 
     # ----------------------------------------------------------------------------------- hardware
     #: Activations per copy of a tap window's control: each copy (events, queue count) steers the
-    #: flip-flops of at most ``TP_CHUNK`` activations (48 of a window word and its queue), all of
-    #: whose lanes lie in one lane group, so no control net spans the window.
-    TP_CHUNK = 2
+    #: flip-flops of at most ``TP_CHUNK`` activations (48 per activation: its window word and its
+    #: queue's two words), all of whose lanes lie in one lane group, so no control net spans the
+    #: window. One: the queue enables of two (96 flip-flops) were late endpoints of 128-lane runs
+    #: (7.2–8.6 ns).
+    TP_CHUNK = 1
 
     def _window_chunks(self, l, t):
         """Tap-parallel layer ``l``, slot ``t``: its activations ``i`` (lane ``t·ICP + i``) cut into
