@@ -5,19 +5,20 @@ layers one after the other; layer ``l`` issues ``S_l = taps_l · OCG_l · ICG_l`
 ``out_l² + TP_LEAD``: one per pixel and the read-ahead prologue, :mod:`rtl.config`), one per cycle, and the
 next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.engine.Engine.layer_gap`):
 
-    gap_l = 3 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)
+    gap_l = 3 + max(FRONT + D(log2 P), FRONT + SEL + D(k_l) + NW_l + DRAIN)
 
 with ``FRONT = 13`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
 latencies), ``SEL = 2`` (the accumulator bank's register stage, then the accumulators, whose sums the
 hold bank copies), ``DRAIN = 3`` (the drain's front,
-d0 and d1 registers), ``k_l = log2(TP_l · ICP_l)`` the adder-tree level of the layer and ``NW_l`` its drain
-words; all four come from :mod:`rtl.engine`. The ``cycles`` port counts from the first z
+d0 and d1 registers), ``k_l = log2(TP_l · ICP_l)`` the adder-tree level of the layer, ``D(k) = 2k − 1``
+(``D(0) = 0``) the cycles from tree level 0 to level ``k`` (:func:`rtl.mac.level_delay`) and ``NW_l``
+the layer's drain words; all of them come from :mod:`rtl.engine` and :mod:`rtl.mac`. The ``cycles`` port counts from the first z
 word taken to the last pixel taken, inclusive:
 
     cycles = nz                                   (z words)
            + 1                                    (start of the engine)
            + Σ_runs (S_r − 1 + gap_r) − gap_last  (all PASSES × L layer runs)
-           + FRONT + SEL + k_L + NW_L + DRAIN     (last step -> the last pixel's pix_valid)
+           + FRONT + SEL + D(k_L) + NW_L + DRAIN  (last step -> the last pixel's pix_valid)
            + OUTPUT_LATENCY + 1                   (write register, FIFO -> pixel stream, inclusive count)
 """
 
@@ -30,6 +31,7 @@ from rtl.config import plan_layers
 # The pipeline depths and the gap formula are the engine's own (one definition for both).
 from rtl.engine import DRAIN, FRONT, PASSES, SEL
 from rtl.engine import gap_after as layer_gap
+from rtl.mac import level_delay
 from rtl.top import OUTPUT_LATENCY
 
 __all__ = ["FRONT", "SEL", "DRAIN", "PASSES", "OUTPUT_LATENCY", "layer_gap", "cycle_model", "cycles_per_avatar"]
@@ -63,7 +65,7 @@ def cycle_model(header: dict, lanes: int = DEFAULT_LANES) -> dict:
     per_plane = sum(r["steps"] - 1 + r["gap"] for r in rows)
     last = layers[-1]
     total = (nz + 1 + PASSES * per_plane - rows[-1]["gap"]
-             + FRONT + SEL + last.level + last.drain_words + DRAIN + OUTPUT_LATENCY + 1)
+             + FRONT + SEL + level_delay(last.level) + last.drain_words + DRAIN + OUTPUT_LATENCY + 1)
     useful = PASSES * sum(lp.useful_macs for lp in layers)
     return {
         "lanes": lanes,

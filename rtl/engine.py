@@ -14,8 +14,9 @@ latency as a property, and the stage numbers below follow from them::
     c7..c13 MacArray: distribution registers per lane group (a select, then a copy), operand
             registers per lane, the multiplier's two registers, the product's register beside it
             (MacArray.latency = 6) -> tree level 0 at c13 = FRONT
-    c13+k   adder-tree level k registered (k = 1 .. log2 P)
-    c13+k   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
+    c13+D   adder-tree level k registered, D = level_delay(k) = 2k - 1 (k = 1 .. log2 P: each level's
+            sums, then below the root a copy of them, which the next level adds)
+    c13+D   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
             accumulate (bias preloaded on a pixel's first step); the cycle after a pixel's last
             step the accumulators are copied into the hold bank (SEL = 2 from the node to the capture)
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -39,7 +40,7 @@ from rtl.config import ACT_BITS, PROD_BITS, EnginePlan
 from rtl.drain import Drain
 from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout
-from rtl.mac import X_COPIES, MacArray, lane_groups, lane_position
+from rtl.mac import X_COPIES, MacArray, lane_groups, lane_position, level_delay
 from rtl.mult import check_mult_kind
 from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
@@ -59,23 +60,26 @@ DRAIN = 3
 
 
 def meta_depth(plan: EnginePlan) -> int:
-    """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (cycles c1 .. c12+log2 P). The
-    accumulators' metadata register (``SEL`` after the layer's tree level ``k``) is never later than
-    the pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
-    return FRONT + plan.tree_levels
+    """Stages of the step-metadata pipeline: ``FRONT + D(log2 P)`` (cycles c1 .. c12+D(log2 P)), with
+    ``D`` = :func:`rtl.mac.level_delay`, the cycles from tree level 0 to the root. The accumulators'
+    metadata register (``SEL`` after the layer's tree level ``k``) is never later than the
+    pipeline's end plus the drain, so it does not enter :func:`gap_after`."""
+    return FRONT + level_delay(plan.tree_levels)
 
 
 def gap_after(lp, tree_levels: int) -> int:
     """Cycles between the last step of layer ``lp`` (a :class:`rtl.config.LayerPlan`) and the next
     layer's first step, with ``tree_levels = log2 P``; also the cycle model's (:mod:`gen.cycles`).
 
-    ``3 + max(FRONT + log2 P, FRONT + SEL + k_l + NW_l + DRAIN)``: the last step leaves the metadata
-    pipeline (``FRONT + log2 P`` stages), or its drain completes (capture ``FRONT + SEL + k_l`` cycles
-    after issue, ``NW_l`` drain words, then the dh, d0 and d1 stages, ``DRAIN = 3``), whichever is
-    later; one cycle sees the pipeline empty, the sequencer registers it in the next, and one more
-    starts the next layer.
+    ``3 + max(FRONT + D(log2 P), FRONT + SEL + D(k_l) + NW_l + DRAIN)`` with ``D`` =
+    :func:`rtl.mac.level_delay` (``D(k) = 2k − 1``, ``D(0) = 0``): the last step leaves the metadata
+    pipeline (``FRONT + D(log2 P)`` stages), or its drain completes (capture ``FRONT + SEL + D(k_l)``
+    cycles after issue, ``NW_l`` drain words, then the dh, d0 and d1 stages, ``DRAIN = 3``),
+    whichever is later; one cycle sees the pipeline empty, the sequencer registers it in the next,
+    and one more starts the next layer.
     """
-    return 3 + max(FRONT + tree_levels, FRONT + SEL + lp.level + lp.drain_words + DRAIN)
+    return 3 + max(FRONT + level_delay(tree_levels),
+                   FRONT + SEL + level_delay(lp.level) + lp.drain_words + DRAIN)
 
 
 def layer_gap(plan: EnginePlan, l: int) -> int:
@@ -162,11 +166,11 @@ class Engine(wiring.Component):
 
     @property
     def pixel_latency(self) -> int:
-        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + k_L + NW_L + DRAIN``
-        (tree level ``k_L`` registered into its bank, accumulated, captured, ``NW_L`` drain words,
-        dh, d0, d1)."""
+        """Cycles from the issue of a pixel's last step to ``pix_valid``: ``FRONT + SEL + D(k_L) + NW_L +
+        DRAIN`` (tree level ``k_L``, :func:`rtl.mac.level_delay` ``D(k_L)`` cycles after level 0,
+        registered into its bank, accumulated, captured, ``NW_L`` drain words, dh, d0, d1)."""
         last = self.plan.layers[-1]
-        return FRONT + SEL + last.level + last.drain_words + DRAIN
+        return FRONT + SEL + level_delay(last.level) + last.drain_words + DRAIN
 
     @property
     def pixels_in_flight(self) -> int:
@@ -175,13 +179,14 @@ class Engine(wiring.Component):
         return self.pixel_latency + 1
 
     def accumulate_latency(self, l: int) -> int:
-        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + log2(ICP_l) + 1``
-        (the bank's register stage; the capture into the hold bank is one cycle later, ``SEL = 2``)."""
-        return FRONT + self.plan.layers[l].level + 1
+        """Cycles from a step's issue to its accumulation in layer ``l``: ``FRONT + D(k_l) + 1`` with
+        ``k_l = log2(TP_l·ICP_l)`` and ``D`` = :func:`rtl.mac.level_delay` (the bank's register stage;
+        the capture into the hold bank is one cycle later, ``SEL = 2``)."""
+        return FRONT + level_delay(self.plan.layers[l].level) + 1
 
     @property
     def meta_depth(self) -> int:
-        """Stages of the step-metadata pipeline: ``FRONT + log2(P)`` (c1 .. c12+log2 P)."""
+        """Stages of the step-metadata pipeline: :func:`meta_depth`."""
         return meta_depth(self.plan)
 
     def layer_gap(self, l: int) -> int:
@@ -447,7 +452,7 @@ class Engine(wiring.Component):
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank
             level = getattr(mac, f"level{k}")
-            m.d.comb += [bank.step.eq(meta[FRONT + k - 1]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
+            m.d.comb += [bank.step.eq(meta[FRONT + level_delay(k) - 1]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
             m.d.comb += [bank.tree[o].eq(level[o]) for o in range(n)]
             m.d.comb += [getattr(drain, f"hold{k}")[o].eq(bank.hold[o]) for o in range(n)]   # sign-extended
             banks[k] = bank

@@ -25,6 +25,18 @@ X_BLOCKS = 2
 X_COPIES = 2 * LANES_PER_COLUMN * X_BLOCKS
 
 
+def level_delay(k: int) -> int:
+    """Cycles from adder-tree level 0 (the products) to the nodes of level ``k``: ``2k − 1`` for
+    ``k ≥ 1``, ``0`` for ``k = 0``. Level 1 adds two lanes side by side; every node of a level
+    ``k ≥ 1`` is copied into one more register before level ``k + 1`` adds it, because the nodes a
+    level adds lie in DSP rows 24 or 48 tile rows apart, or columns apart (:func:`lane_position`):
+    the copy lets the placer cut that route in two hops (the adders of levels 2 and 3 were late
+    families of 128-lane runs, 7.2–7.3 ns)."""
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    return max(0, 2 * k - 1)
+
+
 def lane_position(lanes: int, j: int) -> tuple[int, int, int]:
     """Where the floorplan puts lane ``j``: ``(half, column, row)``. In each half of the array (lanes
     ``[0, P/2)`` and ``[P/2, P)``, the two sides of the die), lane ``k`` of the half sits in the block
@@ -74,7 +86,8 @@ class MacArray(wiring.Component):
     ``j ≥ OCP_l·G_l`` multiply 0. Level ``k`` of the adder tree sums groups of ``2**k`` lanes, so
     output channel ``o`` of a layer with ``G = 2**k`` is node ``o`` of level ``k``.
 
-    Pipeline (:attr:`latency` = 6 cycles from ``x``/``w`` to tree level 0, one more per level):
+    Pipeline (:attr:`latency` = 6 cycles from ``x``/``w`` to tree level 0, :func:`level_delay` more
+    to level ``k``):
 
     1. distribution registers: each group of :func:`lane_groups` selects its own copy of the
        activations its lanes use in the layer in progress, and the weight word is registered, so
@@ -108,8 +121,8 @@ class MacArray(wiring.Component):
         The weight word: lane ``j``'s 8-bit code in bits ``[8j, 8j+8)``, or, for a plan with
         codebooks, its index into the layer's codebook in bits ``[b·j, b·(j+1))``.
     level<k> : Out(ArrayLayout(signed(PROD_BITS + k), P >> k))
-        For each tree level ``k`` that some layer reads: its nodes, :attr:`latency` ``+ k`` cycles
-        after ``x``/``w``.
+        For each tree level ``k`` that some layer reads: its nodes, :attr:`latency` ``+``
+        :func:`level_delay` ``(k)`` cycles after ``x``/``w``.
     """
 
     def __init__(self, plan: EnginePlan, mult: str = "generic"):
@@ -234,13 +247,16 @@ class MacArray(wiring.Component):
             m.d.sync += p_f.eq(mul.p)
             prods.append(p_f)
 
-        # The adder tree, one register per level.
-        levels = [prods]
+        # The adder tree: each level's sums registered, then (below the root) copied once more for
+        # the next level's adders (level_delay).
+        levels, prev = [prods], prods
         for k in range(1, K + 1):
-            prev = levels[-1]
             cur = [Signal(signed(PROD_BITS + k), name=f"t{k}_{n}", reset_less=True) for n in range(len(prev) // 2)]
             m.d.sync += [s.eq(prev[2 * n] + prev[2 * n + 1]) for n, s in enumerate(cur)]
             levels.append(cur)
+            if k < K:
+                prev = [Signal.like(s, name=f"t{k}c_{n}", reset_less=True, attrs={"keep": 1}) for n, s in enumerate(cur)]
+                m.d.sync += [c.eq(s) for c, s in zip(prev, cur)]
         for k in self.levels_used:
             out = getattr(self, f"level{k}")
             m.d.comb += [out[n].eq(v) for n, v in enumerate(levels[k])]

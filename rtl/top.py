@@ -14,7 +14,7 @@ from rtl.hdlutil import eq_const
 from rtl.layouts import pixel_layout, z_shape
 
 #: Depth of the output pixel FIFO.
-FIFO_DEPTH = 32
+FIFO_DEPTH = 48
 #: Cycles from the engine's ``pix_valid`` to the word on the ``pixel`` stream: ``1`` (the write
 #: register beside the FIFO) ``+ 2`` (SyncFIFOBuffered: its memory, then its output register).
 OUTPUT_LATENCY = 3
@@ -31,7 +31,7 @@ class Generator(wiring.Component):
         ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
         input and output registers, for yosys/nextpnr); the cycle timing is identical.
     fifo_depth : int
-        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 5`` (30 for the default model).
+        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 5`` (38 for the default model at 128 lanes).
 
     Members
     -------

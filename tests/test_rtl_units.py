@@ -172,3 +172,38 @@ def test_requant_bits_flags_are_rule_3s_cases(width, shift):
     assert np.array_equal(neg, shifted < 0)
     assert np.array_equal(over[~neg], shifted[~neg] >= 1 << 16)
     assert np.array_equal(r, shifted & 0xFFFF)
+
+
+def test_mac_array_levels_arrive_after_level_delay():
+    """Each tree level a layer reads arrives ``latency + level_delay(k)`` edges after its operands:
+    the cycle the engine's metadata pipeline and the cycle model assume (``D(k) = 2k - 1``). Counted
+    in simulation from all-zero operands to the first non-zero node, for every layer of a plan."""
+    from rtl.config import plan_engine
+    from rtl.mac import MacArray, level_delay
+
+    plan = plan_engine(random_qmodel((8, 32, 8, 4, 1), seed=5, n_calib=4), 16)
+    assert [level_delay(k) for k in range(4)] == [0, 1, 3, 5]
+    with pytest.raises(ValueError, match="k must be"):
+        level_delay(-1)
+    arrived, expected = {}, {}
+    for l, lp in enumerate(plan.layers):
+        dut = MacArray(plan)
+        expected[l] = dut.latency + level_delay(lp.level)
+        node = getattr(dut, f"level{lp.level}")[0]
+
+        async def tb(ctx, l=l, node=node, dut=dut):
+            ctx.set(dut.layer, l)
+            for n in range(40):
+                await ctx.tick()
+                if n == 2:                    # operands: every activation bit set, every weight code 1
+                    ctx.set(dut.x.as_value(), (1 << len(dut.x.as_value())) - 1)
+                    ctx.set(dut.w, sum(1 << (plan.w_bits * j) for j in range(plan.lanes)))
+                if ctx.get(node) != 0:
+                    arrived[l] = n - 2
+                    return
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(tb)
+        sim.run()
+    assert arrived == expected and len({lp.level for lp in plan.layers}) > 1
