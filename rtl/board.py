@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from amaranth.hdl import ClockDomain, ClockSignal, Const, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
-from amaranth.lib.cdc import ResetSynchronizer
+from amaranth.lib.cdc import AsyncFFSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -79,10 +79,12 @@ class BoardLogic(wiring.Component):
         m.submodules.core = core
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[])
+        # Distributed RAM (``ram_style``): yosys would fold the fetch register below into the read
+        # port and map the memory to a block RAM without its output register, whose 5.8 ns clock
+        # to output was a 115 MHz run's critical path.
+        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[], attrs={"ram_style": "distributed"})
         wr = zbuf.write_port()
-        # Read without a clock (distributed RAM: a block RAM's read port without its output register
-        # has a 5.8 ns clock-to-output, a 110 MHz run's critical path), then registered when fetched.
+        # Read without a clock, then registered when fetched.
         rd = zbuf.read_port(domain="comb")
         zword = Signal(16, name="z_word")
 
@@ -243,14 +245,13 @@ class Board(wiring.Component):
                 i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
                 i_ENCLKOP=Const(0), o_LOCK=locked,
             )
-        # The reset is synchronised in a domain of its own on the same clock, then reaches every
-        # flip-flop of ``sync`` through a DCCA on a global network: as a fabric net from one
-        # register it spanned the die (a 115.9 MHz run's critical path: a 6.8 ns hop, 8.6 ns).
-        m.domains.rst_gen = ClockDomain("rst_gen")
-        m.d.comb += ClockSignal("rst_gen").eq(ClockSignal("sync"))
-        m.submodules.rst_sync = ResetSynchronizer(~locked | self.btn_reset, domain="rst_gen")
-        m.submodules.rst_global = Instance("DCCA", i_CLKI=ResetSignal("rst_gen"), i_CE=Const(1),
-                                           o_CLKO=ResetSignal("sync"))
+        # The reset is synchronised to the clock (asserted at once, released on an edge: what
+        # ResetSynchronizer does), then reaches every flip-flop of ``sync`` through a DCCA on a
+        # global network: as a fabric net from one register it spanned the die (a 115.9 MHz run's
+        # critical path: a 6.8 ns hop, 8.6 ns).
+        rst_sync = Signal(name="rst_sync")
+        m.submodules.rst_sync = AsyncFFSynchronizer(~locked | self.btn_reset, rst_sync, o_domain="sync")
+        m.submodules.rst_global = Instance("DCCA", i_CLKI=rst_sync, i_CE=Const(1), o_CLKO=ResetSignal("sync"))
         m.submodules.logic = logic = self.logic
         m.d.comb += [
             logic.uart_rx.eq(self.uart_rx),
