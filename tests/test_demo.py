@@ -12,9 +12,11 @@ from PIL import Image
 
 from avatargan.cli import main
 from avatargan.commands.demo import SHIPPED_MODEL
-from golden.checkpoint import read_checkpoint
+from golden.checkpoint import load_generator, read_checkpoint
+from golden.fidelity import psnr
 from golden.fixed import fixed_rgb, quantize_z
 from golden.qmodel import load_qmodel
+from golden.quantize import float_rgb_pixels
 
 
 def test_shipped_model_is_a_trained_default_generator():
@@ -34,11 +36,17 @@ def test_demo_on_the_shipped_model(tmp_path, capsys):
     rep = json.loads((out / "demo.json").read_text())
     assert rep["bit_exact"] and rep["cycles_match"] and rep["mismatching_pixels"] == 0
     assert rep["cycles_measured"] == [rep["cycles_predicted"]]
-    assert rep["psnr_fixed_vs_float_db"] >= 40.0
     # The hardware's pixels are the golden model's, computed here independently of the demo.
     qm = load_qmodel(out / "model_q.npz")
     zq, _ = quantize_z(np.random.default_rng(5).standard_normal((3, 100)), 100)
     assert np.array_equal(np.load(out / "hardware.npy"), fixed_rgb(qm, zq))
+    # The PSNR it reports is that of these three avatars against the float model, recomputed here.
+    # The fidelity goal (≥ 40 dB) is the model's over 1 000 avatars, a benchmark (docs/NUMERICS.md:
+    # 41.23 dB, the worst single avatar 35.92 dB); three avatars scatter around it (39.4 dB here),
+    # so this only bounds them by the worst avatar seen, which a broken quantizer falls far below.
+    gen = load_generator(SHIPPED_MODEL)
+    want = psnr(fixed_rgb(qm, zq), float_rgb_pixels(gen, zq.astype(np.float64) / 2 ** 12))
+    assert rep["psnr_fixed_vs_float_db"] == pytest.approx(want, abs=1e-9) and want >= 35.0
     for name in ("hardware.png", "golden.png", "difference.png", "float.png"):
         with Image.open(out / name) as im:
             assert im.format == "PNG" and im.size[0] > 32

@@ -40,12 +40,12 @@ def test_weight_frac_mse_trades_an_outlier_for_a_bit():
     # 0.13 to 127/1024 = 0.1240 (squared error 3.6e-5) and saves ~511 * 2^-20 * 3/12 = 1.2e-4
     params["w2"] = np.random.default_rng(1).uniform(-0.1, 0.1, params["w2"].shape).astype(np.float32)
     params["w2"].flat[0] = 0.13
-    qm, stats = quantize_params(params, v, np.zeros((2, 8)))                 # the default rule: mse
+    qm, stats = quantize_params(params, v, np.zeros((2, 8)), weight_rule="mse")
     assert qm.layers[1]["weight"]["frac"] == 10
     assert qm.w[2].flat[0] == 127 and stats["w_saturated"][1] == 1
     assert qm.header["calibration"]["weight_rule"] == "mse"
-    # the max rule keeps the outlier: F0 = 9, nothing saturates
-    qm, stats = quantize_params(params, v, np.zeros((2, 8)), weight_rule="max")
+    # the max rule (the default) keeps the outlier: F0 = 9, nothing saturates
+    qm, stats = quantize_params(params, v, np.zeros((2, 8)))
     assert qm.layers[1]["weight"]["frac"] == 9 and stats["w_saturated"] == [0, 0, 0, 0]
     assert qm.header["calibration"]["weight_rule"] == "max"
 
@@ -121,7 +121,7 @@ def test_quantize_command_writes_valid_model_and_report(checkpoint, tmp_path, ca
     out2 = tmp_path / "q2.npz"
     assert cli.main(["quantize", str(checkpoint), "-o", str(out2), "--calib", "20"]) == 0
     assert all(np.array_equal(a, load_qmodel(out2).arrays()[k]) for k, a in qm.arrays().items())
-    assert qm.header["calibration"]["weight_rule"] == "mse"
+    assert qm.header["calibration"]["weight_rule"] == "max"
 
 
 def test_quantize_command_weight_rule_option(checkpoint, tmp_path):

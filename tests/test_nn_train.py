@@ -254,7 +254,7 @@ TINY_CFG = dict(channels=[16, 8, 4, 4, 1], d_channels=[4, 8], batch=8)
 
 def test_ema_is_on_in_default_off_in_seed_and_off_leaves_no_arrays(data, tmp_path):
     assert T.make_config("default").ema == 0.999 and T.make_config("seed").ema == 0.0
-    assert T.make_config("default").iterations == 20_000 and T.make_config("seed").iterations == 10_000
+    assert T.make_config("default").iterations == 30_000 and T.make_config("seed").iterations == 10_000
     T.train(data, tmp_path / "r", T.make_config("default", iterations=2, ema=0.0, **TINY_CFG), progress=False)
     assert not any(k.startswith("ema.") for k in _arrays(tmp_path / "r" / "checkpoint.npz"))
 

@@ -354,12 +354,12 @@ def test_case15_numerics_states_the_default_weight_rule():
 
     from golden.quantize import quantize_checkpoint
 
-    assert inspect.signature(quantize_checkpoint).parameters["weight_rule"].default == "mse"
+    assert inspect.signature(quantize_checkpoint).parameters["weight_rule"].default == "max"
     text = (Path(__file__).parents[1] / "docs" / "NUMERICS.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| weights of layer l |"))
     rule = row.split("|", 3)[3]  # the last column (it holds |w_l| itself)
-    assert "least squared" in rule and rule.index("least squared") < rule.index("no weight saturates")
-    assert "--weight-rule max" in rule
+    assert "no weight saturates" in rule and rule.index("no weight saturates") < rule.index("least squared")
+    assert "--weight-rule mse" in rule
 
 
 # --------------------------------------------------------------------------- unbounded work (16)

@@ -143,7 +143,8 @@ def _demo(args, model: Path, meta: dict, out: Path, stage: Path) -> int:
         "## Verdict", "",
         f"- bit-exact: **{'yes' if sim['bit_exact'] else 'NO'}** — {args.count} avatars, "
         f"{sim['mismatching_pixels']} mismatching pixels of {args.count * 3072}",
-        f"- fixed point vs float on the same z: PSNR {fidelity:.2f} dB", "",
+        f"- fixed point vs float on the same z: PSNR {fidelity:.2f} dB (these avatars; the model's figure, "
+        f"over 1 000 avatars: `avatargan evaluate --fixed`, docs/NUMERICS.md)", "",
         "| Verilator (hardware) | golden model | difference | float model |", "|---|---|---|---|",
         "| ![hardware](hardware.png) | ![golden](golden.png) | ![difference](difference.png) | ![float](float.png) |",
         "", f"Wall time {wall:.1f} s.",
@@ -151,6 +152,7 @@ def _demo(args, model: Path, meta: dict, out: Path, stage: Path) -> int:
     (stage / "demo.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     print(f"cycles per avatar: predicted {predicted}, measured {sorted(set(measured))}: "
           f"{'match' if cycles_ok else 'MISMATCH'}")
-    print(f"fixed vs float PSNR: {fidelity:.2f} dB")
+    print(f"fixed vs float PSNR: {fidelity:.2f} dB over these {args.count} avatars "
+          f"(the model's, over 1 000: avatargan evaluate --fixed)")
     print(f"demo {'PASSED' if ok else 'FAILED'} in {wall:.1f} s; report {out / 'demo.md'}")
     return 0 if ok else 1

@@ -32,9 +32,9 @@ def configure(p):
     p.add_argument("--calib", metavar="N", type=int, default=1000,
                    help=f"random z for calibration and for the report, 1..{MAX_CALIB} (default 1000)")
     p.add_argument("--weight-rule", choices=("max", "mse"), default=None,
-                   help="weight fraction bits: 'mse' = least squared weight error among F0..F0+2 (may saturate "
-                        "outliers; the default, the rule of docs/NUMERICS.md); 'max' = largest with no weight "
-                        "saturating (the default with --codebook-bits, which needs it)")
+                   help="weight fraction bits: 'max' = largest with no weight saturating (the default, the rule "
+                        "of docs/NUMERICS.md; --codebook-bits needs it); 'mse' = least squared weight error among "
+                        "F0..F0+2 (may saturate outliers)")
     p.add_argument("--codebook-bits", metavar="B", type=int, default=None,
                    help="first fine-tune the float Generator so that each layer uses at most 2**B weight codes "
                         "(1..7; distillation from the checkpoint itself, golden/codebook.py): the engine then "
@@ -103,7 +103,7 @@ def run(args) -> int:
     source = args.checkpoint
     if args.codebook_bits is not None:
         source = _finetune(args)
-    rule = args.weight_rule or ("max" if args.codebook_bits is not None else WEIGHT_RULE)
+    rule = args.weight_rule or WEIGHT_RULE
     qm, stats, _ = quantize_checkpoint(source, n_calib=args.calib, weight_rule=rule)
     if args.codebook_bits is not None:
         distinct = [len(np.unique(qm.w[l])) for l in range(1, len(qm.channels))]

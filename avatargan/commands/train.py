@@ -33,7 +33,7 @@ def configure(parser) -> None:
                         help="dataset .npz from `avatargan dataset` (images: uint8 N×32×32×3) or its folder")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder for checkpoints and curves")
     parser.add_argument("--preset", help="'default' (shipped) or 'seed' (the paper's)")
-    parser.add_argument("--iterations", type=int, help="total iterations (preset default: 20000; seed: 10000)")
+    parser.add_argument("--iterations", type=int, help="total iterations (preset default: 30000; seed: 10000)")
     parser.add_argument("--batch", type=int, help="minibatch size (preset: 64)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N", help="checkpoint period (default 500)")
