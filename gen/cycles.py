@@ -7,7 +7,7 @@ next layer's first step follows the last one after ``gap_l`` cycles (:meth:`rtl.
 
     gap_l = 3 + max(FRONT + D(log2 P), FRONT + SEL + D(k_l) + NW_l + DRAIN)
 
-with ``FRONT = 13`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
+with ``FRONT = 14`` (issue to adder-tree level 0: the sum of the Sequencer, WeightStore and MacArray
 latencies), ``SEL = 2`` (the accumulator bank's register stage, then the accumulators, whose sums the
 hold bank copies), ``DRAIN = 3`` (the drain's front,
 d0 and d1 registers), ``k_l = log2(TP_l · ICP_l)`` the adder-tree level of the layer, ``D(k) = 2k − 1``

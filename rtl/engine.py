@@ -5,18 +5,18 @@ latency as a property, and the stage numbers below follow from them::
 
     c0      Sequencer: loop counters, per-layer constants -> the step and its metadata
     c1      Sequencer.tap: the decoded step registered (Sequencer.latency = 1)
-    c1..c7  WeightStore: per-layer table constants, per-slice picks, per-slice address registers, block-RAM
-            read, word registers, bank-multiplexer registers (WeightStore.latency = 6); in parallel
-            the activation side: c2, c3 delay and buffer address, c4 read, c5 x-word registers,
-            c6 a copy per half of the array, c7 a second register or, in a tap-parallel layer, the
-            tap window (layer 1: the pass input's registered sat(z + v), addressed at c2, copied
-            per half and DSP row at c7)
-    c7..c13 MacArray: distribution registers per lane group (a select, then a copy), operand
+    c1..c8  WeightStore: step copies, per-layer table constants, per-slice picks, per-slice address
+            registers, block-RAM read, word registers, bank-multiplexer registers
+            (WeightStore.latency = 7); in parallel the activation side: c2, c3, c4 delay and
+            buffer address, c5 read, c6 x-word registers, c7 a copy per half of the array, c8 a
+            second register or, in a tap-parallel layer, the tap window (layer 1: the pass
+            input's registered sat(z + v), addressed at c3, copied per half and DSP row at c8)
+    c8..c14 MacArray: distribution registers per lane group (a select, then a copy), operand
             registers per lane, the multiplier's two registers, the product's register beside it
-            (MacArray.latency = 6) -> tree level 0 at c13 = FRONT
-    c13+D   adder-tree level k registered, D = level_delay(k) = 2k - 1 (k = 1 .. log2 P: each level's
+            (MacArray.latency = 6) -> tree level 0 at c14 = FRONT
+    c14+D   adder-tree level k registered, D = level_delay(k) = 2k - 1 (k = 1 .. log2 P: each level's
             sums, then below the root a copy of them, which the next level adds)
-    c13+D   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
+    c14+D   AccumulatorBank of level k = log2(TP_l·ICP_l): node, bias and flags registered, then
             accumulate (bias preloaded on a pixel's first step); the cycle after a pixel's last
             step the accumulators are copied into the hold bank (SEL = 2 from the node to the capture)
     then    Drain: NW_l = OCP_l / ICP_(l+1) words, one a cycle, from the front of the hold bank
@@ -49,9 +49,9 @@ from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 __all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
            "meta_depth"]
 
-#: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (6)
+#: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (7)
 #: + MacArray.latency (6)``. The components' ``latency`` properties say the same (tests check it).
-FRONT = 1 + 6 + 6
+FRONT = 1 + 7 + 6
 #: Cycles from a tree node to its capture into the hold bank (:attr:`AccumulatorBank.latency`): the
 #: register stage in front of the accumulators, then the accumulators.
 SEL = 2
@@ -161,7 +161,7 @@ class Engine(wiring.Component):
     @property
     def front_latency(self) -> int:
         """Cycles from a step's issue to adder-tree level 0:
-        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 6 + 6 = 13``."""
+        ``FRONT = Sequencer.latency + WeightStore.latency + MacArray.latency = 1 + 7 + 6 = 14``."""
         return self.sequencer.latency + self.weights.latency + self.mac.latency
 
     @property
@@ -347,7 +347,7 @@ class Engine(wiring.Component):
         m.submodules.pin = pin = PassInput(plan.nz, layers[0].icp, plan.v_rom)
         m.d.comb += [pin.w_en.eq(self.z_en), pin.w_index.eq(self.z_index), pin.w_data.eq(self.z_data)]
 
-        # ---------------------------------------------------------------- step metadata, c0 .. c12+log2 P
+        # ---------------------------------------------------------------- step metadata, c0 .. c13+D(log2 P)
         # Only the valid bits have a reset (the reset net reaches 22 flip-flops here, not 22 × 20).
         meta = [Signal(step_layout(plan), name=f"meta{i}") for i in range(self.meta_depth + 1)]
         m.d.comb += meta[0].eq(seq.step)
@@ -357,34 +357,37 @@ class Engine(wiring.Component):
             m.d.sync += [data_r.eq(meta[i - 1]), valid_r.eq(meta[i - 1].valid)]
             m.d.comb += [meta[i].eq(data_r), meta[i].valid.eq(valid_r)]
 
-        # ---------------------------------------------------------------- weights: c1 -> c7
+        # ---------------------------------------------------------------- weights: c1 -> c8
         m.d.comb += [ws.layer.eq(seq.layer), ws.tap.eq(seq.tap)]
 
-        # ---------------------------------------------------------------- activations: c1 -> c7
-        # c2, c3: the decoded step delayed like the weight store's table and copy stages; the buffers
-        # are addressed from the c3 register (read c4), their words registered at c5 (the DP16KD
-        # output registers), copied at c6 once per half of the array (``keep``: the lanes left and
-        # right of the centre each get their own) and at c7 once per half and DSP row, or, in a
-        # tap-parallel layer, copied at c6 per row slot, half and DSP row and taken into the tap
-        # window. The pass input (address, read, registered z and v, sum, saturation) is
-        # addressed from c1 and copied per half at c6 and per half and DSP row at c7. So every
-        # x word crosses from the centre to its lanes through a register tree: per half, per DSP
-        # row, per lane group (MacArray), per lane.
+        # ---------------------------------------------------------------- activations: c1 -> c8
+        # c2, c3, c4: the decoded step delayed like the weight store's copy, table and pick stages;
+        # the buffers are addressed from the c4 register (read c5), their words registered at c6
+        # (the DP16KD output registers), copied at c7 once per half of the array (``keep``: the
+        # lanes left and right of the centre each get their own) and at c8 once per half and DSP
+        # row, or, in a tap-parallel layer, copied at c7 per row slot, half and DSP row and taken
+        # into the tap window. The pass input (address, read, registered z and v, sum,
+        # saturation) is addressed from c2 and copied per half at c7 and per half and DSP row at
+        # c8. So every x word crosses from the centre to its lanes through a register tree: per
+        # half, per DSP row, per lane group (MacArray), per lane.
         tap_2 = Signal.like(seq.tap, name="tap_2", reset_less=True)
         tap_3 = Signal.like(seq.tap, name="tap_3", reset_less=True)
         tap_4 = Signal.like(seq.tap, name="tap_4", reset_less=True)
-        m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3)]
-        # A tap-parallel read's push flag (with reset), to c4: the window decodes its events there,
-        # with the row slot / zero flags of tap_4, two stages before the read word arrives.
+        tap_5 = Signal.like(seq.tap, name="tap_5", reset_less=True)
+        m.d.sync += [tap_2.eq(seq.tap), tap_3.eq(tap_2), tap_4.eq(tap_3), tap_5.eq(tap_4)]
+        # A tap-parallel read's push flag (with reset), to c5: the window decodes its events there,
+        # with the row slot / zero flags of tap_5, two stages before the read word arrives.
         push = {1: seq.read_push}
-        for i in range(2, 5):
+        for i in range(2, 6):
             push[i] = Signal(name=f"push_{i}")
             m.d.sync += push[i].eq(push[i - 1])
-        assert pin.latency == 4 and ws.latency == 6
-        # The pass input addressed from c1, its word at c5 copied per half at c6 and per half, DSP
-        # row and column block at c7 (one copy level from the pass input straight to the half-row
+        assert pin.latency == 4 and ws.latency == 7
+        # The pass input addressed from c2, its word at c6 copied per half at c7 and per half, DSP
+        # row and column block at c8 (one copy level from the pass input straight to the half-row
         # copies was an 8.8 ns hop in a 110 MHz run).
-        m.d.comb += [pin.r_addr.eq(seq.tap.c), pin.r_pass.eq(seq.pass_index)]
+        pass_2 = Signal.like(seq.pass_index, name="pass_2", reset_less=True)
+        m.d.sync += pass_2.eq(seq.pass_index)
+        m.d.comb += [pin.r_addr.eq(tap_2.c), pin.r_pass.eq(pass_2)]
         copies = X_COPIES                     # per half of the array, DSP row and column block (MacArray.x)
         per_side = X_COPIES // 2
         u_half = [Signal.like(pin.r_data, name=f"u_half{side}", reset_less=True, attrs={"keep": 1})
@@ -400,13 +403,13 @@ class Engine(wiring.Component):
             m.submodules[f"buf{l}"] = mem
             rp = mem.read_port()
             wp = mem.write_port()
-            m.d.comb += rp.addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
+            m.d.comb += rp.addr.eq(Cat(tap_4.c[:lp.icg_bits], tap_4.ix[:lp.in_bits], tap_4.iy[:lp.in_bits]))
             x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
             m.d.sync += x_raw.eq(rp.data)
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
-                x_word = self._tap_window(m, l, x_raw, push[4], tap_4.rs, tap_4.rz, meta[4], active)
+                x_word = self._tap_window(m, l, x_raw, push[5], tap_5.rs, tap_5.rz, meta[5], active)
                 m.d.comb += [mac.x[cp][f"layer{l + 1}"].eq(x_word) for cp in range(copies)]
             else:
                 x_half = [Signal(len(rp.data), name=f"x_half{l}_{side}", reset_less=True, attrs={"keep": 1})
@@ -421,7 +424,7 @@ class Engine(wiring.Component):
                          wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
                          wp.en.eq(drain.write_en[l])]
 
-        # ---------------------------------------------------------------- MAC array: c7 -> c12 + k
+        # ---------------------------------------------------------------- MAC array: c8 -> c13 + D(k)
         # The layer number through a register per consumer (MAC array, each bank, drain) before
         # their own copies: safe, as it changes only while no step is in flight, and every
         # consumer sees a layer's first step many cycles after it changes (the broadcast from the

@@ -31,7 +31,7 @@ class Generator(wiring.Component):
         ``"generic"`` (``*``, for simulation and Verilator) or ``"ecp5"`` (MULT18X18D instances with
         input and output registers, for yosys/nextpnr); the cycle timing is identical.
     fifo_depth : int
-        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 5`` (38 for the default model at 128 lanes).
+        Depth of the output FIFO; at least ``Engine.pixels_in_flight + 5`` (39 for the default model at 128 lanes).
 
     Members
     -------

@@ -86,8 +86,12 @@ class WeightStore(wiring.Component):
     DP16KD output register after synthesis, :mod:`gen.bramreg`); the bank is chosen after those
     registers.
 
-    Pipeline (:attr:`latency` = 6 cycles from ``tap`` to ``word``):
+    Pipeline (:attr:`latency` = 7 cycles from ``tap`` to ``word``):
 
+    0. the step's tap index, ``c`` and the layer copied once per half of the array and DSP row of
+       the slices' lanes (a pure register hop from the sequencer: with the tables fed straight
+       from it, a table sat between the sequencer and its slices and reached them through a
+       6.6 ns net, a 125 MHz run's critical path);
     1. the (group, tap) constant ``base_l + ((g·4 + ky)·4 + kx)·ICG_l`` of every layer ``l`` from
        its own table, registered, with ``c`` and the layer beside them: one set of tables per half
        of the array and DSP row of the slices' lanes;
@@ -150,9 +154,9 @@ class WeightStore(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``tap`` to ``word``: ``1 (tables) + 1 (layer pick) + 1 (address) + 1 (read) + 1 (word
-        register) + 1 (bank-multiplexer register) = 6``."""
-        return 6
+        """Cycles from ``tap`` to ``word``: ``1 (step copies) + 1 (tables) + 1 (layer pick) + 1 (address)
+        + 1 (read) + 1 (word register) + 1 (bank-multiplexer register) = 7``."""
+        return 7
 
     def elaborate(self, platform):
         plan, layers = self.plan, self.plan.layers
@@ -161,13 +165,18 @@ class WeightStore(wiring.Component):
         n_banks, n_slices = len(self.banks), len(self.banks[0])
         rom_words = max(2, len(plan.weight_rom))
 
-        # 1: every layer's (group, tap) constant from its own table, with c and the layer registered
-        # beside them: one set of tables per half of the array and DSP row of the lanes whose slices
-        # it feeds (a single table output reaching every slice's copy across the die was a
-        # 99.8 MHz run's late family, 8.9 ns on one net).
-        tapidx = Cat(self.tap.kx, self.tap.ky, self.tap.g)
-
+        # 0, 1: the step copied per half of the array and DSP row of the lanes whose slices it feeds,
+        # then every layer's (group, tap) constant from its own table, with c and the layer
+        # registered beside them (a single table output reaching every slice's copy across the die
+        # was a 99.8 MHz run's late family, 8.9 ns on one net).
         def table(tag):
+            # 0: this set's copy of the step (``keep``: yosys would merge the copies of equal inputs)
+            kw = {"reset_less": True, "attrs": {"keep": 1}}
+            tapidx_0 = Signal(len(self.tap.kx) + len(self.tap.ky) + len(self.tap.g), name=f"w_tap_{tag}", **kw)
+            c_0 = Signal.like(self.tap.c, name=f"c_0_{tag}", **kw)
+            layer_0 = Signal.like(self.layer, name=f"w_layer0_{tag}", **kw)
+            m.d.sync += [tapidx_0.eq(Cat(self.tap.kx, self.tap.ky, self.tap.g)), c_0.eq(self.tap.c),
+                         layer_0.eq(self.layer)]
             bases = []
             for l, lp in enumerate(layers):
                 base = Signal(range(rom_words), name=f"w_base_t{tag}_{l}", reset_less=True, attrs={"keep": 1})
@@ -177,14 +186,14 @@ class WeightStore(wiring.Component):
                     words = [(t, lp.weight_base + t * lp.icg) for t in range(lp.ocg * KERNEL * KERNEL)]
                 # The last case is the default: a tap that never occurs in the layer loads some word
                 # instead of holding the register (a hold is a clock enable on every bit).
-                with m.Switch(tapidx):
+                with m.Switch(tapidx_0):
                     for i, (t, word) in enumerate(words):
                         with case_or_default(m, t, i == len(words) - 1):
                             m.d.sync += base.eq(word)
                 bases.append(base)
             c_1 = Signal.like(self.tap.c, name=f"c_1_{tag}", reset_less=True, attrs={"keep": 1})
             layer_1 = Signal.like(self.layer, name=f"w_layer_{tag}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += [c_1.eq(self.tap.c), layer_1.eq(self.layer)]
+            m.d.sync += [c_1.eq(c_0), layer_1.eq(layer_0)]
             return bases, layer_1, c_1
 
         tables = {}
