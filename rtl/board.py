@@ -79,14 +79,19 @@ class BoardLogic(wiring.Component):
         m.submodules.core = core
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        # Distributed RAM (``ram_style``): yosys would fold the fetch register below into the read
-        # port and map the memory to a block RAM without its output register, whose 5.8 ns clock
-        # to output was a 115 MHz run's critical path.
-        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[], attrs={"ram_style": "distributed"})
+        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[])
         wr = zbuf.write_port()
-        # Read without a clock, then registered when fetched.
-        rd = zbuf.read_port(domain="comb")
+        # A block RAM read through both its registers: the address (the synchronous read port) and
+        # the word (``z_q``, no enable: gen/bramreg.py makes it the DP16KD's output register), then
+        # taken into ``zword`` two cycles after its address. A word read straight into ``zword``
+        # (a block RAM without output register: 5.8 ns clock to output) and a distributed RAM
+        # (100 words: three multiplexer levels after the read) were each a 128-lane run's critical
+        # path (8.7 and 8.9 ns).
+        rd = zbuf.read_port()
+        z_q = Signal(16, name="z_q", reset_less=True)
+        m.d.sync += z_q.eq(rd.data)
         zword = Signal(16, name="z_word")
+        rwait = Signal(2)                          # cycles since ``ridx`` was put on the read port
 
         m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
 
@@ -142,7 +147,7 @@ class BoardLogic(wiring.Component):
                             m.d.comb += wr.en.eq(1)
                             m.d.sync += widx.eq(widx + 1)
                             with m.If(widx == self.nz - 1):
-                                m.d.sync += ridx.eq(0)
+                                m.d.sync += [ridx.eq(0), rwait.eq(0)]
                                 m.next = "FEED"
                             with m.Else():
                                 m.next = "LO"
@@ -152,17 +157,20 @@ class BoardLogic(wiring.Component):
                     with m.Else():
                         m.d.sync += idle.eq(idle + 1)
             with m.State("FEED"):
-                # zword is the word offered to the core (zvalid); the next one is fetched when it is
-                # taken or none is offered. Only zword's enable depends on ``core.z.ready`` (a
-                # register in the core): the read address is the register ridx.
+                # zword is the word offered to the core (zvalid). While none is offered, word ridx
+                # is read: its address on the port (rwait 0), the RAM's registered word (1), z_q
+                # (2), then taken into zword. Four cycles a word: the serial line brought each in
+                # 20 bit times, and the core's cycle count starts at the first word taken.
                 take = zvalid & core.z.ready
-                fetch = Signal()
-                m.d.comb += fetch.eq((~zvalid | core.z.ready) & (ridx != self.nz))
-                with m.If(fetch):
-                    m.d.sync += [zword.eq(rd.data), zvalid.eq(1), ridx.eq(ridx + 1)]
-                with m.Elif(take):
+                with m.If(take):
                     m.d.sync += zvalid.eq(0)
-                    m.next = "PIXELS"
+                    with m.If(ridx == self.nz):
+                        m.next = "PIXELS"
+                with m.If(~zvalid & (ridx != self.nz)):
+                    with m.If(rwait == 2):
+                        m.d.sync += [zword.eq(z_q), zvalid.eq(1), ridx.eq(ridx + 1), rwait.eq(0)]
+                    with m.Else():
+                        m.d.sync += rwait.eq(rwait + 1)
             with m.State("PIXELS"):
                 m.d.comb += [
                     sending.eq(1),
