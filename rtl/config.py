@@ -328,6 +328,15 @@ def plan_layers(header: dict, lanes: int = DEFAULT_LANES, tap_parallel: bool = T
     _check(hl[0]["ic"] == nz, "layer 1 ic must equal nz")
 
     ocps = [_largest_divisor_le(int(r["oc"]), lanes) for r in hl]
+    # Layer 1 takes layer 2's output-channel parallelism (and so more input channels per step)
+    # where that keeps as many lanes busy: it then sums at layer 2's tree level and uses layer 2's
+    # accumulators instead of a bank of its own (at 128 lanes: (64, 2) instead of (128, 1), 128
+    # accumulators of 27 bits, their hold, bias and node registers fewer beside the DSPs, and a
+    # drain of 32 words a pixel instead of 64).
+    if n >= 2 and ocps[1] < ocps[0] and int(hl[0]["oc"]) % ocps[1] == 0:
+        busy_now = ocps[0] * _largest_pow2_dividing(nz, lanes // ocps[0])
+        if ocps[1] * _largest_pow2_dividing(nz, lanes // ocps[1]) >= busy_now:
+            ocps[0] = ocps[1]
     icps = []
     for l, r in enumerate(hl):
         limit = lanes // ocps[l]

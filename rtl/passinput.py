@@ -8,8 +8,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from rtl.hdlutil import eq_const
 from rtl.config import ACT_BITS
+from rtl.hdlutil import eq_const
 
 
 class PassInput(wiring.Component):
@@ -99,7 +99,7 @@ class PassInput(wiring.Component):
             m.d.comb += wp.addr.eq(w_index >> lane_bits) if L & (L - 1) == 0 else wp.addr.eq(w_index // L)
             sel = w_index[:lane_bits] if L & (L - 1) == 0 else w_index % L
             for i in range(L):
-                m.d.comb += wp.en[i].eq(w_en & (sel == i))
+                m.d.comb += wp.en[i].eq(w_en & eq_const(sel, i))
         else:
             m.d.comb += [wp.addr.eq(w_index), wp.en.eq(w_en)]
         m.d.comb += wp.data.eq(w_data.as_unsigned().replicate(L))

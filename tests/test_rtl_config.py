@@ -19,7 +19,10 @@ def default_qm():
 
 def test_default_plan_fills_128_lanes(default_qm):
     layers = plan_layers(default_qm.header, 128)
-    assert [(lp.ocp, lp.icp) for lp in layers] == [(128, 1), (64, 2), (32, 4), (1, 32)]
+    # Layer 1 takes layer 2's split (64 output channels, 2 input channels a step): the same 128
+    # lanes busy, one adder-tree level (and accumulator bank) for both.
+    assert [(lp.ocp, lp.icp) for lp in layers] == [(64, 2), (64, 2), (32, 4), (1, 32)]
+    assert layers[0].level == layers[1].level == 1 and layers[0].drain_words == 32
     assert [lp.taps for lp in layers] == [16, 196, 900, 3844]          # NUMERICS.md
     assert sum(lp.useful_macs for lp in layers) == 3_776_640           # NUMERICS.md
     # The last layer runs its four taps in one step: one step per pixel, and 4 read-ahead steps.
