@@ -13,6 +13,10 @@ from rtl.hdlutil import eq_const
 #: Accumulators served by one copy of the early flags, the group number and the layer number (the
 #: flags' last copy is per accumulator).
 ACC_GROUP = 8
+#: Accumulators served by one copy of the step's flags and group number before the groups' copies:
+#: the step comes from the metadata pipeline at the die's centre, and one hop from there to every
+#: group (up to half the die) was a 128-lane run's critical path (9.1 ns, 8.2 ns on one net).
+ACC_REGION = 4 * ACC_GROUP
 
 
 class AccumulatorBank(wiring.Component):
@@ -46,8 +50,9 @@ class AccumulatorBank(wiring.Component):
     tree : In(ArrayLayout(signed(tree_width), n))
         The level's tree nodes (registers), one cycle after the step's metadata was on ``step``.
     step : In(step_layout)
-        The step's metadata one cycle *before* its tree nodes are on ``tree`` (so that the flags
-        and the group number can be copied to each group of accumulators a cycle early).
+        The step's metadata two cycles *before* its tree nodes are on ``tree`` (so that the flags
+        and the group number reach each group of accumulators through two copies, one per
+        :data:`ACC_REGION` accumulators, then one per :data:`ACC_GROUP`).
     layer : In(range(n_layers))
         The engine's current layer number (constant while steps are in flight).
     hold : Out(ArrayLayout(signed(width), n))
@@ -90,14 +95,24 @@ class AccumulatorBank(wiring.Component):
         m = Module()
         n, A = self.n, self.width
         mine = sorted(self.layers)
-        # ``step`` comes one cycle before the tree nodes, so the flags and the group number reach
-        # each group of accumulators through two registers (a register tree, no extra latency):
-        # early copies per group (c_tree), then the bias, flags and node registers (SEL stage).
+        # ``step`` comes two cycles before the tree nodes, so the flags and the group number reach
+        # each group of accumulators through three registers (a register tree, no extra latency):
+        # copies per region, then per group, then the bias, flags and node registers (SEL stage).
+        st_p = Signal.like(self.step, name="st_p")
         st_e = Signal.like(self.step, name="st_e")
         st = Signal.like(self.step, name="st")
-        active_e, active = Signal(), Signal()
-        m.d.sync += [st_e.eq(self.step), st.eq(st_e),
-                     active_e.eq(self.step.valid & _is_one_of(self.layer, mine)), active.eq(active_e)]
+        active_p, active_e, active = Signal(), Signal(), Signal()
+        m.d.sync += [st_p.eq(self.step), st_e.eq(st_p), st.eq(st_e),
+                     active_p.eq(self.step.valid & _is_one_of(self.layer, mine)), active_e.eq(active_p),
+                     active.eq(active_e)]
+        regions = {}
+        for reg in range(0, n, ACC_REGION):
+            r_valid = Signal(name=f"r_valid_{reg}", attrs={"keep": 1})
+            r_first, r_last = (Signal(name=f"r_{f}_{reg}", reset_less=True, attrs={"keep": 1}) for f in ("first", "last"))
+            r_g = Signal(len(self.step.g), name=f"r_g_{reg}", reset_less=True, attrs={"keep": 1})
+            m.d.sync += [r_valid.eq(self.step.valid), r_first.eq(self.step.first), r_last.eq(self.step.last),
+                         r_g.eq(self.step.g)]
+            regions[reg] = (r_valid, r_first, r_last, r_g)
         # The capture follows the pixel's last accumulation by a cycle (the hold bank copies the
         # accumulators, not the adders' outputs).
         cap = Signal(name="cap")
@@ -122,7 +137,7 @@ class AccumulatorBank(wiring.Component):
             # whether it is one of the bank's layers, the early flags and group number; then the
             # flags per accumulator (below).
             # No reset here: e_valid (nothing accumulates while it is 0) is 0 two cycles into any
-            # reset, as the step's valid bit (which has one) is 0 one cycle in, and every reset
+            # reset, as the region's valid copy (which has one) is 0 one cycle in, and every reset
             # lasts longer (configuration sets the initial values); the others are data it gates.
             # A reset net to every group crossed the die (critical paths of 128-lane runs, the last
             # 8.6 ns at 110 MHz).
@@ -132,9 +147,10 @@ class AccumulatorBank(wiring.Component):
             ours = kept("ours")
             e_valid, e_first, e_last = kept("e_valid"), kept("e_first"), kept("e_last")
             e_g = kept("e_g", len(self.step.g))
+            r_valid, r_first, r_last, r_g = regions[grp - grp % ACC_REGION]
             m.d.sync += [lay.eq(self.layer), ours.eq(_is_one_of(lay, mine)),
-                         e_valid.eq(self.step.valid & ours), e_first.eq(self.step.first),
-                         e_last.eq(self.step.last), e_g.eq(self.step.g)]
+                         e_valid.eq(r_valid & ours), e_first.eq(r_first),
+                         e_last.eq(r_last), e_g.eq(r_g)]
             for l in mine:
                 pre, _ = self.layers[l]
                 with (m.If(eq_const(lay, l)) if len(mine) > 1 else nullcontext()):
