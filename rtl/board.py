@@ -79,7 +79,10 @@ class BoardLogic(wiring.Component):
         m.submodules.core = core
         m.submodules.rx = rx = UARTRx(self.divisor)
         m.submodules.tx = tx = UARTTx(self.divisor)
-        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[])
+        # Written only while a request is received, read only while it is fed to the core: no read
+        # meets a write, so ``no_rw_check`` (gen/ilpatch.py) keeps yosys from adding bypass logic
+        # between the RAM and z_q (which then could not become its output register).
+        m.submodules.zbuf = zbuf = Memory(shape=16, depth=self.nz, init=[], attrs={"no_rw_check": 1})
         wr = zbuf.write_port()
         # A block RAM read through both its registers: the address (the synchronous read port) and
         # the word (``z_q``, no enable: gen/bramreg.py makes it the DP16KD's output register), then
