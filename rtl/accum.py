@@ -50,7 +50,7 @@ class AccumulatorBank(wiring.Component):
     tree : In(ArrayLayout(signed(tree_width), n))
         The level's tree nodes (registers), one cycle after the step's metadata was on ``step``.
     step : In(step_layout)
-        The step's metadata two cycles *before* its tree nodes are on ``tree`` (so that the flags
+        The step's metadata :attr:`step_lead` cycles *before* its tree nodes are on ``tree`` (so that the flags
         and the group number reach each group of accumulators through two copies, one per
         :data:`ACC_REGION` accumulators, then one per :data:`ACC_GROUP`).
     layer : In(range(n_layers))
@@ -83,6 +83,12 @@ class AccumulatorBank(wiring.Component):
             "cap_step": Out(step_layout),
             "pending": Out(1),
         })
+
+    @property
+    def step_lead(self) -> int:
+        """Cycles by which ``step`` comes before its tree nodes: ``2`` (a copy per region, then one
+        per group, before the SEL stage)."""
+        return 2
 
     @property
     def latency(self) -> int:

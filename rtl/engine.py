@@ -460,7 +460,7 @@ class Engine(wiring.Component):
             assert bank.latency == SEL
             m.submodules[f"acc_l{k}"] = bank
             level = getattr(mac, f"level{k}")
-            m.d.comb += [bank.step.eq(meta[FRONT + level_delay(k) - 2]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
+            m.d.comb += [bank.step.eq(meta[FRONT + level_delay(k) - bank.step_lead]), bank.layer.eq(layer_copy(f"layer_acc{k}"))]
             m.d.comb += [bank.tree[o].eq(level[o]) for o in range(n)]
             m.d.comb += [getattr(drain, f"hold{k}")[o].eq(bank.hold[o]) for o in range(n)]   # sign-extended
             banks[k] = bank
