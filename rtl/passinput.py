@@ -86,7 +86,11 @@ class PassInput(wiring.Component):
                                           attrs={"no_rw_check": 1})
         # v ROM: v1 words at 0, v2 words at 2**abits, so the address is (pass == 2, r_addr): no adder.
         v_init = self.v_rom[:self.words] + pad + self.v_rom[self.words:] + pad
-        m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=len(v_init), init=v_init)
+        # In logic, not a block RAM: a read-only DP16KD in the 36-bit shape has no write clock, so
+        # its output register cannot be used (gen/bramreg.py), and its 5.8 ns clock-to-output plus
+        # the hop to v_r was a 128-lane run's critical path (8.4 ns, 119 MHz). A few hundred LUTs.
+        m.submodules.vrom = vrom = Memory(shape=unsigned(L * W), depth=len(v_init), init=v_init,
+                                          attrs={"rom_style": "logic"})
         wp = zram.write_port(granularity=W)
         zr = zram.read_port()
         w_en = Signal(name="w_en_r")
