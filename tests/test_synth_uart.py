@@ -243,3 +243,75 @@ def test_tx_into_rx():
     sim.add_process(sink)
     sim.run()
     assert got == data
+
+
+def rx_accepts_pulse(width, divisor=DIV):
+    """Drive one low pulse of ``width`` clocks on an idle line; True if UARTRx took it for a start bit
+    (it then reads an all-ones byte from the idle line)."""
+    dut = UARTRx(divisor)
+    got = []
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def drive(ctx):
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(5)
+        ctx.set(dut.rx, 0)
+        await ctx.tick().repeat(width)
+        ctx.set(dut.rx, 1)
+        await ctx.tick().repeat(12 * divisor)
+
+    async def sink(ctx):
+        ctx.set(dut.data.ready, 1)
+        async for clk, rst, valid, payload in ctx.tick().sample(dut.data.valid, dut.data.payload):
+            if valid:
+                got.append(payload)
+
+    sim.add_testbench(drive)
+    sim.add_process(sink)
+    sim.run()
+    assert got in ([], [0xFF])
+    return got == [0xFF]
+
+
+@pytest.mark.parametrize("divisor", [4, 8, 9, 217])
+def test_rx_samples_the_start_bit_at_half_a_bit(divisor):
+    # The start bit is checked divisor // 2 clocks after the receiver sees its falling edge: a low
+    # pulse of that length is a glitch, one clock longer is a start bit (the data bits are then
+    # sampled a whole bit apart from that point, the middle of each bit).
+    half = divisor // 2
+    assert not rx_accepts_pulse(half, divisor)
+    assert rx_accepts_pulse(half + 1, divisor)
+
+
+@pytest.mark.parametrize("divisor", [2, 8, 9])
+def test_tx_bit_periods_are_exact(divisor):
+    # Clock for clock: each frame is its 10 line levels held for exactly ``divisor`` clocks each,
+    # and back-to-back frames are one clock apart (the idle cycle in which the next byte is taken).
+    dut = UARTTx(divisor)
+    data = [0x00, 0xFF, 0x5A]
+    samples = []
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def source(ctx):
+        for b in data:
+            ctx.set(dut.data.payload, b)
+            ctx.set(dut.data.valid, 1)
+            await ctx.tick().until(dut.data.ready)
+        ctx.set(dut.data.valid, 0)
+        await ctx.tick().repeat(12 * divisor)
+
+    async def probe(ctx):
+        async for clk, rst, tx in ctx.tick().sample(dut.tx):
+            samples.append(tx)
+
+    sim.add_testbench(source)
+    sim.add_process(probe)
+    sim.run()
+    start = samples.index(0)
+    expected = []
+    for b in data:
+        expected += [lv for lv in line_bits(b) for _ in range(divisor)] + [1]
+    assert samples[start:start + len(expected)] == expected
+    assert set(samples[start + len(expected):]) == {1}
