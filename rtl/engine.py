@@ -46,8 +46,8 @@ from rtl.passinput import PassInput
 from rtl.sequencer import PASSES, Sequencer, step_layout
 from rtl.weights import BANK_DEPTH, SLICE_BITS, WeightStore
 
-__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BITS", "gap_after", "layer_gap",
-           "meta_depth"]
+__all__ = ["Engine", "FRONT", "SEL", "DRAIN", "PASSES", "BANK_DEPTH", "SLICE_BITS", "BUFFER_PART_BITS",
+           "buffer_parts", "gap_after", "layer_gap", "meta_depth"]
 
 #: Cycles from a step's issue (c0) to adder-tree level 0: ``Sequencer.latency (1) + WeightStore.latency (7)
 #: + MacArray.latency (6)``. The components' ``latency`` properties say the same (tests check it).
@@ -82,6 +82,21 @@ def gap_after(lp, tree_levels: int) -> int:
                    FRONT + SEL + level_delay(lp.level) + lp.drain_words + DRAIN)
 
 
+#: Bits of an activation buffer's word per part: five 36-bit block RAMs (DP16KD, depth ≤ 512). Each
+#: part has its own read-address, write-address, write-enable and write-data registers beside its
+#: RAMs: one address register for the 15 RAMs of a 512-bit buffer, spread over the centre columns,
+#: was the late family of 128-lane runs (7.0–8.2 ns, r39–r41).
+BUFFER_PART_BITS = 5 * 36
+
+
+def buffer_parts(width: int) -> list[tuple[int, int]]:
+    """``[(lo, hi), ...]``: the bit ranges of a ``width``-bit buffer word, :data:`BUFFER_PART_BITS`
+    each (the last may be narrower)."""
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    return [(lo, min(width, lo + BUFFER_PART_BITS)) for lo in range(0, width, BUFFER_PART_BITS)]
+
+
 def layer_gap(plan: EnginePlan, l: int) -> int:
     """Cycles between layer ``l``'s last step and the next layer's first step (:func:`gap_after`)."""
     return gap_after(plan.layers[l], plan.tree_levels)
@@ -102,9 +117,10 @@ class Engine(wiring.Component):
     ----------
     weights : WeightStore
         The weight ROM (``weights.banks``) and its read pipeline.
-    buffers : dict of int to Memory
+    buffers : dict of int to list of (int, Memory)
         Input buffer of layer ``l ≥ 1`` (0-based): word ``((iy·in_size + ix) << icg_bits) | c`` holds
-        channels ``c·icp .. c·icp + icp − 1``, 16 bits each.
+        channels ``c·icp .. c·icp + icp − 1``, 16 bits each; kept as parts of at most
+        :data:`BUFFER_PART_BITS` bits, each ``(lowest bit, Memory)`` (:func:`buffer_parts`).
     drain : Drain
         The drain (``drain.tanh_rom``: the 2048-entry Tanh table).
 
@@ -145,7 +161,8 @@ class Engine(wiring.Component):
             # Layer l's buffer is written only while layer l-1 runs and its data is used only while
             # layer l runs, so no read that matters meets a write: no_rw_check keeps yosys from adding
             # read-during-write bypass logic after the block RAM.
-            self.buffers[l] = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"no_rw_check": 1})
+            self.buffers[l] = [(lo, Memory(shape=unsigned(hi - lo), depth=depth, init=[], attrs={"no_rw_check": 1}))
+                               for lo, hi in buffer_parts(width)]
         super().__init__({
             "issue_en": In(1, init=1),
             "start": In(1),
@@ -399,18 +416,30 @@ class Engine(wiring.Component):
             m.d.comb += mac.x[cp].layer1.eq(u)
         for l in range(1, L):
             lp = layers[l]
-            mem = self.buffers[l]
-            m.submodules[f"buf{l}"] = mem
-            rp = mem.read_port()
-            wp = mem.write_port()
-            # The buffer's own copy of the read address (in step with tap_4): one register beside its
-            # block RAMs rather than tap_4 for every buffer (a 7.8 ns net to a layer-4 buffer RAM
-            # 38 columns away was a 118 MHz run's critical path).
-            addr = Signal(len(rp.addr), name=f"buf_addr{l}", reset_less=True, attrs={"keep": 1})
-            m.d.sync += addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
-            m.d.comb += rp.addr.eq(addr)
-            x_raw = Signal(len(rp.data), name=f"x_raw{l}", reset_less=True)
-            m.d.sync += x_raw.eq(rp.data)
+            raws = []
+            for p, (lo, mem) in enumerate(self.buffers[l]):
+                m.submodules[f"buf{l}_{p}"] = mem
+                rp = mem.read_port()
+                wp = mem.write_port()
+                # The part's own copy of the read address (in step with tap_4): one register beside
+                # its block RAMs rather than tap_4 for every buffer (a 7.8 ns net to a layer-4 buffer
+                # RAM 38 columns away was a 118 MHz run's critical path), and one per part.
+                addr = Signal(len(rp.addr), name=f"buf_addr{l}_{p}", reset_less=True, attrs={"keep": 1})
+                m.d.sync += addr.eq(Cat(tap_3.c[:lp.icg_bits], tap_3.ix[:lp.in_bits], tap_3.iy[:lp.in_bits]))
+                m.d.comb += rp.addr.eq(addr)
+                raw = Signal(len(rp.data), name=f"x_raw{l}_{p}", reset_less=True)
+                m.d.sync += raw.eq(rp.data)
+                raws.append(raw)
+                # Written by the drain while layer l-1 runs, through registers of the part's own a
+                # cycle later (the next layer reads the buffer no earlier than gap_after's three
+                # spare cycles plus its first three stages after the drain's last write).
+                w_addr = Signal(len(wp.addr), name=f"buf_waddr{l}_{p}", reset_less=True, attrs={"keep": 1})
+                w_en = Signal(name=f"buf_we{l}_{p}", attrs={"keep": 1})
+                w_data = Signal(len(wp.data), name=f"buf_wdata{l}_{p}", reset_less=True)
+                m.d.sync += [w_addr.eq(drain.write_addr[l][:len(wp.addr)]),
+                             w_data.eq(drain.write_data[lo:lo + len(wp.data)]), w_en.eq(drain.write_en[l])]
+                m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(w_data), wp.en.eq(w_en)]
+            x_raw = Cat(*raws)
             if lp.tp > 1:
                 active = Signal(name=f"tp_active{l}")
                 m.d.sync += active.eq(seq.layer == l)
@@ -424,10 +453,6 @@ class Engine(wiring.Component):
                     x_word = Signal(len(rp.data), name=f"x_word{l}_{cp}", reset_less=True, attrs={"keep": 1})
                     m.d.sync += x_word.eq(x_half[cp // per_side])
                     m.d.comb += mac.x[cp][f"layer{l + 1}"].eq(x_word)
-            # Written by the drain while layer l-1 runs.
-            m.d.comb += [wp.addr.eq(drain.write_addr[l][:len(wp.addr)]),
-                         wp.data.eq(drain.write_data[:lp.icp * ACT_BITS]),
-                         wp.en.eq(drain.write_en[l])]
 
         # ---------------------------------------------------------------- MAC array: c8 -> c13 + D(k)
         # The layer number through a register per consumer (MAC array, each bank, drain) before

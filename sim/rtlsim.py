@@ -105,8 +105,9 @@ def simulate(dut, zq, ready_prob: float = 1.0, seed: int = 0, z_gap_prob: float 
                 res.dut_cycles.append(int(cycles))
                 if peek_buffers:
                     snap = {}
-                    for l, mem in dut.engine.buffers.items():
-                        words = [ctx.get(mem.data[i]) for i in range(mem.depth)]
+                    for l, parts in dut.engine.buffers.items():
+                        depth = parts[0][1].depth
+                        words = [sum(ctx.get(mem.data[i]) << lo for lo, mem in parts) for i in range(depth)]
                         snap[l + 1] = decode_buffer(plan, l, words)
                     res.buffers.append(snap)
                 state["avatar"] += 1

@@ -199,7 +199,9 @@ def test_built_in_dataset_gets_a_held_out_reference_from_the_maker(tmp_path, cap
     from golden.dataset import generate_dataset, load_images, make_avatars
 
     monkeypatch.chdir(tmp_path)  # the held-out cache lives in ./build/cache/heldout
-    data = generate_dataset(tmp_path / "d", count=8, seed=3, progress=False)
+    # The default set size is the protocol's (1 000, here 8 to be quick), not the training set's 5.
+    monkeypatch.setattr("avatargan.commands.evaluate.DEFAULT_SET_CAP", 8)
+    data = generate_dataset(tmp_path / "d", count=5, seed=3, progress=False)
     argv = [files["ckpt"], "--data", str(data), "--repeats", "2", "--out", str(tmp_path / "e")]
     status, _, err = run_eval(argv, capsys)
     assert status == 0, err

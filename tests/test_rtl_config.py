@@ -164,3 +164,15 @@ def test_sum_bits_check_fails_on_a_narrower_width():
     hi, lo = _extreme_sums(w, plan.bias[1], lp.shift, lp.in_size, lp.stride, lp.pad, False)
     short = plan.sum_bits[1] - 2
     assert not (-(1 << (short - 1)) <= lo and hi < (1 << (short - 1)))
+
+
+def test_buffer_parts_cover_the_word():
+    from rtl.engine import BUFFER_PART_BITS, buffer_parts
+    for width in (1, 32, 64, BUFFER_PART_BITS, BUFFER_PART_BITS + 1, 512):
+        parts = buffer_parts(width)
+        assert parts[0][0] == 0 and parts[-1][1] == width
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        assert all(0 < hi - lo <= BUFFER_PART_BITS for lo, hi in parts)
+    assert buffer_parts(512) == [(0, 180), (180, 360), (360, 512)]
+    with pytest.raises(ValueError, match="width"):
+        buffer_parts(0)
