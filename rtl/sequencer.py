@@ -168,8 +168,11 @@ class Sequencer(wiring.Component):
         m.d.comb += [r_iy.eq(Mux(r_a, Mux(ry[0], r_m + 1, r_m - 1), r_m)),
                      r_zero.eq(r_a & Mux(ry[0], r_m == in_last, eq_const(r_m, 0)))]
         issue = Signal()
-        prologue = Signal()
-        m.d.comb += [issue.eq(running & self.issue_en), prologue.eq(tpar & (pro != TP_LEAD))]
+        # ``tpar & (pro != TP_LEAD)`` as a flag registered with ``pro``: the comparison sat in
+        # front of the step-advance chain that enables every loop counter (4 LUT levels, 7.9 ns in
+        # a 128-lane run).
+        prologue = Signal(name="prologue")
+        m.d.comb += issue.eq(running & self.issue_en)
         m.d.comb += [self.step.valid.eq(issue & ~prologue), self.step.first.eq(eq_const(c, 0) & ~tx & ~ty),
                      self.step.last.eq(last_c & last_tx & last_ty),
                      self.step.g.eq(g), self.step.gw.eq(gw), self.step.oy.eq(oy), self.step.ox.eq(ox)]
@@ -195,7 +198,7 @@ class Sequencer(wiring.Component):
                 with m.If(ry == out_last):
                     m.d.sync += r_end.eq(1)
             with m.If(prologue):
-                m.d.sync += pro.eq(pro + 1)
+                m.d.sync += [pro.eq(pro + 1), prologue.eq(pro != TP_LEAD - 1)]
 
         def step_to(counter, flag, value, last):
             """``counter`` takes ``value`` (its successor or 0) and ``flag`` whether it equals ``last``."""
@@ -246,7 +249,8 @@ class Sequencer(wiring.Component):
                 for l, lp in enumerate(layers):
                     with m.Case(l):
                         m.d.sync += [c_end.eq(lp.icg == 1), g_end.eq(lp.ocg == 1), ox_end.eq(lp.out_size == 1),
-                                     oy_end.eq(lp.out_size == 1), vx1.eq(0), vy1.eq(0)]
+                                     oy_end.eq(lp.out_size == 1), vx1.eq(0), vy1.eq(0),
+                                     prologue.eq(lp.tp > 1 and TP_LEAD > 0)]
         with m.If(waiting & ~in_flight):
             m.d.sync += waiting.eq(0)
             with m.If(layer == L - 1):
