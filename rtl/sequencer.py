@@ -118,11 +118,19 @@ class Sequencer(wiring.Component):
                         m.d.sync += r.eq(v)
             return r
 
-        icg_last = const_reg([lp.icg - 1 for lp in layers], range(max(2, max_icg)), "k_icg_last")
-        ocg_last = const_reg([lp.ocg - 1 for lp in layers], range(max(2, max_ocg)), "k_ocg_last")
         out_last = const_reg([lp.out_size - 1 for lp in layers], XY_BITS + 1, "k_out_last")
         in_last = const_reg([lp.in_size - 1 for lp in layers], XY_BITS + 1, "k_in_last")
         nw = const_reg([lp.drain_words for lp in layers], range(max(2, max_gw + 1)), "k_nw")
+        # For the loop-end flags: the value before the last (a counter that steps from it reaches
+        # the last: ``counter == pen`` instead of ``counter + 1 == last``, no carry chain in front
+        # of the flag, which was a 128-lane run's late family, 7.5 ns) and whether the loop has one
+        # value (the flag after a wrap to 0).
+        icg_pen = const_reg([max(lp.icg - 2, 0) for lp in layers], range(max(2, max_icg)), "k_icg_pen")
+        ocg_pen = const_reg([max(lp.ocg - 2, 0) for lp in layers], range(max(2, max_ocg)), "k_ocg_pen")
+        out_pen = const_reg([max(lp.out_size - 2, 0) for lp in layers], XY_BITS + 1, "k_out_pen")
+        icg_one = const_reg([int(lp.icg == 1) for lp in layers], 1, "k_icg_one")
+        ocg_one = const_reg([int(lp.ocg == 1) for lp in layers], 1, "k_ocg_one")
+        out_one = const_reg([int(lp.out_size == 1) for lp in layers], 1, "k_out_one")
         dense = const_reg([int(l == 0) for l in range(L)], 1, "k_dense")
         tpar = const_reg([int(lp.tp > 1) for lp in layers], 1, "k_tp")
         single = Signal()                  # one step per (pixel, group, c): dense or tap-parallel
@@ -200,15 +208,17 @@ class Sequencer(wiring.Component):
             with m.If(prologue):
                 m.d.sync += [pro.eq(pro + 1), prologue.eq(pro != TP_LEAD - 1)]
 
-        def step_to(counter, flag, value, last):
-            """``counter`` takes ``value`` (its successor or 0) and ``flag`` whether it equals ``last``."""
-            m.d.sync += [counter.eq(value), flag.eq(eq_const(last, 0) if isinstance(value, int) else value == last)]
+        def step_to(counter, flag, value, pen, one):
+            """``counter`` takes ``value`` (its successor, or 0) and ``flag`` whether that is the loop's
+            last value: ``counter == pen`` for the successor (the last is ``pen + 1`` whenever the
+            counter can step, i.e. the loop has two or more values), ``one`` for 0."""
+            m.d.sync += [counter.eq(value), flag.eq(one if isinstance(value, int) else counter == pen)]
 
         with m.If(issue & ~prologue):
             with m.If(~last_c):
-                step_to(c, c_end, c + 1, icg_last)
+                step_to(c, c_end, c + 1, icg_pen, icg_one)
             with m.Else():
-                step_to(c, c_end, 0, icg_last)
+                step_to(c, c_end, 0, icg_pen, icg_one)
                 with m.If(~last_tx):
                     m.d.sync += tx.eq(1)
                 with m.Else():
@@ -218,22 +228,22 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.d.sync += ty.eq(0)
                         with m.If(~g_end):
-                            step_to(g, g_end, g + 1, ocg_last)
+                            step_to(g, g_end, g + 1, ocg_pen, ocg_one)
                             m.d.sync += gw.eq(gw + nw)
                         with m.Else():
-                            step_to(g, g_end, 0, ocg_last)
+                            step_to(g, g_end, 0, ocg_pen, ocg_one)
                             m.d.sync += gw.eq(0)
                             with m.If(~ox_end):
-                                step_to(ox, ox_end, ox + 1, out_last)
+                                step_to(ox, ox_end, ox + 1, out_pen, out_one)
                                 m.d.sync += vx1.eq(second_tap((ox + 1)[:len(ox)]))
                             with m.Else():
-                                step_to(ox, ox_end, 0, out_last)
+                                step_to(ox, ox_end, 0, out_pen, out_one)
                                 m.d.sync += vx1.eq(0)
                                 with m.If(~oy_end):
-                                    step_to(oy, oy_end, oy + 1, out_last)
+                                    step_to(oy, oy_end, oy + 1, out_pen, out_one)
                                     m.d.sync += vy1.eq(second_tap((oy + 1)[:len(oy)]))
                                 with m.Else():
-                                    step_to(oy, oy_end, 0, out_last)
+                                    step_to(oy, oy_end, 0, out_pen, out_one)
                                     m.d.sync += [vy1.eq(0), running.eq(0), waiting.eq(1)]
 
         # Layer / pass control: the next layer (or pass) starts once the pipeline is empty, seen
