@@ -65,24 +65,17 @@ def test_rx_bytes(offset):
     assert errors == [] and overruns == []
 
 
-def test_rx_back_to_back_with_clock_mismatch():
-    # Sender 3 % slow: 8.25 clocks per bit approximated by stretching every 4th bit by one clock.
-    dut = UARTRx(DIV)
-    data = list(range(0, 256, 17))
-    levels = []
-    for b in data:
-        levels += line_bits(b)
+def rx_clocked(levels, divisor=DIV):
+    """Drive the line with ``levels``, one per clock, into a UARTRx (always ready); return the bytes."""
+    dut = UARTRx(divisor)
     got = []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
 
     async def drive(ctx):
-        ctx.set(dut.rx, 1)
-        await ctx.tick().repeat(7)
-        for i, lv in enumerate(levels):
+        for lv in levels:
             ctx.set(dut.rx, lv)
-            await ctx.tick().repeat(DIV + (1 if i % 4 == 3 else 0))
-        await ctx.tick().repeat(4 * DIV)
+            await ctx.tick()
 
     async def sink(ctx):
         ctx.set(dut.data.ready, 1)
@@ -93,7 +86,15 @@ def test_rx_back_to_back_with_clock_mismatch():
     sim.add_testbench(drive)
     sim.add_process(sink)
     sim.run()
-    assert got == data
+    return got
+
+
+def test_rx_back_to_back_with_clock_mismatch():
+    # Sender 3 % slow: 8.25 clocks per bit approximated by stretching every 4th bit by one clock.
+    data = list(range(0, 256, 17))
+    bits = [lv for b in data for lv in line_bits(b)]
+    levels = [1] * 7 + [lv for i, lv in enumerate(bits) for _ in range(DIV + (1 if i % 4 == 3 else 0))]
+    assert rx_clocked(levels + [1] * 4 * DIV) == data
 
 
 def test_rx_frame_error_and_glitch():
@@ -154,10 +155,10 @@ def decode_line(samples, divisor):
     return out
 
 
-@pytest.mark.parametrize("stall", [0, 13])
-def test_tx_bytes(stall):
-    dut = UARTTx(DIV)
-    data = [0x00, 0xFF, 0x5A, 0xC3, 0x7E]
+def tx_line(data, divisor=DIV, stall=0):
+    """Offer ``data`` to a UARTTx (``stall`` idle clocks after each byte is taken); return the line, one
+    level per clock, until 12 bit times after the last byte was taken."""
+    dut = UARTTx(divisor)
     samples = []
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -170,7 +171,7 @@ def test_tx_bytes(stall):
             ctx.set(dut.data.valid, 0)
             if stall:
                 await ctx.tick().repeat(stall)
-        await ctx.tick().repeat(12 * DIV)
+        await ctx.tick().repeat(12 * divisor)
 
     async def probe(ctx):
         async for clk, rst, tx in ctx.tick().sample(dut.tx):
@@ -179,6 +180,13 @@ def test_tx_bytes(stall):
     sim.add_testbench(source)
     sim.add_process(probe)
     sim.run()
+    return samples
+
+
+@pytest.mark.parametrize("stall", [0, 13])
+def test_tx_bytes(stall):
+    data = [0x00, 0xFF, 0x5A, 0xC3, 0x7E]
+    samples = tx_line(data, stall=stall)
     assert samples[0] == 1
     assert decode_line(samples, DIV) == data
 
@@ -226,28 +234,7 @@ def test_tx_into_rx():
 def rx_accepts_pulse(width, divisor=DIV):
     """Drive one low pulse of ``width`` clocks on an idle line; True if UARTRx took it for a start bit
     (it then reads an all-ones byte from the idle line)."""
-    dut = UARTRx(divisor)
-    got = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-
-    async def drive(ctx):
-        ctx.set(dut.rx, 1)
-        await ctx.tick().repeat(5)
-        ctx.set(dut.rx, 0)
-        await ctx.tick().repeat(width)
-        ctx.set(dut.rx, 1)
-        await ctx.tick().repeat(12 * divisor)
-
-    async def sink(ctx):
-        ctx.set(dut.data.ready, 1)
-        async for clk, rst, valid, payload in ctx.tick().sample(dut.data.valid, dut.data.payload):
-            if valid:
-                got.append(payload)
-
-    sim.add_testbench(drive)
-    sim.add_process(sink)
-    sim.run()
+    got = rx_clocked([1] * 5 + [0] * width + [1] * 12 * divisor, divisor)
     assert got in ([], [0xFF])
     return got == [0xFF]
 
@@ -266,27 +253,8 @@ def test_rx_samples_the_start_bit_at_half_a_bit(divisor):
 def test_tx_bit_periods_are_exact(divisor):
     # Clock for clock: each frame is its 10 line levels held for exactly ``divisor`` clocks each,
     # and back-to-back frames are one clock apart (the idle cycle in which the next byte is taken).
-    dut = UARTTx(divisor)
     data = [0x00, 0xFF, 0x5A]
-    samples = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-
-    async def source(ctx):
-        for b in data:
-            ctx.set(dut.data.payload, b)
-            ctx.set(dut.data.valid, 1)
-            await ctx.tick().until(dut.data.ready)
-        ctx.set(dut.data.valid, 0)
-        await ctx.tick().repeat(12 * divisor)
-
-    async def probe(ctx):
-        async for clk, rst, tx in ctx.tick().sample(dut.tx):
-            samples.append(tx)
-
-    sim.add_testbench(source)
-    sim.add_process(probe)
-    sim.run()
+    samples = tx_line(data, divisor)
     start = samples.index(0)
     expected = []
     for b in data:
