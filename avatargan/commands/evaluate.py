@@ -50,8 +50,8 @@ MIN_SET = 8
 MAX_SET = 2000
 MAX_DRAWN = 60_000
 #: Default set size with a held-out reference (at most half the held-out pool when one is given):
-#: at 275 avatars per set the real floor moved ±13 % between evaluation seeds, at 1 000 ±3 %
-#: (docs/RESULTS.md, issue 16). The training set's row is shown when it has this many avatars.
+#: at 275 avatars per set the real floor moved −15 % / +10 % between evaluation seeds 0–4, at 1 000
+#: ±4.6 % (docs/RESULTS.md, issue 16). The training set's row is shown when it has this many avatars.
 DEFAULT_SET_CAP = 1000
 #: Samples per model for the near-duplicate and diversity figures (the first ones drawn).
 CHECK_SAMPLES = 1000
