@@ -44,10 +44,10 @@ class PassInput(wiring.Component):
         :attr:`latency` cycles after ``r_addr``.
 
     The z and v words are registered after their reads (z: the DP16KD's output register after
-    synthesis; v: a ROM in logic, read through its address register), the 17-bit sum is registered, and the saturation and the pass's choice (z or the
-    saturated sum) are registered into ``r_data``: the carry chain and the choice are a stage
-    each (the two in one stage, from the RAMs' output registers, were a 99.8 MHz run's critical
-    path, 10.0 ns).
+    synthesis; v: a ROM in logic, read through its address register), the 17-bit sum is
+    registered, and the saturation and the pass's choice (z or the saturated sum) are registered
+    into ``r_data``: the carry chain and the choice are a stage each (the two in one stage, from
+    the RAMs' output registers, were a 99.8 MHz run's critical path, 10.0 ns).
     """
 
     def __init__(self, nz: int, lanes: int, v_rom: list):
