@@ -13,9 +13,10 @@ from rtl.hdlutil import eq_const
 #: Accumulators served by one copy of the early flags and the layer number (the last copies of the
 #: flags, the layer and the group number are per accumulator).
 ACC_GROUP = 8
-#: Accumulators served by one copy of the step's flags and group number before the groups' copies:
-#: the step comes from the metadata pipeline at the die's centre, and one hop from there to every
-#: group (up to half the die) was a 128-lane run's critical path (9.1 ns, 8.2 ns on one net).
+#: Accumulators served by one copy of the step's flags and group number, from which the groups copy
+#: the flags and each accumulator the group number: the step comes from the metadata pipeline at
+#: the die's centre, and one hop from there to every group (up to half the die) was a 128-lane
+#: run's critical path (9.1 ns, 8.2 ns on one net).
 ACC_REGION = 4 * ACC_GROUP
 
 
@@ -103,8 +104,9 @@ class AccumulatorBank(wiring.Component):
         n, A = self.n, self.width
         mine = sorted(self.layers)
         # ``step`` comes two cycles before the tree nodes, so the flags and the group number reach
-        # each group of accumulators through three registers (a register tree, no extra latency):
-        # copies per region, then per group, then the bias, flags and node registers (SEL stage).
+        # each accumulator through a register tree with no extra latency: copies per region, then
+        # per group (flags) or per accumulator (group number), then the bias, flags and node
+        # registers (SEL stage).
         st_p = Signal.like(self.step, name="st_p")
         st_e = Signal.like(self.step, name="st_e")
         st = Signal.like(self.step, name="st")
