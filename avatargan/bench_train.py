@@ -79,13 +79,19 @@ INSIDE = "inside the convolutions: "
 def _profile_steps(gan, data, iterations) -> dict:
     """Seconds per iteration spent in each layer type (forward, backward), DiffAugment, Adam and the rest.
 
-    Wraps the layers' methods (and :func:`golden.nn.im2col` / :func:`golden.nn.col2im`, which run
-    inside the convolutions) with timers for ``iterations`` extra steps; the wrappers cost a few
-    microseconds per call.
+    Wraps the layers' methods (and :func:`golden.nn.im2col` and the col2im adds, which run inside
+    the convolutions) with timers for ``iterations`` extra steps; the wrappers cost a few
+    microseconds per call. A row is the time summed over the threads that ran it: at 2 threads
+    the two discriminators' tasks (:func:`golden.nn.run_tasks`) overlap, so the rows can add up
+    to more than the iteration. "The rest" is what the main thread spent outside the rows.
     """
+    import threading
+
     from golden import augment, nn
 
     acc: dict[str, float] = {}
+    main, main_inner = threading.get_ident(), {}
+    lock = threading.Lock()
 
     def timed(fn, key):
         def wrapper(*a, **k):
@@ -93,16 +99,20 @@ def _profile_steps(gan, data, iterations) -> dict:
             try:
                 return fn(*a, **k)
             finally:
-                acc[key] = acc.get(key, 0.0) + time.perf_counter() - t
+                dt = time.perf_counter() - t
+                with lock:
+                    acc[key] = acc.get(key, 0.0) + dt
+                    if threading.get_ident() == main and not key.startswith(INSIDE):
+                        main_inner[key] = main_inner.get(key, 0.0) + dt
         return wrapper
 
-    saved = [(nn, "im2col", nn.im2col), (nn, "col2im", nn.col2im), (nn.Adam, "step", nn.Adam.step),
-             (augment.DiffAugment, "forward", augment.DiffAugment.forward),
+    saved = [(nn, "im2col", nn.im2col), (nn, "col2im_into", nn.col2im_into), (nn.Adam, "step", nn.Adam.step),
+             (augment.DiffAugment, "apply", augment.DiffAugment.apply),
              (augment.DiffAugment, "backward", augment.DiffAugment.backward)]
     nn.im2col = timed(nn.im2col, INSIDE + "im2col")
-    nn.col2im = timed(nn.col2im, INSIDE + "col2im")
+    nn.col2im_into = timed(nn.col2im_into, INSIDE + "col2im")
     nn.Adam.step = timed(nn.Adam.step, "Adam")
-    augment.DiffAugment.forward = timed(augment.DiffAugment.forward, "DiffAugment forward")
+    augment.DiffAugment.apply = timed(augment.DiffAugment.apply, "DiffAugment forward")
     augment.DiffAugment.backward = timed(augment.DiffAugment.backward, "DiffAugment backward")
     for net in (gan.G.net, gan.D_grey.net, gan.D_color.net):
         for layer in net.layers:
@@ -120,9 +130,9 @@ def _profile_steps(gan, data, iterations) -> dict:
         for net in (gan.G.net, gan.D_grey.net, gan.D_color.net):
             for layer in net.layers:
                 del layer.forward, layer.backward
-    inner = sum(v for k, v in acc.items() if not k.startswith(INSIDE))
     rows = {k: v / iterations for k, v in acc.items()}
-    rows["rest of the step (batches, z, losses, copies between layers)"] = (total - inner) / iterations
+    rows["rest of the step (main thread: batches, z, losses, copies between layers)"] = \
+        (total - sum(main_inner.values())) / iterations
     return {"seconds_per_iteration": total / iterations, "rows": rows}
 
 
@@ -386,8 +396,9 @@ def markdown(res: dict) -> str:
         first = profiled[0]["profile"]["rows"]
         keys = sorted({k for r in profiled for k in r["profile"]["rows"]},
                       key=lambda k: (k.startswith(INSIDE), -first.get(k, 0.0)))
-        lines += ["", "NumPy iteration by layer type (seconds per iteration, share of the profiled iteration; "
-                  "im2col/col2im run inside the convolutions):", "",
+        lines += ["", "NumPy iteration by layer type (seconds per iteration summed over the threads that ran them, "
+                  "share of the profiled iteration; at 2 threads the discriminators' tasks overlap, so rows can "
+                  "add up to more than 100 %; im2col/col2im run inside the convolutions):", "",
                   "| | " + " | ".join(f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}" for r in profiled)
                   + " |", "|---" * (len(profiled) + 1) + "|"]
         for k in keys:

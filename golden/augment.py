@@ -53,12 +53,18 @@ class DiffAugment:
     def forward(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augment ``x`` (N, C, H, W) with fresh random draws from ``rng``; remember them.
 
-        All draws come first (in policy order, as many per image as before), then the images are
-        transformed in blocks of samples, in threads when it pays (:func:`golden.nn.parallel_blocks`;
-        each image's result does not depend on the blocks).
+        :meth:`draw`, then :meth:`apply`.
         """
-        n, c, h, w = x.shape
-        dt = x.dtype
+        self.draw(x.shape, x.dtype, rng)
+        return self.apply(x)
+
+    def draw(self, shape: tuple, dtype, rng: np.random.Generator) -> "DiffAugment":
+        """Draw the random transformations for a batch of ``shape`` (N, C, H, W) and remember them
+        (in policy order, as many draws per image as ever); returns ``self``. Separate from
+        :meth:`apply` so that a training step can draw in a fixed order and transform elsewhere."""
+        n, c, h, w = shape
+        dt = np.dtype(dtype)
+        self.shape = tuple(shape)
         self.steps = []
         for op in self.ops:
             if op == "color":
@@ -79,14 +85,22 @@ class DiffAugment:
                 rx = np.arange(w)[None, :] - (cx[:, None] - cw // 2)
                 inside = ((ry >= 0) & (ry < ch))[:, :, None] & ((rx >= 0) & (rx < cw))[:, None, :]
                 self.steps.append(("cutout", (~inside).astype(dt)[:, None]))
+        return self
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """The drawn transformations on ``x`` (its shape as drawn), in blocks of samples, in threads
+        when it pays (:func:`golden.nn.parallel_blocks`; each image's result does not depend on the
+        blocks)."""
+        if tuple(x.shape) != self.shape:
+            raise ValueError(f"augmentation drawn for shape {self.shape}, applied to {tuple(x.shape)}")
         if not self.steps:
             return x
-        out = np.empty(x.shape, dt)
+        out = np.empty(x.shape, x.dtype)
 
         def part(n0, n1):
             out[n0:n1] = self._forward_block(x[n0:n1], n0, n1)
 
-        parallel_blocks(part, n, 8 * x.size)
+        parallel_blocks(part, x.shape[0], 8 * x.size)
         return out
 
     def _forward_block(self, x, n0, n1):

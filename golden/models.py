@@ -16,6 +16,7 @@ Discriminators (``D_grey`` on 1-channel planes, ``D_color`` on RGB)::
     Conv2d(in, d1, 4, 2, 1) → LeakyReLU(0.2)                    16×16
     Conv2d(d1, d2, 4, 2, 1, no bias) → BatchNorm2d → LeakyReLU    8×8
     Conv2d(d2, d3, 4, 2, 1, no bias) → BatchNorm2d → LeakyReLU    4×4
+    [MinibatchStd]      → the batch's spread as one more channel (``mbstd=True``; off by default)
     Linear(d3·4·4, 1)   → one logit (the sigmoid is inside the BCE-with-logits loss)
 """
 
@@ -141,10 +142,13 @@ class Discriminator:
         Widths of the convolutions (each halves the resolution); BatchNorm after all but the first.
     rng : numpy.random.Generator, optional
         DCGAN initialisation.
+    mbstd : bool
+        Append the minibatch standard deviation (:class:`golden.nn.MinibatchStd`) as one more
+        channel before the Linear layer.
     """
 
     def __init__(self, in_ch: int, channels=None, rng: np.random.Generator | None = None,
-                 size: int = IMAGE_SIZE):
+                 size: int = IMAGE_SIZE, mbstd: bool = False):
         channels = list(DEFAULT_D_CHANNELS if channels is None else channels)
         if not channels or min(channels) < 1 or size % (2 ** len(channels)):
             raise ValueError(f"bad discriminator channels {channels}")
@@ -158,6 +162,9 @@ class Discriminator:
                 layers += [nn.Conv2d(prev, c, 4, 2, 1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
             prev = c
         side = size // 2 ** len(channels)
+        if mbstd:
+            layers.append(nn.MinibatchStd())
+            prev += 1
         layers.append(nn.Linear(prev * side * side, 1))
         self.net = nn.Sequential(*layers)
         if rng is not None:

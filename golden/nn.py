@@ -25,18 +25,27 @@ product; :func:`col2im` adds columns back with one strided add per kernel tap (1
 kernel; never a loop over pixels or samples). :class:`ConvTranspose2d`'s forward pass *is* the
 data gradient of a convolution (``col2im`` of ``Wᵀ x``), and its backward pass is a convolution
 (``im2col``), so both classes share the same two functions and no zeros are ever inserted
-between input pixels. Four 2×2-tap "phase" products per stride-2 transposed convolution instead
-of one product and col2im were measured slower for all of the Generator's layers (docs/RESULTS.md,
-"Training speed").
+between input pixels. Where a product is followed by col2im (the transposed convolution's
+forward pass, the convolution's input gradient), :func:`matmul_col2im` takes it in blocks of whole
+output channels and adds each block back while it is still in the cache. Four 2×2-tap "phase"
+products per stride-2 transposed convolution instead of one product and col2im were measured
+slower for all of the Generator's layers, and im2col in blocks of output rows fused with the
+products slower than whole im2col (docs/RESULTS.md, "Training speed").
 
-Threads: one pool (:func:`parallel_blocks`, :func:`golden.threads.get_threads` threads) splits the
-matrix products (:func:`matmul`, by blocks of rows or columns of the result, BLAS on one thread), the
-im2col/col2im copies and the element-wise layers (by blocks of channels), Adam (by parameter) and
-DiffAugment (:mod:`golden.augment`, by images). Every output element is computed by the same
-operations in the same order whatever the split, so results do not depend on the thread count.
+Threads, two levels. :func:`run_tasks` runs independent pieces of a training step side by side
+(the two discriminators' work), each on its share of the threads. Within a piece, one pool
+(:func:`parallel_blocks`, :func:`thread_budget` threads) splits the matrix products (:func:`matmul`,
+by blocks of rows or columns of the result, BLAS on one thread), the im2col/col2im copies and the
+element-wise layers (by blocks of channels), Adam (by parameter) and DiffAugment
+(:mod:`golden.augment`, by images). Every output element is computed by the same operations in
+the same order whatever the split, so results do not depend on the thread count; where this BLAS
+rounds a block of a product differently from the whole, products are taken in the same fixed
+blocks at any thread count (:data:`FIXED_BLOCKS`).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -47,6 +56,50 @@ DTYPE = np.float32
 #: Arrays with fewer elements than this are copied/added by one thread.
 PARALLEL_MIN_ELEMENTS = 1 << 17
 _POOL = None
+_TASK_POOL = None
+_POOL_LOCK = threading.Lock()
+#: Per thread: the thread count granted to the task it runs (:func:`run_tasks`); unset outside tasks.
+_LOCAL = threading.local()
+
+
+def thread_budget() -> int:
+    """Threads the calling code may use: :func:`golden.threads.get_threads`, or inside a task of
+    :func:`run_tasks` its share of them."""
+    return getattr(_LOCAL, "budget", None) or _threads.get_threads()
+
+
+def run_tasks(*tasks):
+    """Run independent callables, concurrently when there are threads for it; return their results.
+
+    Task ``i`` gets ``budget // len(tasks)`` threads (at least one) for its own
+    :func:`parallel_blocks`; the calling thread runs the first task, a separate pool the others
+    (so a task's blocks never wait for a pool thread that is busy with a task). Tasks must not
+    share memory they write, or draw random numbers: whatever runs where, every task computes
+    the same operations in the same order, so results do not depend on the thread count. With
+    one thread, or one task, or where BLAS owns the threads (``set_threads(n, "blas")``, or before
+    any :func:`golden.threads.set_threads`), they run one after the other in the caller.
+    """
+    global _TASK_POOL
+    t = thread_budget()
+    if t < 2 or len(tasks) < 2 or not _threads.pool_splits_products():   # BLAS's own threads: one task at a time
+        return [task() for task in tasks]
+    share = max(1, t // len(tasks))
+
+    def in_budget(task):
+        old = getattr(_LOCAL, "budget", None)
+        _LOCAL.budget = share
+        try:
+            return task()
+        finally:
+            _LOCAL.budget = old
+
+    if _TASK_POOL is None or _TASK_POOL._max_workers < len(tasks) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _TASK_POOL = ThreadPoolExecutor(max_workers=len(tasks) - 1, thread_name_prefix="golden-task")
+    futures = [_TASK_POOL.submit(in_budget, task) for task in tasks[1:]]
+    first = in_budget(tasks[0])
+    return [first] + [f.result() for f in futures]
 
 
 def parallel_blocks(fn, n: int, size: int) -> None:
@@ -60,16 +113,19 @@ def parallel_blocks(fn, n: int, size: int) -> None:
     (docs/RESULTS.md, "Training speed").
     """
     global _POOL
-    t = min(_threads.get_threads(), n)
+    t = min(thread_budget(), n)
     if t <= 1 or size < PARALLEL_MIN_ELEMENTS:
         fn(0, n)
         return
-    if _POOL is None or _POOL._max_workers < t - 1:
-        from concurrent.futures import ThreadPoolExecutor
+    with _POOL_LOCK:    # tasks of run_tasks may get here at the same time
+        if _POOL is None or _POOL._max_workers < t - 1:
+            from concurrent.futures import ThreadPoolExecutor
 
-        _POOL = ThreadPoolExecutor(max_workers=t - 1, thread_name_prefix="golden-nn")
+            # sized for the whole process, so that concurrent tasks' blocks do not queue
+            _POOL = ThreadPoolExecutor(max_workers=max(t, _threads.get_threads()) - 1, thread_name_prefix="golden-nn")
+        pool = _POOL
     bounds = [n * i // t for i in range(t + 1)]
-    futures = [_POOL.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, t)]
+    futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, t)]
     fn(bounds[0], bounds[1])
     for f in futures:
         f.result()
@@ -77,6 +133,10 @@ def parallel_blocks(fn, n: int, size: int) -> None:
 
 #: Matrix products are split into blocks of whole multiples of this many rows or columns.
 MATMUL_ALIGN = 64
+#: Blocks per product where this BLAS rounds a block differently from the whole product: a fixed
+#: count, so that the result is the same at any thread count (two blocks cost 0–10 % more than one
+#: call on one thread for the network's shapes, AMD EPYC, OpenBLAS 0.3.31 Haswell kernels).
+FIXED_BLOCKS = 2
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -89,7 +149,9 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     multiples of :data:`MATMUL_ALIGN`, so every element is computed by the same kernel code as
     in one call over the whole product, and the result does not depend on the thread count
     (tests/test_nn_train.py checks this for OpenBLAS) — where this BLAS computes blocks like the
-    whole (:func:`split_products_are_exact`); elsewhere products stay whole.
+    whole (:func:`split_products_are_exact`). Where it does not, every product is computed as the
+    same :data:`FIXED_BLOCKS` aligned blocks whatever the thread count (one after the other on one
+    thread, side by side on two), so the result still does not depend on it.
     """
     m, n = a.shape[0], b.shape[1]
     out = np.empty((m, n), dtype=np.result_type(a, b))
@@ -102,10 +164,20 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         def part(u0, u1):
             r0, r1 = u0 * MATMUL_ALIGN, min(m, u1 * MATMUL_ALIGN)
             np.matmul(a[r0:r1], b, out=out[r0:r1])
-    if _threads.pool_splits_products() and split_products_are_exact():
-        parallel_blocks(part, units, m * n * a.shape[1] // 16)
-    else:
-        part(0, units)
+    size = m * n * a.shape[1] // 16
+    if not _threads.pool_splits_products():
+        part(0, units)                          # BLAS's own threads
+    elif split_products_are_exact():
+        parallel_blocks(part, units, size)      # as many blocks as threads
+    else:                                       # the same FIXED_BLOCKS calls at any thread count
+        bounds = [units * i // FIXED_BLOCKS for i in range(FIXED_BLOCKS + 1)]
+
+        def blocks(i0, i1):
+            for i in range(i0, i1):
+                if bounds[i] < bounds[i + 1]:
+                    part(bounds[i], bounds[i + 1])
+
+        parallel_blocks(blocks, FIXED_BLOCKS, size)
     return out
 
 
@@ -116,8 +188,9 @@ def split_products_are_exact() -> bool:
     """Whether this BLAS computes a product split into :data:`MATMUL_ALIGN`-aligned row or column
     blocks bit for bit like the whole product (probed once, on products of the default network's
     shapes). Not every build does: OpenBLAS 0.3.31's Haswell kernels on an AMD EPYC gave other
-    last bits for the blocks. Where it does not, :func:`matmul` leaves products whole (the pool
-    still splits the copies and element-wise layers), so results never depend on the thread count.
+    last bits for the blocks (every block shape tried, even at k = 64). Where it does not,
+    :func:`matmul` computes every product as :data:`FIXED_BLOCKS` blocks at any thread count, so
+    results never depend on the thread count.
     """
     global _SPLIT_EXACT
     if _SPLIT_EXACT is None:
@@ -214,22 +287,60 @@ def col2im(col: np.ndarray, shape: tuple, k: int, s: int, p: int, bias: np.ndarr
     -------
     ndarray, shape (C, H, W, N), C-contiguous
     """
-    c, h, w, n = shape
+    out = np.empty(shape, dtype=col.dtype)
+    c = shape[0]
+    col = col.reshape(c, k * k, -1)
+    parallel_blocks(lambda c0, c1: col2im_into(out[c0:c1], col[c0:c1], k, s, p,
+                                                None if bias is None else bias[c0:c1]), c, col.size)
+    return out
+
+
+def col2im_into(out: np.ndarray, col: np.ndarray, k: int, s: int, p: int, bias=None) -> None:
+    """:func:`col2im` of ``col`` (C·k·k rows) written into ``out`` (C, H, W, N), one thread."""
+    c, h, w, n = out.shape
     oh, ow = conv_out_size(h, k, s, p), conv_out_size(w, k, s, p)
     col = col.reshape(c, k, k, oh, ow, n)
-    out = np.empty(shape, dtype=col.dtype)
-    start = np.zeros(c, col.dtype) if bias is None else bias.astype(col.dtype, copy=False)
-    rows = [_tap_range(i, s, p, h, oh) for i in range(k)]
-    cols = [_tap_range(j, s, p, w, ow) for j in range(k)]
+    out[...] = 0 if bias is None else bias.astype(out.dtype, copy=False)[:, None, None, None]
+    for i in range(k):
+        o0, o1, y0 = _tap_range(i, s, p, h, oh)
+        for j in range(k):
+            q0, q1, x0 = _tap_range(j, s, p, w, ow)
+            out[:, y0:y0 + s * (o1 - o0):s, x0:x0 + s * (q1 - q0):s] += col[:, i, j, o0:o1, q0:q1]
 
-    def part(c0, c1):
-        out[c0:c1] = start[c0:c1, None, None, None]
-        for i, (o0, o1, y0) in enumerate(rows):
-            for j, (q0, q1, x0) in enumerate(cols):
-                dst = out[c0:c1, y0:y0 + s * (o1 - o0):s, x0:x0 + s * (q1 - q0):s]
-                dst += col[c0:c1, i, j, o0:o1, q0:q1]
 
-    parallel_blocks(part, c, col.size)
+#: :func:`matmul_col2im` keeps a block of the product at about this many floats (1 MiB: the
+#: block is added back while it is still in the cache).
+BLOCK_FLOATS = 1 << 18
+
+
+def matmul_col2im(a: np.ndarray, b: np.ndarray, shape: tuple, k: int, s: int, p: int,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """``col2im(a @ b, shape, k, s, p, bias)`` without the whole product in memory.
+
+    Rows ``(c, i, j)`` of the product belong to channel ``c`` of the result, so the product is
+    taken in blocks of whole channels — a fixed number per block (a multiple of
+    :data:`MATMUL_ALIGN` rows, about :data:`BLOCK_FLOATS` floats), the same at any thread count —
+    and each block is added back into its channels right after it is computed, while it is in
+    the cache. Blocks of channels are disjoint, so threads take whole blocks
+    (:func:`parallel_blocks`). With a single block (the Generator's one-channel last layer) it is
+    :func:`col2im` of :func:`matmul`.
+    """
+    c, kk, n_cols = shape[0], k * k, b.shape[1]
+    per_block = max(1, MATMUL_ALIGN // kk)
+    while (per_block * 2) * kk * n_cols <= BLOCK_FLOATS and per_block * 2 < c:
+        per_block *= 2
+    units = -(-c // per_block)
+    if units < 2 or not _threads.pool_splits_products():   # never by the thread count: the same bits at any
+        return col2im(matmul(a, b), shape, k, s, p, bias)
+    out = np.empty(shape, dtype=np.result_type(a, b))
+
+    def part(u0, u1):
+        for u in range(u0, u1):
+            c0, c1 = u * per_block, min(c, (u + 1) * per_block)
+            col2im_into(out[c0:c1], np.matmul(a[c0 * kk:c1 * kk], b), k, s, p,
+                         None if bias is None else bias[c0:c1])
+
+    parallel_blocks(part, units, c * kk * n_cols)
     return out
 
 
@@ -303,8 +414,8 @@ class Conv2d(Layer):
         self.col = None
         if not self.need_dx:
             return None
-        dcol = matmul(w.reshape(w.shape[0], -1).T, dy)     # (C k k, OH OW N)
-        return _nchw(col2im(dcol, self.x_shape, self.k, self.s, self.p))
+        wt = w.reshape(w.shape[0], -1).T                    # (C k k, OC)
+        return _nchw(matmul_col2im(wt, dy, self.x_shape, self.k, self.s, self.p))
 
 
 class ConvTranspose2d(Layer):
@@ -330,8 +441,8 @@ class ConvTranspose2d(Layer):
         oh, ow = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
         self.x_hw = (h, w)
         self.xc = xc.reshape(ic, -1)                        # (IC, H W N)
-        col = matmul(self.params["w"].reshape(ic, -1).T, self.xc)  # (OC k k, H W N)
-        return _nchw(col2im(col, (oc, oh, ow, n), k, s, p, self.params.get("b")))
+        wt = self.params["w"].reshape(ic, -1).T                 # (OC k k, IC)
+        return _nchw(matmul_col2im(wt, self.xc, (oc, oh, ow, n), k, s, p, self.params.get("b")))
 
     def backward(self, dout):
         w = self.params["w"]
@@ -514,6 +625,37 @@ class LeakyReLU(Layer):
         several times faster than ``np.where``."""
         s = x.dtype.type(self.slope)
         return np.maximum(x > 0, s) if 0 <= self.slope <= 1 else np.where(x > 0, x.dtype.type(1), s)
+
+
+class MinibatchStd(Layer):
+    """Append the batch's spread as one more channel (Karras et al., ProGAN, section 3).
+
+    ``s = mean_{c,h,w} √(σ²_{c,h,w} + ε)`` with ``σ²`` the biased variance over the batch of each
+    feature; the output is ``x`` with a constant channel ``s`` appended, (N, C + 1, H, W). A
+    discriminator that sees ``s`` can tell a batch of near-copies from a varied one, which pushes a
+    generator away from repeating motifs. Backward: ``dx_n = dy_n[:C] + S/(C·H·W) · (x_n − μ)/(N·σ)``
+    with ``S`` the sum of the gradient on the appended channel.
+    """
+
+    def __init__(self, eps=1e-8):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        self.dev = x - x.mean(axis=0, keepdims=True)
+        self.sigma = np.sqrt((self.dev * self.dev).mean(axis=0) + x.dtype.type(self.eps))
+        s = self.sigma.mean(dtype=np.float64).astype(x.dtype)
+        return np.concatenate([x, np.full((n, 1, h, w), s, x.dtype)], axis=1)
+
+    def backward(self, dout):
+        n, c1, h, w = dout.shape
+        c = c1 - 1
+        total = dout[:, c].sum(dtype=np.float64)
+        dev, sigma = self.dev, self.sigma
+        self.dev = self.sigma = None
+        scale = dout.dtype.type(total / (c * h * w * n))
+        return dout[:, :c] + dev * (scale / sigma)
 
 
 class Tanh(Layer):

@@ -75,6 +75,9 @@ class Config:
     #: final ``generator.npz`` holds the average; the checkpoint keeps both. 0.999 in the
     #: ``default`` preset (measured better, docs/RESULTS.md), off in ``seed``.
     ema: float = 0.0
+    #: Both discriminators see the batch's standard deviation as one more feature map before their
+    #: last layer (ProGAN's minibatch standard deviation, :class:`golden.nn.MinibatchStd`).
+    mbstd: bool = False
 
 
 #: Named presets. ``seed`` reproduces the paper's table 2. ``default`` keeps the seed's
@@ -166,8 +169,8 @@ class GAN:
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
         self.G = Generator(cfg.channels, self.rng)
-        self.D_grey = Discriminator(1, cfg.d_channels, self.rng)
-        self.D_color = Discriminator(3, cfg.d_channels, self.rng)
+        self.D_grey = Discriminator(1, cfg.d_channels, self.rng, mbstd=cfg.mbstd)
+        self.D_color = Discriminator(3, cfg.d_channels, self.rng, mbstd=cfg.mbstd)
         betas = (cfg.beta1, cfg.beta2)
         self.opt = {
             "G": nn.Adam(self.G.net.params_list(), cfg.lr_g, betas),
@@ -180,18 +183,15 @@ class GAN:
         self.ema = {k: a.copy() for k, a in self.G.params.items()} if cfg.ema else None
 
     # ---- helpers
-    def _augment(self, x):
-        """Augment with fresh draws; return the augmented batch and its backward function."""
-        if not self.aug.ops:
-            return x, (lambda d: d)
-        aug = DiffAugment(",".join(self.aug.ops))
-        y = aug.forward(x, self.rng)
-        return y, aug.backward
+    def _draw(self, x):
+        """Draw an augmentation for the batch ``x`` now (None without a policy)."""
+        return DiffAugment(",".join(self.aug.ops)).draw(x.shape, x.dtype, self.rng) if self.aug.ops else None
 
-    def _d_update(self, D: Discriminator, opt: nn.Adam, real, fake):
-        """One discriminator step on a real and a fake batch; return (loss, D(x), D(G(z)))."""
-        real, _ = self._augment(real)
-        fake, _ = self._augment(fake)
+    def _d_update(self, D: Discriminator, opt: nn.Adam, real, fake, aug_real, aug_fake):
+        """One discriminator step on a real and a fake batch, augmented by the drawn ``aug_*``;
+        return (loss, D(x), D(G(z)))."""
+        if aug_real is not None:
+            real, fake = aug_real.apply(real), aug_fake.apply(fake)
         lr = D.forward(real)
         loss_r, g = nn.bce_with_logits(lr, 1.0)
         D.backward(g)
@@ -204,19 +204,26 @@ class GAN:
         opt.step(grads)
         return loss_r + loss_f, float(nn.sigmoid(lr).mean()), float(nn.sigmoid(lf).mean())
 
-    def _g_loss(self, D: Discriminator, fake):
-        """Non-saturating G loss through ``D``; return (loss, dL/dfake, D(G(z)))."""
-        x, back = self._augment(fake)
+    def _g_loss(self, D: Discriminator, fake, aug):
+        """Non-saturating G loss through ``D`` (``fake`` augmented by the drawn ``aug``); return
+        (loss, dL/dfake, D(G(z)))."""
+        x = fake if aug is None else aug.apply(fake)
         D.net.set_frozen(True)
         logits = D.forward(x, need_dx=True)
         loss, g = nn.bce_with_logits(logits, 1.0)
-        dx = back(D.backward(g))
+        dx = D.backward(g)
         D.net.set_frozen(False)
-        return loss, dx, float(nn.sigmoid(logits).mean())
+        return loss, (dx if aug is None else aug.backward(dx)), float(nn.sigmoid(logits).mean())
 
     # ---- Algorithm 1
     def step(self, data: np.ndarray) -> list[float]:
-        """One iteration (D step, then G step); return the ``COLUMNS`` values of this iteration."""
+        """One iteration (D step, then G step); return the ``COLUMNS`` values of this iteration.
+
+        All random numbers are drawn here, in a fixed order; the two discriminators' work (their
+        update; their part of G's loss) then runs as two independent tasks
+        (:func:`golden.nn.run_tasks`: concurrently when there are two threads or more), so the
+        result does not depend on the thread count.
+        """
         cfg, rng = self.cfg, self.rng
         m, nz = cfg.batch, self.G.nz
         rows = np.arange(m)
@@ -227,14 +234,19 @@ class GAN:
         fake = self.G.forward_rgb(z)
         real_planes = real[rows, rng.integers(0, 3, m)][:, None]
         fake_planes = fake[rows, rng.integers(0, 3, m)][:, None]
-        ld_c, dx_c, dgz_c = self._d_update(self.D_color, self.opt["D_color"], real, fake)
-        ld_g, dx_g, dgz_g = self._d_update(self.D_grey, self.opt["D_grey"], real_planes, fake_planes)
+        augs = [self._draw(x) for x in (real, fake, real_planes, fake_planes)]
+        (ld_c, dx_c, dgz_c), (ld_g, dx_g, dgz_g) = nn.run_tasks(
+            lambda: self._d_update(self.D_color, self.opt["D_color"], real, fake, *augs[:2]),
+            lambda: self._d_update(self.D_grey, self.opt["D_grey"], real_planes, fake_planes, *augs[2:]))
         # G step
         z = rng.standard_normal((m, nz), dtype=np.float32)
         fake = self.G.forward_rgb(z)
         pick = rng.integers(0, 3, m)
-        lg_c, d_rgb, _ = self._g_loss(self.D_color, fake)
-        lg_g, d_plane, _ = self._g_loss(self.D_grey, np.ascontiguousarray(fake[rows, pick][:, None]))
+        planes = np.ascontiguousarray(fake[rows, pick][:, None])
+        aug_c, aug_g = self._draw(fake), self._draw(planes)
+        (lg_c, d_rgb, _), (lg_g, d_plane, _) = nn.run_tasks(
+            lambda: self._g_loss(self.D_color, fake, aug_c),
+            lambda: self._g_loss(self.D_grey, planes, aug_g))
         d_rgb = np.array(d_rgb, copy=True)
         d_rgb[rows, pick] += d_plane[:, 0]
         self.G.backward_rgb(d_rgb)
@@ -405,6 +417,8 @@ def _saved_config(meta: dict, path) -> Config:
             raise UserError(f"{path}: configuration {key} must be an integer, got {getattr(cfg, key)!r}")
     if (not isinstance(cfg.ema, (int, float)) or isinstance(cfg.ema, bool) or not 0.0 <= cfg.ema < 1.0):
         raise UserError(f"{path}: configuration ema must be a number from 0 up to 1, got {cfg.ema!r}")
+    if not isinstance(cfg.mbstd, bool):
+        raise UserError(f"{path}: configuration mbstd must be true or false, got {cfg.mbstd!r}")
     return cfg
 
 

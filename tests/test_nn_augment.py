@@ -131,3 +131,20 @@ def test_wrong_translation_gradient_is_caught():
     np.add.at(exact, (sel[hit] - 1).astype(int), r[hit])
     assert rel_error(right, exact.reshape(x.shape)) < BOUND
     assert rel_error(wrong, exact.reshape(x.shape)) > 100 * BOUND
+
+
+def test_draw_then_apply_is_forward_and_checks_the_shape():
+    """A training step draws every augmentation first and applies them later (in the
+    discriminators' tasks): draw + apply must be forward, and an augmentation drawn for one batch
+    shape refuses another."""
+    x = np.random.default_rng(5).standard_normal((6, 3, 32, 32)).astype(np.float32)
+    policy = "color,translation,cutout"
+    _, y = _draw(policy, x, seed=4)
+    rng = np.random.default_rng(4)
+    aug = DiffAugment(policy).draw(x.shape, x.dtype, rng)
+    assert np.array_equal(aug.apply(x), y)
+    after_forward = np.random.default_rng(4)
+    DiffAugment(policy).forward(x, after_forward)
+    assert rng.random() == after_forward.random()        # draw takes as many numbers as forward
+    with pytest.raises(ValueError, match="drawn for shape"):
+        aug.apply(x[:5])

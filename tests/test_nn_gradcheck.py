@@ -85,6 +85,7 @@ CASES = {
     "linear": (lambda: nn.Linear(12, 5), (3, 12)),
     "linear_flatten": (lambda: nn.Linear(2 * 3 * 3, 4), (3, 2, 3, 3)),
     "batchnorm_train": (lambda: nn.BatchNorm2d(3), (4, 3, 3, 3)),
+    "minibatch_std": (lambda: nn.MinibatchStd(), (5, 3, 2, 3)),
     "relu": (lambda: nn.ReLU(), (2, 3, 4, 4)),
     "leakyrelu": (lambda: nn.LeakyReLU(0.2), (2, 3, 4, 4)),
     "tanh": (lambda: nn.Tanh(), (2, 3, 4, 4)),
@@ -188,12 +189,14 @@ def test_checker_fails_on_wrong_gradients():
 @pytest.mark.parametrize("cls,k,s,p,hw", [(nn.Conv2d, 4, 2, 1, 8), (nn.ConvTranspose2d, 4, 2, 1, 4),
                                            (nn.ConvTranspose2d, 3, 2, 1, 5), (nn.Conv2d, 3, 1, 1, 6)])
 def test_threaded_blocks_give_identical_results(monkeypatch, cls, k, s, p, hw):
-    """im2col/col2im split over channel blocks in threads must equal the one-thread result bit for bit."""
+    """im2col/col2im and the products split over channel blocks in threads (matmul_col2im in blocks
+    of the fewest channels, so that there are several) must equal the one-thread result bit for bit."""
     from golden import threads
 
     rng = np.random.default_rng(9)
-    layer = random_params(cls(5, 4, k, s, p), rng)
-    x = rng.standard_normal((7, 5, hw, hw)).astype(np.float32)
+    layer = random_params(cls(9, 10, k, s, p), rng)
+    x = rng.standard_normal((7, 9, hw, hw)).astype(np.float32)
+    monkeypatch.setattr(nn, "BLOCK_FLOATS", 1)
     results, calls = [], []
     real = nn.parallel_blocks
     monkeypatch.setattr(nn, "parallel_blocks", lambda fn, n, size: (calls.append(n), real(fn, n, size)))

@@ -129,23 +129,86 @@ def test_bad_thread_counts_are_one_line_errors(argv, capsys):
     assert len(err) == 1 and "--threads" in err[0], err
 
 
-def test_products_do_not_depend_on_the_thread_count():
-    """golden.nn.matmul on the pool's two threads equals one whole BLAS call bit for bit, on this
-    machine's BLAS: split where the probe found blocks exact, whole where it did not."""
+def _blocks_by_hand(a, b, count, align):
+    """``a @ b`` as ``count`` blocks of the longer side at multiples of ``align``, one np.matmul each."""
+    import numpy as np
+
+    m, n = a.shape[0], b.shape[1]
+    units = -(-max(m, n) // align)
+    cuts = [min(max(m, n), units * i // count * align) for i in range(count + 1)]
+    if n >= m:
+        return np.concatenate([a @ b[:, c0:c1] for c0, c1 in zip(cuts, cuts[1:]) if c1 > c0], axis=1)
+    return np.concatenate([a[c0:c1] @ b for c0, c1 in zip(cuts, cuts[1:]) if c1 > c0], axis=0)
+
+
+def _products_at(a, b, counts=(1, 2, 3)):
+    from golden import nn
+
+    out = []
+    for t in counts:
+        threads.set_threads(t)
+        out.append(nn.matmul(a, b))
+    return out
+
+
+SHAPES = ((16, 200, 4096), (4096, 64, 32), (192, 1024, 384))
+
+
+@pytest.mark.parametrize("forced", [False, True], ids=["this BLAS's path", "fixed blocks forced"])
+def test_products_do_not_depend_on_the_thread_count(monkeypatch, forced):
+    """golden.nn.matmul gives the same bits at 1, 2 and 3 threads. On the path this BLAS gets
+    (blocks per thread where the probe found blocks exact, then equal to one whole call too) and,
+    forced, on the other one: the same FIXED_BLOCKS blocks at any thread count, equal to those
+    blocks computed here one np.matmul each."""
     import numpy as np
 
     from golden import nn
 
+    if forced:
+        monkeypatch.setattr(nn, "split_products_are_exact", lambda: False)
     before = threads.get_threads()
     rng = np.random.default_rng(3)
     try:
-        threads.set_threads(2)
-        for m, k, n in ((16, 200, 4096), (4096, 64, 32), (192, 1024, 384)):
+        for m, k, n in SHAPES:
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
-            threads.set_threads(1)
-            whole = np.matmul(a, b)
-            threads.set_threads(2)
-            assert np.array_equal(nn.matmul(a, b), whole), (m, k, n, nn.split_products_are_exact())
+            one, *more = _products_at(a, b)
+            assert all(np.array_equal(one, r) for r in more), (m, k, n)
+            if not nn.split_products_are_exact():
+                assert np.array_equal(one, _blocks_by_hand(a, b, nn.FIXED_BLOCKS, nn.MATMUL_ALIGN)), (m, k, n)
+            else:
+                assert np.array_equal(one, np.matmul(a, b)), (m, k, n)
+    finally:
+        threads.set_threads(before)
+
+
+def test_tasks_run_side_by_side_with_their_share_of_the_threads():
+    """golden.nn.run_tasks: results in task order; at 2 threads the two tasks run on two threads at
+    once with one thread each for their own blocks; at 1 thread one after the other in the caller."""
+    import threading
+
+    from golden import nn
+
+    before = threads.get_threads()
+    try:
+        for count in (1, 2, 4):
+            threads.set_threads(count)
+            barrier = threading.Barrier(2, timeout=10) if count > 1 else None
+            seen = []
+
+            def task(tag):
+                seen.append((tag, threading.get_ident(), nn.thread_budget()))
+                if barrier is not None:
+                    barrier.wait()          # only returns if the other task runs at the same time
+                return tag
+
+            assert nn.run_tasks(lambda: task("a"), lambda: task("b")) == ["a", "b"]
+            idents = {ident for _, ident, _ in seen}
+            budgets = {budget for *_, budget in seen}
+            if count == 1:
+                assert idents == {threading.get_ident()} and budgets == {1}
+            else:
+                assert len(idents) == 2 and budgets == {count // 2}
+            assert nn.thread_budget() == count                 # the caller's budget is back
     finally:
         threads.set_threads(before)

@@ -109,6 +109,20 @@ def test_batchnorm_matches_torch_train_and_eval():
     param_grads_close(layer, tlayer)
 
 
+class TorchMinibatchStd(torch.nn.Module):
+    """ProGAN's layer with the whole batch as one group, written from the paper in torch."""
+
+    def forward(self, x):
+        s = torch.sqrt(x.var(dim=0, unbiased=False) + 1e-8).mean()
+        return torch.cat([x, s.expand(x.shape[0], 1, *x.shape[2:])], dim=1)
+
+
+def test_minibatch_std_matches_torch():
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((16, 128, 4, 4)) * 1.5 + 0.3).astype(np.float32)
+    run_both(nn.MinibatchStd(), TorchMinibatchStd(), x, rng)
+
+
 @pytest.mark.parametrize("name", ["relu", "leaky", "tanh", "sigmoid"])
 def test_activations_match_torch(name):
     rng = np.random.default_rng(2)

@@ -185,8 +185,8 @@ def test_bad_data_is_a_user_error(tmp_path):
 def test_nan_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
     real_g_loss = T.GAN._g_loss
 
-    def poisoned(self, D, fake):
-        loss, dx, p = real_g_loss(self, D, fake)
+    def poisoned(self, D, fake, aug):
+        loss, dx, p = real_g_loss(self, D, fake, aug)
         return (float("nan") if self.iteration == 7 else loss), dx, p
 
     monkeypatch.setattr(T.GAN, "_g_loss", poisoned)
@@ -216,7 +216,8 @@ def test_d_grey_sees_single_planes_of_real_avatars_and_generator_planes(data):
         zs.append(np.array(z, copy=True))
         return forward_rgb(z)
 
-    def spy(D, opt, real, fake):
+    def spy(D, opt, real, fake, aug_real, aug_fake):   # the two run as tasks: maybe side by side
+        assert aug_real is None and aug_fake is None      # the seed's preset does not augment
         seen.append((D, real.copy(), fake.copy(), zs[-1]))
         return 0.0, 0.5, 0.5
 
@@ -226,7 +227,7 @@ def test_d_grey_sees_single_planes_of_real_avatars_and_generator_planes(data):
     for _ in range(4):
         g_before = {k: a.copy() for k, a in gan.G.params.items()}
         gan.step(imgs)
-        (dc, real_c, fake_c, z), (dg, real_g, fake_g, _) = seen[-2:]
+        (dc, real_c, fake_c, z), (dg, real_g, fake_g, _) = sorted(seen[-2:], key=lambda e: e[0] is gan.D_grey)
         assert dc is gan.D_color and dg is gan.D_grey
         assert real_c.shape == (8, 3, 32, 32) and real_g.shape == fake_g.shape == (8, 1, 32, 32)
         for img in real_c:  # real RGB avatars from the dataset
