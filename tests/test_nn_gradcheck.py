@@ -146,18 +146,20 @@ def test_models_end_to_end_gradients():
         num = numeric_grad(lambda: float(np.sum(g.forward(z) * r)), layer.params[kk])
         assert rel_error(analytic[k], num) < BOUND, k
 
-    d = Discriminator(2, [2, 3], size=8, rng=rng)
-    for layer in d.net.layers:
-        to64(layer)
-    x = rng.standard_normal((3, 2, 8, 8))
-    out = d.forward(x, need_dx=True)
-    r = rng.standard_normal(out.shape)
-    dx = d.backward(r)
-    assert rel_error(dx, numeric_grad(lambda: float(np.sum(d.forward(x, True) * r)), x)) < BOUND
-    analytic = {k: layer.grads[kk].copy() for k, layer, kk in d.net.named_params()}
-    for k, layer, kk in d.net.named_params():
-        num = numeric_grad(lambda: float(np.sum(d.forward(x, True) * r)), layer.params[kk])
-        assert rel_error(analytic[k], num) < BOUND, k
+    for mbstd in (False, True):     # with the minibatch standard deviation before the Linear layer too
+        d = Discriminator(2, [2, 3], size=8, rng=rng, mbstd=mbstd)
+        assert any(isinstance(layer, nn.MinibatchStd) for layer in d.net.layers) == mbstd
+        for layer in d.net.layers:
+            to64(layer)
+        x = rng.standard_normal((3, 2, 8, 8))
+        out = d.forward(x, need_dx=True)
+        r = rng.standard_normal(out.shape)
+        dx = d.backward(r)
+        assert rel_error(dx, numeric_grad(lambda: float(np.sum(d.forward(x, True) * r)), x)) < BOUND
+        analytic = {k: layer.grads[kk].copy() for k, layer, kk in d.net.named_params()}
+        for k, layer, kk in d.net.named_params():
+            num = numeric_grad(lambda: float(np.sum(d.forward(x, True) * r)), layer.params[kk])
+            assert rel_error(analytic[k], num) < BOUND, k
 
 
 class _WrongTanh(nn.Tanh):

@@ -311,3 +311,27 @@ def test_ema_bad_values_are_one_line(data, tmp_path, capsys):
     save_checkpoint(out / "checkpoint.npz", arrays, meta)
     assert cli.main(["train", "--data", str(data), "--out", str(out), "--resume", "--iterations", "3"]) == 2
     assert "configuration ema" in capsys.readouterr().err
+
+
+def test_minibatch_std_option_trains_resumes_and_is_kept(data, tmp_path, capsys):
+    """--minibatch-std: both discriminators get the extra feature map (their Linear layers one
+    4×4 map wider), the run resumes bit for bit, and the option cannot change on --resume."""
+    cfg = dict(TINY_CFG, mbstd=True, checkpoint_every=2)
+    T.train(data, tmp_path / "straight", T.make_config("default", iterations=4, **cfg), progress=False)
+    T.train(data, tmp_path / "halves", T.make_config("default", iterations=2, **cfg), progress=False)
+    T.train(data, tmp_path / "halves", T.make_config("default", iterations=4), resume=True, progress=False)
+    _same_state(tmp_path / "straight" / "checkpoint.npz", tmp_path / "halves" / "checkpoint.npz")
+    meta, arrays = read_checkpoint(tmp_path / "straight" / "checkpoint.npz", need_all=True)
+    assert meta["config"]["mbstd"] is True
+    side = 32 // 2 ** len(TINY_CFG["d_channels"])
+    for name in ("D_grey", "D_color"):
+        linear_w = [a for k, a in arrays.items() if k.startswith(f"{name}.") and a.ndim == 2]
+        assert [a.shape for a in linear_w] == [(1, (TINY_CFG["d_channels"][-1] + 1) * side * side)]
+    out = tmp_path / "cli"
+    argv = ["train", "--data", str(data), "--out", str(out), "--iterations", "1", "--no-progress", *TINY]
+    assert cli.main([*argv, "--minibatch-std"]) == 0
+    assert read_checkpoint(out / "checkpoint.npz", need_all=True)[0]["config"]["mbstd"] is True
+    capsys.readouterr()
+    assert cli.main(["train", "--data", str(data), "--out", str(out), "--resume", "--minibatch-std"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--minibatch-std cannot change on --resume" in err[0]

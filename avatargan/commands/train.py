@@ -42,7 +42,7 @@ def configure(parser) -> None:
     parser.add_argument("--ema", type=float, metavar="BETA",
                         help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
                              "write it as generator.npz (preset default: 0.999; seed: 0, off)")
-    parser.add_argument("--minibatch-std", dest="mbstd", action="store_const", const=True,
+    parser.add_argument("--minibatch-std", action="store_const", const=True,
                         help="give both discriminators the batch's standard deviation as one more feature map "
                              "(ProGAN's minibatch standard deviation; against repeated motifs)")
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.npz")
@@ -94,14 +94,14 @@ def run(args) -> int:
     if data == out or out in data.parents:
         raise UserError(f"--out {args.out} holds the dataset {args.data}; choose another run folder")
     if args.resume:
-        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every", "ema", "mbstd"):
+        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every", "ema", "minibatch_std"):
             if getattr(args, opt) is not None:
                 raise UserError(f"--{opt.replace('_', '-')} cannot change on --resume (it is in the checkpoint)")
         cfg = make_config("default", iterations=args.iterations) if args.iterations else None
     else:
         cfg = make_config(args.preset or "default", iterations=args.iterations, batch=args.batch, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels,
-                          ema=args.ema, mbstd=args.mbstd)
+                          ema=args.ema, mbstd=args.minibatch_std)
     summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress,
                     threads=args.threads)
     if summary["status"] == "interrupted":
