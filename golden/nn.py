@@ -318,8 +318,8 @@ def matmul_col2im(a: np.ndarray, b: np.ndarray, shape: tuple, k: int, s: int, p:
     """``col2im(a @ b, shape, k, s, p, bias)`` without the whole product in memory.
 
     Rows ``(c, i, j)`` of the product belong to channel ``c`` of the result, so the product is
-    taken in blocks of whole channels — a fixed number per block (a multiple of
-    :data:`MATMUL_ALIGN` rows, about :data:`BLOCK_FLOATS` floats), the same at any thread count —
+    taken in blocks of whole channels — a fixed number per block (at least :data:`MATMUL_ALIGN`
+    rows where the kernel allows, about :data:`BLOCK_FLOATS` floats), the same at any thread count —
     and each block is added back into its channels right after it is computed, while it is in
     the cache. Blocks of channels are disjoint, so threads take whole blocks
     (:func:`parallel_blocks`). With a single block (the Generator's one-channel last layer) it is
