@@ -335,3 +335,22 @@ def test_minibatch_std_option_trains_resumes_and_is_kept(data, tmp_path, capsys)
     assert cli.main(["train", "--data", str(data), "--out", str(out), "--resume", "--minibatch-std"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--minibatch-std cannot change on --resume" in err[0]
+
+
+def test_augment_option_sets_the_policy_and_refuses_bad_ones(data, tmp_path, capsys):
+    """--augment POLICY: a subset of the DiffAugment policy, or 'none'; kept in the checkpoint,
+    not changeable on --resume; an unknown name is one line and exit 2."""
+    argv = ["train", "--data", str(data), "--iterations", "1", "--no-progress", *TINY]
+    for policy, saved in (("translation,cutout", "translation,cutout"), ("none", "")):
+        out = tmp_path / policy.replace(",", "_")
+        assert cli.main([*argv, "--out", str(out), "--augment", policy]) == 0
+        assert read_checkpoint(out / "checkpoint.npz", need_all=True)[0]["config"]["augment"] == saved
+    capsys.readouterr()
+    for bad in ("colour", "color,,cutout"):
+        assert cli.main([*argv, "--out", str(tmp_path / "bad"), "--augment", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--augment must be" in err[0], err
+    assert not (tmp_path / "bad" / "checkpoint.npz").exists()
+    assert cli.main(["train", "--data", str(data), "--out", str(tmp_path / "none"), "--resume",
+                     "--augment", "cutout"]) == 2
+    assert "--augment cannot change on --resume" in capsys.readouterr().err

@@ -42,6 +42,9 @@ def configure(parser) -> None:
     parser.add_argument("--ema", type=float, metavar="BETA",
                         help="keep an exponential moving average of G's weights with decay BETA (e.g. 0.999) and "
                              "write it as generator.npz (preset default: 0.999; seed: 0, off)")
+    parser.add_argument("--augment", metavar="POLICY",
+                        help="DiffAugment on both discriminators' inputs: comma-separated subset of "
+                             "color,translation,cutout, or 'none' (preset default: all three; seed: none)")
     parser.add_argument("--minibatch-std", action="store_const", const=True,
                         help="give both discriminators the batch's standard deviation as one more feature map "
                              "(ProGAN's minibatch standard deviation; against repeated motifs)")
@@ -80,6 +83,15 @@ def run(args) -> int:
     if d_channels is not None and max(d_channels) > MAX_WIDTH:
         raise UserError(f"--d-channels widths must be at most {MAX_WIDTH} (wider layers need gigabytes for the "
                         f"weights and Adam state), got {max(d_channels)}")
+    augment = None
+    if args.augment is not None:
+        from golden.augment import POLICIES
+
+        augment = "" if args.augment.strip() == "none" else args.augment.strip()
+        unknown = [p for p in augment.split(",") if p and p not in POLICIES]
+        if unknown or (augment and not all(augment.split(","))):
+            raise UserError(f"--augment must be 'none' or a comma-separated subset of {','.join(POLICIES)}, "
+                            f"got {args.augment!r}")
     for opt, limit in (("iterations", MAX_ITERATIONS), ("batch", MAX_BATCH), ("checkpoint_every", MAX_ITERATIONS)):
         value = getattr(args, opt)
         if value is not None and value > limit:
@@ -94,14 +106,14 @@ def run(args) -> int:
     if data == out or out in data.parents:
         raise UserError(f"--out {args.out} holds the dataset {args.data}; choose another run folder")
     if args.resume:
-        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every", "ema", "minibatch_std"):
+        for opt in ("preset", "batch", "seed", "channels", "d_channels", "checkpoint_every", "ema", "minibatch_std", "augment"):
             if getattr(args, opt) is not None:
                 raise UserError(f"--{opt.replace('_', '-')} cannot change on --resume (it is in the checkpoint)")
         cfg = make_config("default", iterations=args.iterations) if args.iterations else None
     else:
         cfg = make_config(args.preset or "default", iterations=args.iterations, batch=args.batch, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, channels=channels, d_channels=d_channels,
-                          ema=args.ema, mbstd=args.minibatch_std)
+                          ema=args.ema, mbstd=args.minibatch_std, augment=augment)
     summary = train(args.data, args.out, cfg, resume=args.resume, progress=not args.no_progress,
                     threads=args.threads)
     if summary["status"] == "interrupted":
