@@ -1,7 +1,8 @@
 """How many threads NumPy training uses, and who owns them.
 
 A process that trains calls :func:`set_threads` once. By default one owner runs everything
-multi-threaded: :mod:`golden.nn`'s pool (:func:`golden.nn.parallel_blocks`) splits the matrix
+multi-threaded: :mod:`golden.nn` runs the two discriminators' work side by side
+(:func:`golden.nn.run_tasks`) and its pool (:func:`golden.nn.parallel_blocks`) splits the matrix
 products (:func:`golden.nn.matmul`), the im2col/col2im copies and the element-wise layers over
 ``n`` threads, and BLAS is limited to one thread per call through threadpoolctl (at run time,
 whatever the environment said when NumPy loaded). The pool's idle threads sleep; OpenBLAS's own
