@@ -122,7 +122,7 @@ def parallel_blocks(fn, n: int, size: int) -> None:
             from concurrent.futures import ThreadPoolExecutor
 
             # sized for the whole process, so that concurrent tasks' blocks do not queue
-            _POOL = ThreadPoolExecutor(max_workers=max(t, _threads.get_threads()) - 1, thread_name_prefix="golden-nn")
+            _POOL = ThreadPoolExecutor(max_workers=_threads.get_threads() - 1, thread_name_prefix="golden-nn")
         pool = _POOL
     bounds = [n * i // t for i in range(t + 1)]
     futures = [pool.submit(fn, bounds[i], bounds[i + 1]) for i in range(1, t)]

@@ -185,7 +185,7 @@ class GAN:
     # ---- helpers
     def _draw(self, x):
         """Draw an augmentation for the batch ``x`` now (None without a policy)."""
-        return DiffAugment(",".join(self.aug.ops)).draw(x.shape, x.dtype, self.rng) if self.aug.ops else None
+        return DiffAugment(self.cfg.augment).draw(x.shape, x.dtype, self.rng) if self.aug.ops else None
 
     def _d_update(self, D: Discriminator, opt: nn.Adam, real, fake, aug_real, aug_fake):
         """One discriminator step on a real and a fake batch, augmented by the drawn ``aug_*``;

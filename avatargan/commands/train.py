@@ -85,13 +85,16 @@ def run(args) -> int:
                         f"weights and Adam state), got {max(d_channels)}")
     augment = None
     if args.augment is not None:
-        from golden.augment import POLICIES
+        from golden.augment import POLICIES, DiffAugment
 
         augment = "" if args.augment.strip() == "none" else args.augment.strip()
-        unknown = [p for p in augment.split(",") if p and p not in POLICIES]
-        if unknown or (augment and not all(augment.split(","))):
+        try:
+            DiffAugment(augment)                      # its own check of the names
+            if augment and not all(augment.split(",")):
+                raise ValueError("empty name")
+        except ValueError:
             raise UserError(f"--augment must be 'none' or a comma-separated subset of {','.join(POLICIES)}, "
-                            f"got {args.augment!r}")
+                            f"got {args.augment!r}") from None
     for opt, limit in (("iterations", MAX_ITERATIONS), ("batch", MAX_BATCH), ("checkpoint_every", MAX_ITERATIONS)):
         value = getattr(args, opt)
         if value is not None and value > limit:
